@@ -1,0 +1,32 @@
+"""Shared fixtures: isolated config/data dirs and the optional Spider data."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tui.core.paths import spider_dir
+
+
+@pytest.fixture(autouse=True)
+def isolated_dirs(tmp_path_factory: pytest.TempPathFactory,
+                  monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """Every test gets its own config and data folders; nothing touches the user's."""
+    base = tmp_path_factory.mktemp("sqltune-home")
+    monkeypatch.setenv("SQLTUNE_CONFIG_DIR", str(base / "config"))
+    monkeypatch.setenv("SQLTUNE_DATA_DIR", str(base / "data"))
+    for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY",
+                 "AZURE_OPENAI_ENDPOINT", "SQLTUNE_SERVER_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    yield
+
+
+@pytest.fixture(scope="session")
+def spider() -> Path:
+    """../shared/spider-train, or a clean skip where it is absent (as on a user's machine)."""
+    found = spider_dir()
+    if found is None:
+        pytest.skip("Spider training data (../shared/spider-train) is not present")
+    return found

@@ -1,0 +1,1 @@
+"""Plain, typed services: datasets, prompts, tokens, budgets, providers, jobs, SQL, evaluation."""

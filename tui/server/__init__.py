@@ -1,0 +1,1 @@
+"""sqltune's local OpenAI-compatible fine-tuning server."""
