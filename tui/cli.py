@@ -93,8 +93,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
         from tui.app import make_app
+        from tui.server.inprocess import start_local_server
 
-        app = make_app(data=args.data, provider=args.provider)
+        app = make_app(data=args.data, provider=args.provider, start_local=start_local_server)
         app.run()
         return int(app.return_code or 0)
     module = importlib.import_module(f"tui.commands.{args.command}")
