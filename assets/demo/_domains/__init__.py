@@ -1,0 +1,1 @@
+"""Domain modules of the demo dataset: each has SCHEMA, populate(rng), TRAIN and DEV."""
