@@ -1,0 +1,268 @@
+"""Provider profiles in config.toml: reading with tomllib, writing with a small TOML writer."""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, cast
+
+from tui.core.paths import config_dir
+
+log = logging.getLogger(__name__)
+
+ProviderKind = Literal["openai", "azure", "compatible", "local"]
+KINDS: tuple[ProviderKind, ...] = ("openai", "azure", "compatible", "local")
+CAPABILITY_NAMES = ("pause_resume", "checkpoints", "uploads")
+
+
+class ConfigError(Exception):
+    """config.toml is unreadable or describes an impossible profile (never carries a key)."""
+
+
+def mask_key(key: str | None) -> str:
+    """``sk-proj-abc…wxyz`` style: the key's kind prefix and last four characters, never more."""
+    if not key:
+        return "(none)"
+    if len(key) < 12:
+        return "…"
+    prefix = key.split("-", 1)[0] + "-" if "-" in key[:8] else ""
+    return f"{prefix}…{key[-4:]}"
+
+
+@dataclass(frozen=True)
+class KeyringRef:
+    """Where a key lives in the OS keyring."""
+
+    service: str
+    """Keyring service name, e.g. ``sqltune``."""
+    user: str
+    """Keyring user (account) name, usually the profile name."""
+
+
+@dataclass(frozen=True)
+class ProviderProfile:
+    """One named provider: kind, endpoint and where its API key comes from."""
+
+    name: str
+    """Profile name, as given to ``--provider``."""
+    kind: ProviderKind
+    """openai, azure, compatible or local."""
+    base_url: str | None = None
+    """API base URL (ends in /v1 for OpenAI-style servers); None means the kind's default."""
+    api_key_env: str | None = None
+    """Name of the environment variable that holds the key."""
+    keyring: KeyringRef | None = None
+    """OS keyring entry that holds the key."""
+    api_key: str | None = field(default=None, repr=False)
+    """A plain key in the config file, only when the user insists (file written 0600)."""
+    api_version: str | None = None
+    """Azure API version, e.g. ``2025-04-01-preview``."""
+    endpoint: str | None = None
+    """Azure resource endpoint, e.g. ``https://example.openai.azure.com``."""
+    deployments: dict[str, str] = field(default_factory=dict)
+    """Azure: model name -> deployment name."""
+    capabilities: dict[str, bool] = field(default_factory=dict)
+    """Overrides of the kind's default capabilities (pause_resume, checkpoints, uploads)."""
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ConfigError(f"profile {self.name!r}: kind must be one of {', '.join(KINDS)}")
+        if self.kind == "azure" and not (self.endpoint or self.base_url):
+            raise ConfigError(f"profile {self.name!r}: an azure profile needs endpoint or base_url")
+        unknown = set(self.capabilities) - set(CAPABILITY_NAMES)
+        if unknown:
+            raise ConfigError(f"profile {self.name!r}: unknown capabilities {sorted(unknown)}")
+
+    def __repr__(self) -> str:
+        key = f", api_key={mask_key(self.api_key)!r}" if self.api_key else ""
+        return (f"ProviderProfile(name={self.name!r}, kind={self.kind!r}, "
+                f"base_url={self.base_url!r}, api_key_env={self.api_key_env!r}, "
+                f"keyring={self.keyring!r}{key})")
+
+    __str__ = __repr__
+
+    def to_dict(self) -> dict[str, Any]:
+        """The profile's table in config.toml (without its name)."""
+        out: dict[str, Any] = {"kind": self.kind}
+        for name in ("base_url", "api_key_env", "api_version", "endpoint", "api_key"):
+            value = getattr(self, name)
+            if value is not None:
+                out[name] = value
+        if self.keyring is not None:
+            out["keyring"] = {"service": self.keyring.service, "user": self.keyring.user}
+        if self.deployments:
+            out["deployments"] = dict(self.deployments)
+        if self.capabilities:
+            out["capabilities"] = dict(self.capabilities)
+        return out
+
+    @classmethod
+    def from_dict(cls, name: str, data: dict[str, Any]) -> ProviderProfile:
+        """Build a profile from its config.toml table."""
+        kind = data.get("kind")
+        if kind not in KINDS:
+            raise ConfigError(f"profile {name!r}: kind must be one of {', '.join(KINDS)}")
+        ring = data.get("keyring")
+        keyring_ref: KeyringRef | None = None
+        if isinstance(ring, dict):
+            keyring_ref = KeyringRef(str(ring.get("service", "sqltune")),
+                                     str(ring.get("user", name)))
+        elif ring is not None:
+            raise ConfigError(f"profile {name!r}: keyring must be a table with service and user")
+
+        def text(key: str) -> str | None:
+            value = data.get(key)
+            if value is None:
+                return None
+            if not isinstance(value, str):
+                raise ConfigError(f"profile {name!r}: {key} must be a string")
+            return value
+
+        deployments = data.get("deployments", {})
+        capabilities = data.get("capabilities", {})
+        if not isinstance(deployments, dict) or not isinstance(capabilities, dict):
+            raise ConfigError(f"profile {name!r}: deployments and capabilities must be tables")
+        return cls(
+            name=name, kind=cast(ProviderKind, kind), base_url=text("base_url"),
+            api_key_env=text("api_key_env"), keyring=keyring_ref, api_key=text("api_key"),
+            api_version=text("api_version"), endpoint=text("endpoint"),
+            deployments={str(k): str(v) for k, v in deployments.items()},
+            capabilities={str(k): bool(v) for k, v in capabilities.items()},
+        )
+
+
+@dataclass
+class Config:
+    """The whole config file: profiles and the default profile's name."""
+
+    profiles: dict[str, ProviderProfile] = field(default_factory=dict)
+    """Profiles by name."""
+    default: str | None = None
+    """Name of the profile used when --provider is not given."""
+
+    def holds_plain_key(self) -> bool:
+        """True when any profile stores a key in the file itself."""
+        return any(profile.api_key for profile in self.profiles.values())
+
+
+def config_path() -> Path:
+    """``config_dir()/config.toml``."""
+    return config_dir() / "config.toml"
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Read config.toml; a missing file is an empty config."""
+    path = path or config_path()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return Config()
+    except OSError as error:
+        raise ConfigError(f"cannot read {path}: {error.strerror}") from None
+    try:
+        data = tomllib.loads(raw.decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
+        # The decode error can quote the offending line, which may hold a key: keep position only.
+        where = re.search(r"\(at line \d+, column \d+\)", str(error))
+        raise ConfigError(f"{path} is not valid TOML {where.group(0) if where else ''}".rstrip()
+                          ) from None
+    profiles_raw = data.get("profiles", {})
+    if not isinstance(profiles_raw, dict):
+        raise ConfigError(f"{path}: [profiles] must be a table")
+    profiles = {name: ProviderProfile.from_dict(name, table)
+                for name, table in profiles_raw.items() if isinstance(table, dict)}
+    default = data.get("default")
+    if default is not None and not isinstance(default, str):
+        raise ConfigError(f"{path}: default must be a profile name")
+    config = Config(profiles=profiles, default=default)
+    if config.holds_plain_key() and os.name == "posix" and path.stat().st_mode & 0o077:
+        log.warning("%s holds an API key but is readable by others; run chmod 600 on it", path)
+    return config
+
+
+def save_config(config: Config, path: Path | None = None) -> list[str]:
+    """Write config.toml (0600 when it holds a key); returns warnings for the user."""
+    path = path or config_path()
+    warnings: list[str] = []
+    data: dict[str, Any] = {}
+    if config.default is not None:
+        data["default"] = config.default
+    data["profiles"] = {name: profile.to_dict() for name, profile in config.profiles.items()}
+    text = dumps_toml(data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    secret = config.holds_plain_key()
+    mode = 0o600 if secret else 0o644
+    tmp = path.with_name(path.name + ".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        os.fchmod(fd, mode)
+        os.write(fd, text.encode("utf-8"))
+    finally:
+        os.close(fd)
+    os.replace(tmp, path)
+    if secret:
+        names = ", ".join(sorted(n for n, p in config.profiles.items() if p.api_key))
+        warnings.append(f"{path} stores a plain API key for {names}; it is written with mode 0600. "
+                        "An environment variable (api_key_env) or the OS keyring is safer.")
+    return warnings
+
+
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+def _key(name: str) -> str:
+    return name if _BARE_KEY.match(name) else _string(name)
+
+
+def _string(value: str) -> str:
+    escapes = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b",
+               "\f": "\\f"}
+    out = []
+    for char in value:
+        if char in escapes:
+            out.append(escapes[char])
+        elif ord(char) < 0x20 or ord(char) == 0x7F:
+            out.append(f"\\u{ord(char):04x}")
+        else:
+            out.append(char)
+    return '"' + "".join(out) + '"'
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return repr(value)
+    if isinstance(value, str):
+        return _string(value)
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_value(item) for item in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + "}"
+    raise TypeError(f"cannot write {type(value).__name__} to TOML")
+
+
+def dumps_toml(data: dict[str, Any], _prefix: tuple[str, ...] = ()) -> str:
+    """Serialise nested dicts of scalars/lists as TOML tables (enough for config.toml)."""
+    lines: list[str] = []
+    tables: list[tuple[str, dict[str, Any]]] = []
+    for key, value in data.items():
+        if isinstance(value, dict):
+            tables.append((key, value))
+        else:
+            lines.append(f"{_key(key)} = {_value(value)}")
+    out = "\n".join(lines) + ("\n" if lines else "")
+    for key, table in tables:
+        path = (*_prefix, key)
+        has_scalars = any(not isinstance(v, dict) for v in table.values()) or not table
+        body = dumps_toml(table, path)
+        if has_scalars:
+            header = "[" + ".".join(_key(part) for part in path) + "]\n"
+            out += ("\n" if out else "") + header + body
+        else:
+            out += body
+    return out

@@ -1,0 +1,410 @@
+"""Follow a fine-tuning job's events: cursor-based, exactly once, in order, adaptive, resilient."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import email.utils
+import logging
+import random
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal, Protocol
+
+import openai
+
+from tui.core.providers import redact
+
+log = logging.getLogger(__name__)
+
+TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
+"""Job statuses after which no new events are expected."""
+
+
+class FollowerError(Exception):
+    """A permanent failure while following (unknown job, bad key); transient ones are retried."""
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One fine-tuning job event, as the provider reported it."""
+
+    id: str
+    """Provider's event id (the cursor)."""
+    created_at: int
+    """Unix seconds."""
+    level: str
+    """info, warn or error."""
+    message: str
+    """Human-readable text, e.g. ``Step 12/300: training loss=0.84``."""
+    type: str | None = None
+    """``message`` or ``metrics`` (None when the provider does not say)."""
+    data: dict[str, Any] | None = None
+    """Structured payload (metrics events: step, train_loss, ...)."""
+
+    @classmethod
+    def from_sdk(cls, event: Any) -> JobEvent:
+        """Convert an ``openai.types.fine_tuning.FineTuningJobEvent`` (or look-alike)."""
+        data = getattr(event, "data", None)
+        return cls(id=str(event.id), created_at=int(event.created_at or 0),
+                   level=str(getattr(event, "level", "info") or "info"),
+                   message=str(getattr(event, "message", "") or ""),
+                   type=getattr(event, "type", None),
+                   data=dict(data) if isinstance(data, dict) else None)
+
+    @property
+    def timestamp(self) -> str:
+        """``2026-11-25T12:00:01Z``."""
+        moment = dt.datetime.fromtimestamp(self.created_at, tz=dt.UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def line(self) -> str:
+        """``2026-11-25T12:00:01Z  info  Step 12/300: training loss=0.84``."""
+        return f"{self.timestamp}  {self.level}  {self.message}"
+
+
+ConnectionStatus = Literal["connecting", "live", "reconnecting", "stopped"]
+
+
+@dataclass(frozen=True)
+class ConnectionState:
+    """What the UI shows about the link: live / reconnecting (n) / last update."""
+
+    status: ConnectionStatus = "connecting"
+    """connecting (before the first answer), live, reconnecting, stopped."""
+    attempt: int = 0
+    """Consecutive failed requests (the n of reconnecting (n))."""
+    last_update: float | None = None
+    """Follower clock time of the last successful request."""
+    last_error: str | None = None
+    """Short description of the last transient error (never holds a key)."""
+    job_status: str | None = None
+    """Job status as last retrieved."""
+
+    def label(self, now: float) -> str:
+        """E.g. ``live · updated 3 s ago`` or ``reconnecting (2)``."""
+        if self.status == "reconnecting":
+            return f"reconnecting ({self.attempt})"
+        if self.last_update is None:
+            return self.status
+        return f"{self.status} · updated {max(0, round(now - self.last_update))} s ago"
+
+
+@dataclass(frozen=True)
+class EventBatch:
+    """New events (oldest first) from one poll, with the job status and link state after it."""
+
+    events: list[JobEvent]
+    """Events never delivered before, oldest first."""
+    job_status: str | None
+    """Job status as last retrieved."""
+    state: ConnectionState
+    """Link state after this poll."""
+
+
+@dataclass(frozen=True)
+class PollPolicy:
+    """Polling intervals by job status, and the retry backoff."""
+
+    running: float = 1.0
+    """Seconds between polls while the job runs."""
+    queued: float = 5.0
+    """While validating_files or queued."""
+    paused: float = 10.0
+    """While paused."""
+    other: float = 2.0
+    """Unknown statuses."""
+    status_every: float = 5.0
+    """Re-read the job status at least this often (also after any non-metrics event)."""
+    backoff_base: float = 0.5
+    """First retry delay; doubles per consecutive failure."""
+    backoff_max: float = 30.0
+    """Upper bound of the retry delay (a server's retry-after may exceed it)."""
+    page_size: int = 100
+    """Events per list request."""
+
+    def interval(self, status: str | None) -> float:
+        """Seconds to wait before the next poll for a job in this status."""
+        if status == "running":
+            return self.running
+        if status in ("validating_files", "queued", "pending"):
+            return self.queued
+        if status == "paused":
+            return self.paused
+        return self.other
+
+
+class Page(Protocol):
+    """One page of a newest-first cursor listing."""
+
+    @property
+    def data(self) -> Sequence[Any]: ...
+    @property
+    def has_more(self) -> bool | None: ...
+
+
+class _Stopped(Exception):
+    """stop() was called while waiting to retry."""
+
+
+FetchPage = Callable[[str | None], Awaitable[Page]]
+
+
+async def collect_new(fetch_page: FetchPage, last_seen: str | None) -> list[Any]:
+    """Items newer than ``last_seen`` from a newest-first listing, returned oldest first.
+
+    Pages back with ``after`` = the oldest id of the previous page until ``last_seen`` shows up
+    or the listing ends (first attach: the whole history).
+    """
+    newer: list[Any] = []
+    after: str | None = None
+    while True:
+        page = await fetch_page(after)
+        items = list(page.data or [])
+        for item in items:
+            if last_seen is not None and item.id == last_seen:
+                newer.reverse()
+                return newer
+            newer.append(item)
+        if not items or page.has_more is False:
+            newer.reverse()
+            return newer
+        after = items[-1].id
+
+
+def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
+    """Seconds asked for by retry-after-ms / retry-after (number or HTTP date), or None."""
+    if headers is None:
+        return None
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            return max(0.0, float(value) / divisor)
+        except ValueError:
+            if name == "retry-after":
+                parsed = email.utils.parsedate_tz(value)
+                if parsed is not None:
+                    wall = time.time() if now is None else now
+                    return max(0.0, email.utils.mktime_tz(parsed) - wall)
+    return None
+
+
+def is_transient(error: BaseException) -> bool:
+    """Dropped connections, timeouts, 408/409/429 and 5xx are worth retrying."""
+    if isinstance(error, openai.APIConnectionError):
+        return True
+    if isinstance(error, openai.APIStatusError):
+        return error.status_code in (408, 409, 429) or error.status_code >= 500
+    return False
+
+
+@dataclass
+class _Stats:
+    requests: int = 0
+    failures: int = 0
+    delivered: int = 0
+    by_kind: dict[str, int] = field(default_factory=dict)
+
+
+class EventFollower:
+    """Polls one job's events and delivers each exactly once, oldest first.
+
+    The cursor (newest delivered id) and the polling interval live here, not in the widget.
+    Use ``async for batch in follower.follow()`` or ``await follower.run(on_events=...)``.
+    """
+
+    def __init__(self, client: openai.AsyncOpenAI, job_id: str, *,
+                 cursor: str | None = None,
+                 policy: PollPolicy | None = None,
+                 clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 rng: random.Random | None = None,
+                 on_state: Callable[[ConnectionState], None] | None = None) -> None:
+        self.job_id = job_id
+        """The job being followed."""
+        self.policy = policy or PollPolicy()
+        """Intervals and backoff."""
+        self._client = client.with_options(max_retries=0)  # retries are ours, with state
+        self._cursor = cursor
+        self._seen: set[str] = set()
+        self._clock = clock
+        self._sleep = sleep
+        self._rng = rng or random.Random()
+        self._on_state = on_state
+        self._state = ConnectionState()
+        self._stop = asyncio.Event()
+        self._last_status_check: float | None = None
+        self.stats = _Stats()
+        """Request, failure and delivery counters (benches read them)."""
+
+    @property
+    def cursor(self) -> str | None:
+        """Id of the newest event delivered so far (resume a follower from it)."""
+        return self._cursor
+
+    @property
+    def state(self) -> ConnectionState:
+        """Current link state."""
+        return self._state
+
+    @property
+    def job_status(self) -> str | None:
+        """Job status as last retrieved."""
+        return self._state.job_status
+
+    def stop(self) -> None:
+        """Ask follow() to finish after the current request."""
+        self._stop.set()
+
+    def _set_state(self, **changes: Any) -> None:
+        new = replace(self._state, **changes)
+        if new != self._state:
+            self._state = new
+            if self._on_state is not None:
+                self._on_state(new)
+
+    async def _pause(self, seconds: float) -> None:
+        if seconds <= 0 or self._stop.is_set():
+            return
+        sleeper = asyncio.ensure_future(self._sleep(seconds))
+        stopper = asyncio.ensure_future(self._stop.wait())
+        try:
+            await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, stopper):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+
+    def _backoff(self, attempt: int, error: BaseException) -> float:
+        headers = getattr(getattr(error, "response", None), "headers", None)
+        asked = retry_after_seconds(headers) if isinstance(error, openai.APIStatusError) else None
+        if asked is not None:
+            return asked + self._rng.uniform(0, 0.1 * asked + 0.05)
+        ceiling = min(self.policy.backoff_max, self.policy.backoff_base * 2 ** (attempt - 1))
+        return ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+
+    async def _request(self, kind: str, call: Callable[[], Awaitable[Any]]) -> Any:
+        """One API call, retried with backoff on transient errors until it works or stop()."""
+        while True:
+            self.stats.requests += 1
+            self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
+            try:
+                result = await call()
+            except openai.APIError as error:
+                if not is_transient(error):
+                    self._set_state(status="stopped")
+                    raise FollowerError(_describe(error, self.job_id)) from None
+                self.stats.failures += 1
+                attempt = self._state.attempt + 1
+                self._set_state(status="reconnecting", attempt=attempt,
+                                last_error=_describe(error, self.job_id))
+                delay = self._backoff(attempt, error)
+                log.debug("job %s: %s failed (%s); retry %d in %.2fs", self.job_id, kind,
+                          self._state.last_error, attempt, delay)
+                await self._pause(delay)
+                if self._stop.is_set():
+                    raise _Stopped from None
+                continue
+            self._set_state(status="live", attempt=0, last_update=self._clock())
+            return result
+
+    async def _fetch_page(self, after: str | None) -> Page:
+        kwargs: dict[str, Any] = {"limit": self.policy.page_size}
+        if after is not None:
+            kwargs["after"] = after
+
+        async def call() -> Page:
+            page: Page = await self._client.fine_tuning.jobs.list_events(self.job_id, **kwargs)
+            return page
+
+        result: Page = await self._request("events", call)
+        return result
+
+    async def poll_events(self) -> list[JobEvent]:
+        """Fetch and return (oldest first) every event newer than the cursor; advance the cursor."""
+        raw = await collect_new(self._fetch_page, self._cursor)
+        fresh: list[JobEvent] = []
+        for item in raw:
+            event = JobEvent.from_sdk(item)
+            if event.id in self._seen:
+                continue
+            self._seen.add(event.id)
+            fresh.append(event)
+        if raw:
+            self._cursor = str(raw[-1].id)
+        self.stats.delivered += len(fresh)
+        return fresh
+
+    async def refresh_status(self) -> str:
+        """Retrieve the job and record its status."""
+        job = await self._request(
+            "job", lambda: self._client.fine_tuning.jobs.retrieve(self.job_id))
+        self._last_status_check = self._clock()
+        status = str(job.status)
+        self._set_state(job_status=status)
+        return status
+
+    def _status_due(self, events: list[JobEvent]) -> bool:
+        if self._state.job_status is None or self._last_status_check is None:
+            return True
+        if any(event.type != "metrics" for event in events):
+            return True
+        return self._clock() - self._last_status_check >= self.policy.status_every
+
+    async def follow(self) -> AsyncIterator[EventBatch]:
+        """Yield batches of new events until the job ends (its last events drained) or stop()."""
+        try:
+            while not self._stop.is_set():
+                events = await self.poll_events()
+                changed = False
+                if self._status_due(events):
+                    before = self._state.job_status
+                    changed = await self.refresh_status() != before
+                status = self._state.job_status
+                if status in TERMINAL_STATUSES:
+                    # Events written just before the status flipped: drain until a poll is empty.
+                    for _ in range(3):
+                        more = await self.poll_events()
+                        if not more:
+                            break
+                        events.extend(more)
+                    yield EventBatch(events, status, self._state)
+                    break
+                if events or changed:
+                    yield EventBatch(events, status, self._state)
+                await self._pause(self.policy.interval(status))
+        except _Stopped:
+            pass
+        finally:
+            self._set_state(status="stopped")
+
+    async def run(self, on_events: Callable[[EventBatch], None]) -> str | None:
+        """Callback flavour of follow(); returns the final job status."""
+        async for batch in self.follow():
+            on_events(batch)
+        return self._state.job_status
+
+
+def _describe(error: BaseException, job_id: str) -> str:
+    if isinstance(error, openai.APIStatusError):
+        if error.status_code == 404:
+            text = f"job {job_id} was not found on this provider"
+        elif error.status_code in (401, 403):
+            text = f"the provider refused the API key (HTTP {error.status_code})"
+        elif error.status_code == 429:
+            text = "rate limited (HTTP 429)"
+        else:
+            text = f"HTTP {error.status_code}: {error.message}"
+    elif isinstance(error, openai.APITimeoutError):
+        text = "request timed out"
+    elif isinstance(error, openai.APIConnectionError):
+        text = "connection dropped"
+    else:
+        text = type(error).__name__
+    return redact(text)
