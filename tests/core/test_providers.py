@@ -101,7 +101,7 @@ def test_provider_local_flag_works_without_a_profile() -> None:
 
 def test_unknown_profile_names_the_known_ones() -> None:
     save_config(_config())
-    with pytest.raises(ProviderError, match="unknown provider profile 'nope'.*az, other, work"):
+    with pytest.raises(ProviderError, match=r"unknown provider profile 'nope'.*az, other, work"):
         resolve_provider("nope", start_local=Starter())
 
 
