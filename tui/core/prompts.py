@@ -86,7 +86,7 @@ COMPACT_TEMPLATE = PromptTemplate(sample_values=0)
 """Schema only: the cheapest prompt."""
 
 RICH_TEMPLATE = PromptTemplate(sample_values=5, sample_rows=10)
-"""Schema, 5 sample values per column and 10 example rows per table (about 1,700 tokens on Spider)."""
+"""Schema, 5 values per column and 10 example rows per table (~1,700 tokens on Spider)."""
 
 TEMPLATES: dict[str, PromptTemplate] = {
     "default": DEFAULT_TEMPLATE,
