@@ -200,6 +200,17 @@ TRAIN = (
      "WHERE travel_date BETWEEN '2025-03-01' AND '2025-03-31'"),
     ("Show the origin and destination of every flight operated by an ATR aircraft.",
      f"SELECT T1.origin, T1.destination {FLIGHT_CRAFT} WHERE T2.manufacturer = 'ATR'"),
+    ("Which passengers have booked both Business and Economy class seats?",
+     f"SELECT T2.name {BOOK_PAX} WHERE T1.seat_class = 'Business' INTERSECT "
+     f"SELECT T2.name {BOOK_PAX} WHERE T1.seat_class = 'Economy'"),
+    ("For flights leaving Lisbon, show each seat class with its number of bookings and "
+     "average price, highest average first.",
+     f"SELECT T1.seat_class, count(*), avg(T1.price) {BOOK_FLIGHT} WHERE T2.origin = 'LIS' "
+     "GROUP BY T1.seat_class ORDER BY avg(T1.price) DESC"),
+    ("Which flights last longer than the average flight out of Lisbon? Give flight number "
+     "and duration, longest first.",
+     "SELECT flight_number, duration_min FROM flight WHERE duration_min > "
+     "(SELECT avg(duration_min) FROM flight WHERE origin = 'LIS') ORDER BY duration_min DESC"),
 )
 
 DEV = (

@@ -205,6 +205,16 @@ TRAIN = (
      "SELECT name FROM author WHERE country IS NULL OR birth_year < 1955"),
     ("How many distinct customers have had an order delivered?",
      "SELECT count(DISTINCT customer_id) FROM orders WHERE status = 'delivered'"),
+    ("List the titles and prices of books dearer than every cookery book, most expensive first.",
+     "SELECT title, price FROM book WHERE price > "
+     "(SELECT max(price) FROM book WHERE genre = 'Cookery') ORDER BY price DESC"),
+    ("Which authors have written both mystery and fiction books?",
+     f"SELECT T2.name {BOOK_AUTHOR} WHERE T1.genre = 'Mystery' INTERSECT "
+     f"SELECT T2.name {BOOK_AUTHOR} WHERE T1.genre = 'Fiction'"),
+    ("Which genre sold the most copies in 2024?",
+     "SELECT T1.genre FROM book AS T1 JOIN order_item AS T2 ON T1.book_id = T2.book_id "
+     "JOIN orders AS T3 ON T2.order_id = T3.order_id WHERE T3.order_date LIKE '2024%' "
+     "GROUP BY T1.genre ORDER BY sum(T2.quantity) DESC LIMIT 1"),
 )
 
 DEV = (
@@ -234,4 +244,8 @@ DEV = (
     ("Which city's customers placed the most orders in 2024?",
      f"SELECT T2.city {ORDER_CUST} WHERE T1.order_date LIKE '2024%' "
      "GROUP BY T2.city ORDER BY count(*) DESC LIMIT 1"),
+    ("Which authors have a book under 10 dollars and also a book over 35 dollars? "
+     "Give name and country.",
+     f"SELECT T2.name, T2.country {BOOK_AUTHOR} WHERE T1.price < 10 INTERSECT "
+     f"SELECT T2.name, T2.country {BOOK_AUTHOR} WHERE T1.price > 35"),
 )

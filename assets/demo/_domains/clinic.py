@@ -205,6 +205,17 @@ TRAIN = (
      "WHERE T1.status = 'no-show' AND T2.insurance_provider IS NOT NULL"),
     ("How many appointments are there for each status, counting only those with a fee?",
      "SELECT status, count(fee) FROM appointment GROUP BY status"),
+    ("Which patients born before 1960 have seen a cardiologist? Give names and cities, "
+     "sorted by name.",
+     "SELECT DISTINCT T3.name, T3.city FROM appointment AS T1 JOIN doctor AS T2 "
+     "ON T1.doctor_id = T2.doctor_id JOIN patient AS T3 ON T1.patient_id = T3.patient_id "
+     "WHERE T2.specialty = 'Cardiologist' AND T3.birth_date < '1960-01-01' ORDER BY T3.name"),
+    ("Which Cardiology doctors earn more than the average doctor?",
+     f"SELECT T1.name {DOC_DEPT} WHERE T2.name = 'Cardiology' "
+     "AND T1.salary > (SELECT avg(salary) FROM doctor)"),
+    ("Which patients insured by Medis have never missed an appointment? Give name and city.",
+     "SELECT name, city FROM patient WHERE insurance_provider = 'Medis' EXCEPT "
+     f"SELECT T2.name, T2.city {APPT_PAT} WHERE T1.status = 'no-show'"),
 )
 
 DEV = (

@@ -62,7 +62,7 @@ DEPARTMENTS = (
     ("History", "Braudel House", 720000),
     ("Economics", "Ostrom Centre", 1100000),
     ("Biology", "Franklin Wing", 1650000),
-    ("Philosophy", "Braudel House", 480000),
+    ("Philosophy", "Noether Building", 480000),
 )
 COURSES = (
     ("Introduction to Programming", 1, 6, 100), ("Data Structures", 1, 6, 200),
@@ -203,6 +203,16 @@ TRAIN = (
      "SELECT title FROM course WHERE credits = 6 AND level >= 300"),
     ("What are the names of instructors whose office is in building A, with their rank?",
      "SELECT name, rank FROM instructor WHERE office LIKE 'A%'"),
+    ("Which students with a GPA above 3.5 have never received an F? Give name and GPA.",
+     "SELECT name, gpa FROM student WHERE gpa > 3.5 EXCEPT "
+     f"SELECT T2.name, T2.gpa {ENR_STUDENT} WHERE T1.grade = 'F'"),
+    ("How many Fall 2024 enrolments did each department's courses get? Show the department "
+     "name, busiest first.",
+     f"SELECT T3.name, count(*) {ENR_COURSE} JOIN department AS T3 ON T2.dept_id = T3.dept_id "
+     "WHERE T1.semester = 'Fall 2024' GROUP BY T2.dept_id ORDER BY count(*) DESC"),
+    ("Which Mathematics instructors earn more than every lecturer?",
+     f"SELECT T1.name {INS_DEPT} WHERE T2.name = 'Mathematics' "
+     "AND T1.salary > (SELECT max(salary) FROM instructor WHERE rank = 'Lecturer')"),
 )
 
 DEV = (
@@ -221,11 +231,10 @@ DEV = (
      "AND T1.grade IS NOT NULL GROUP BY T1.grade"),
     ("Which students have a GPA above the average GPA of Mathematics majors?",
      "SELECT name FROM student WHERE gpa > (SELECT avg(gpa) FROM student WHERE major_dept_id = 2)"),
-    ("Which buildings host both a department with a budget under one million and another "
-     "department?",
+    ("Which buildings house a department with a budget under one million and also one with "
+     "a budget of at least one million?",
      "SELECT building FROM department WHERE budget < 1000000 INTERSECT "
-     "SELECT building FROM department WHERE budget >= 1000000 UNION "
-     "SELECT building FROM department GROUP BY building HAVING count(*) > 1"),
+     "SELECT building FROM department WHERE budget >= 1000000"),
     ("Which student took the most courses? Give the name and the number of enrolments.",
      f"SELECT T2.name, count(*) {ENR_STUDENT} GROUP BY T1.student_id "
      "ORDER BY count(*) DESC LIMIT 1"),
@@ -234,4 +243,10 @@ DEV = (
     ("Which instructors never gave an F? List their names.",
      "SELECT name FROM instructor EXCEPT SELECT T2.name FROM enrollment AS T1 "
      "JOIN instructor AS T2 ON T1.instructor_id = T2.instructor_id WHERE T1.grade = 'F'"),
+    ("List the titles and credits of courses taken by Biology majors, without duplicates, "
+     "in title order.",
+     "SELECT DISTINCT T2.title, T2.credits FROM enrollment AS T1 JOIN course AS T2 "
+     "ON T1.course_id = T2.course_id JOIN student AS T3 ON T1.student_id = T3.student_id "
+     "JOIN department AS T4 ON T3.major_dept_id = T4.dept_id WHERE T4.name = 'Biology' "
+     "ORDER BY T2.title"),
 )
