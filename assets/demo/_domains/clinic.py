@@ -103,7 +103,8 @@ def populate(rng: random.Random) -> dict[str, list[tuple[Any, ...]]]:
         patients.append((i + 1, names[26 + i], rng.choice(("F", "M")),
                          random_date(rng, "1938-01-01", "2021-12-31"),
                          rng.choice(CITIES[:9]), insurer))
-    appointments, prescriptions = [], []
+    appointments: list[tuple[Any, ...]] = []
+    prescriptions: list[tuple[Any, ...]] = []
     for appointment_id in range(1, 421):
         doctor = doctors[rng.randrange(26)]
         status = rng.choice(("completed", "completed", "completed", "completed",
