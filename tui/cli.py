@@ -44,8 +44,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     prepare.add_argument("--seed", type=int, default=0)
     prepare.add_argument("--split", default="train")
-    prepare.add_argument("--sample-rows", type=int, default=None,
+    prepare.add_argument("--template", default="default",
+                         help="prompt preset: default, compact (schema only) or rich "
+                              "(values and example rows)")
+    prepare.add_argument("--sample-values", type=int, default=None,
                          help="sample values per column in the schema (0 turns them off)")
+    prepare.add_argument("--sample-rows", type=int, default=None,
+                         help="example rows per table in the schema (0 turns them off)")
+    prepare.add_argument("--validation-databases", default="",
+                         help="comma-separated db_ids whose examples all go to validation")
+    prepare.add_argument("--gold", choices=("compile", "run", "off"), default="compile",
+                         help="check gold SQL: compile it (fast, default), run it, or not at all")
+    prepare.add_argument("--keep-empty-databases", action="store_true",
+                         help="keep examples whose database has no rows")
 
     validate = sub.add_parser("validate", help="validate a chat JSONL as the provider does")
     validate.add_argument("file", type=Path)
