@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from typing import Any
 
@@ -81,8 +82,22 @@ FLEET = (
 NATIONALITIES = ("Portugal", "Spain", "France", "Germany", "Italy", "Netherlands", "Ireland",
                  "United States", "Brazil", "Japan")
 TIERS = (None, None, None, "Silver", "Silver", "Gold", "Platinum")
+COORDINATES = {
+    "LIS": (38.77, -9.13), "OPO": (41.24, -8.68), "MAD": (40.47, -3.56), "BCN": (41.30, 2.08),
+    "CDG": (49.01, 2.55), "AMS": (52.31, 4.76), "FRA": (50.04, 8.56), "MUC": (48.35, 11.79),
+    "FCO": (41.80, 12.25), "ZRH": (47.46, 8.55), "CPH": (55.62, 12.65), "DUB": (53.42, -6.27),
+    "VIE": (48.11, 16.57), "FNC": (32.70, -16.77), "ORY": (48.72, 2.38),
+}
 CLASSES = (("Economy", 1.0), ("Economy", 1.0), ("Economy", 1.0), ("Premium", 1.6),
            ("Business", 2.8))
+
+
+def distance_km(origin: str, destination: str) -> float:
+    """Great-circle distance between two airports."""
+    (lat1, lon1), (lat2, lon2) = COORDINATES[origin], COORDINATES[destination]
+    p1, p2, dl = math.radians(lat1), math.radians(lat2), math.radians(lon2 - lon1)
+    cosine = math.sin(p1) * math.sin(p2) + math.cos(p1) * math.cos(p2) * math.cos(dl)
+    return 6371 * math.acos(min(1.0, cosine))
 
 
 def populate(rng: random.Random) -> dict[str, list[tuple[Any, ...]]]:
@@ -94,14 +109,15 @@ def populate(rng: random.Random) -> dict[str, list[tuple[Any, ...]]]:
         aircraft.append((i + 1, f"CS-T{chr(65 + i // 26)}{chr(65 + i % 26)}", model, maker,
                          seats, rng.randint(2008, 2024)))
     served = [code for code, *_ in AIRPORTS if code != "FNC"]
+    city = {code: row[1] for code, *row in AIRPORTS}
     flights = []
     for i in range(64):
         origin = "LIS" if i % 3 == 0 else rng.choice(served)
-        destination = rng.choice([code for code in served if code != origin])
-        duration = rng.randrange(50, 200, 5)
+        destination = rng.choice([code for code in served if city[code] != city[origin]])
+        duration = round(35 + distance_km(origin, destination) / 12.5)
         flights.append((i + 1, f"SQ{101 + i * 2}", origin, destination, rng.randint(1, 13),
                         f"{rng.randint(6, 22):02d}:{rng.choice((0, 15, 30, 45)):02d}",
-                        duration, round(29 + duration * rng.uniform(0.5, 1.2), 0) - 0.01))
+                        duration, round(29 + duration * rng.uniform(0.5, 1.1), 0) - 0.01))
     names = unique_names(rng, 170)
     passengers = [(i + 1, name, rng.choice(NATIONALITIES), rng.choice(TIERS))
                   for i, name in enumerate(names)]
@@ -150,8 +166,8 @@ TRAIN = (
      f"SELECT T2.name, count(*) {FLIGHT_ORIGIN} GROUP BY T1.origin"),
     ("What is the average booking price in each seat class?",
      "SELECT seat_class, avg(price) FROM booking GROUP BY seat_class"),
-    ("List the flight numbers and durations of the five shortest flights.",
-     "SELECT flight_number, duration_min FROM flight ORDER BY duration_min LIMIT 5"),
+    ("List the flight numbers and durations of the three shortest flights.",
+     "SELECT flight_number, duration_min FROM flight ORDER BY duration_min LIMIT 3"),
     ("Which flights are operated by Embraer aircraft? Give the flight numbers.",
      f"SELECT T1.flight_number {FLIGHT_CRAFT} WHERE T2.manufacturer = 'Embraer'"),
     ("How many passengers come from each country?",

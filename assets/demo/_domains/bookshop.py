@@ -97,7 +97,7 @@ def populate(rng: random.Random) -> dict[str, list[tuple[Any, ...]]]:
     books = []
     for i, title in enumerate(titles):
         genre = GENRES[i % len(GENRES)] if i < 16 else rng.choice(GENRES)
-        price = round(rng.uniform(6, 40), 0) - 0.01
+        price = round(rng.uniform(6, 40), 1) - 0.01
         pages = rng.randint(24, 140) if genre in ("Children", "Poetry") else rng.randint(150, 900)
         books.append((i + 1, title, rng.randint(1, len(AUTHORS)), genre, price,
                       rng.randint(1988, 2024), pages))

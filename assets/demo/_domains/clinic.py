@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from .common import CITIES, random_date, unique_names
+from .common import CITIES, FEMALE_NAMES, random_date, unique_names
 
 DB_ID = "clinic"
 SEED = 2202
@@ -100,7 +100,8 @@ def populate(rng: random.Random) -> dict[str, list[tuple[Any, ...]]]:
     patients = []
     for i in range(160):
         insurer = None if rng.random() < 0.25 else rng.choice(INSURERS)
-        patients.append((i + 1, names[26 + i], rng.choice(("F", "M")),
+        gender = "F" if names[26 + i].split()[0] in FEMALE_NAMES else "M"
+        patients.append((i + 1, names[26 + i], gender,
                          random_date(rng, "1938-01-01", "2021-12-31"),
                          rng.choice(CITIES[:9]), insurer))
     appointments: list[tuple[Any, ...]] = []
@@ -237,9 +238,9 @@ DEV = (
     ("Which doctors have had no appointments in December?",
      "SELECT name FROM doctor EXCEPT "
      f"SELECT T2.name {APPT_DOC} WHERE T1.appointment_date >= '2024-12-01'"),
-    ("Which patients are older than every patient from Lisbon?",
+    ("Which patients are younger than every patient from Prague?",
      "SELECT name FROM patient "
-     "WHERE birth_date < (SELECT min(birth_date) FROM patient WHERE city = 'Lisbon')"),
+     "WHERE birth_date > (SELECT max(birth_date) FROM patient WHERE city = 'Prague')"),
     ("Which doctor collected the most in fees from completed appointments? "
      "Give the name and the total.",
      f"SELECT T2.name, sum(T1.fee) {APPT_DOC} WHERE T1.status = 'completed' "

@@ -12,6 +12,11 @@ FIRST_NAMES = (
     "Daniel", "Hannah", "Tomas", "Elena", "Mohammed", "Aisha", "Chen", "Mei", "Ivan", "Olga",
     "Diego", "Lucia", "Kwame", "Amara", "Finn", "Freya", "Rafael", "Ines", "Victor", "Alice",
 )
+FEMALE_NAMES = frozenset((
+    "Olivia", "Emma", "Ava", "Mia", "Sofia", "Amelia", "Isla", "Chloe", "Grace", "Priya",
+    "Yuki", "Fatima", "Lena", "Clara", "Nora", "Zoe", "Hannah", "Elena", "Aisha", "Mei",
+    "Olga", "Lucia", "Amara", "Freya", "Ines", "Alice",
+))
 LAST_NAMES = (
     "Smith", "Garcia", "Müller", "Rossi", "Kowalski", "Nguyen", "Okafor", "Tanaka", "Silva",
     "Johansson", "Dubois", "Novak", "Patel", "Kim", "Hernandez", "Brown", "Wilson", "Larsen",

@@ -151,8 +151,8 @@ TRAIN = (
      f"SELECT T2.name, count(*) {INS_DEPT} GROUP BY T1.dept_id"),
     ("What is the average instructor salary for each rank?",
      "SELECT rank, avg(salary) FROM instructor GROUP BY rank"),
-    ("List the names and GPAs of the five students with the lowest GPA.",
-     "SELECT name, gpa FROM student WHERE gpa IS NOT NULL ORDER BY gpa LIMIT 5"),
+    ("List the names and GPAs of the three students with the lowest GPA.",
+     "SELECT name, gpa FROM student WHERE gpa IS NOT NULL ORDER BY gpa LIMIT 3"),
     ("Which students major in Economics? Give their names.",
      f"SELECT T1.name {STU_DEPT} WHERE T2.name = 'Economics'"),
     ("How many enrolments does each semester have?",
@@ -235,8 +235,8 @@ DEV = (
      "a budget of at least one million?",
      "SELECT building FROM department WHERE budget < 1000000 INTERSECT "
      "SELECT building FROM department WHERE budget >= 1000000"),
-    ("Which student took the most courses? Give the name and the number of enrolments.",
-     f"SELECT T2.name, count(*) {ENR_STUDENT} GROUP BY T1.student_id "
+    ("Which course has the most enrolments? Give the title and the number of enrolments.",
+     f"SELECT T2.title, count(*) {ENR_COURSE} GROUP BY T1.course_id "
      "ORDER BY count(*) DESC LIMIT 1"),
     ("Which departments employ more than four instructors?",
      f"SELECT T2.name {INS_DEPT} GROUP BY T1.dept_id HAVING count(*) > 4"),
