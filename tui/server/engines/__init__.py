@@ -42,7 +42,7 @@ def engine_names() -> list[str]:
 def get_engine(name: str = "ngram") -> TrainingEngine:
     """The engine called ``name``; raise EngineError for an unknown one."""
     if name == "ngram":
-        from tui.server.engines.ngram import NgramRetrievalEngine
+        from tui.server.engines.training import NgramRetrievalEngine
 
         return NgramRetrievalEngine()
     raise EngineError(f"unknown training engine {name!r}; known: {', '.join(engine_names())}")

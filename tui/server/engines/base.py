@@ -92,6 +92,8 @@ class Completion:
     """Tokens in the prompt, chat overhead included."""
     completion_tokens: int
     """Tokens in ``text``."""
+    finish_reason: str = "stop"
+    """``stop``, or ``length`` when ``max_tokens`` cut the answer."""
 
 
 @runtime_checkable
