@@ -13,6 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlglot
+from sqlglot import exp
 
 from tui.core.datasets import load_dataset
 from tui.core.paths import demo_dir
@@ -102,6 +104,29 @@ def test_every_gold_query_executes_and_most_return_rows(split: str) -> None:
             connection.close()
     assert failures == []
     assert len(empty) <= 0.1 * len(examples), f"{len(empty)} empty answers: {empty}"
+
+
+@pytest.mark.parametrize("split", SPLITS)
+def test_order_by_limit_answers_have_no_tie_at_the_cut(split: str) -> None:
+    """A gold "top k" whose k-th and (k+1)-th rows tie would make the right answer arbitrary."""
+    ties: list[str] = []
+    for example in _examples(split):
+        tree = sqlglot.parse_one(example["query"], read="sqlite")
+        if not isinstance(tree, exp.Select) or tree.args.get("limit") is None:
+            continue
+        keep = int(tree.args["limit"].expression.name)
+        probe = tree.copy()
+        probe.set("expressions", [tree.args["order"].expressions[0].this.copy()])
+        probe.set("distinct", None)
+        connection = connect_readonly(_db_path(DEMO, example["db_id"]))
+        try:
+            keys = [row[0] for row in connection.execute(
+                probe.limit(keep + 1).sql(dialect="sqlite")).fetchall()]
+        finally:
+            connection.close()
+        if len(keys) > keep and keys[keep - 1] == keys[keep]:
+            ties.append(f"{example['db_id']}: {example['question']} {keys}")
+    assert ties == []
 
 
 def test_demo_loads_through_the_dataset_loader_without_problems() -> None:
