@@ -1,0 +1,331 @@
+"""The provider's files: list, validated upload (parts for large files) with progress and cancel."""
+
+from __future__ import annotations
+
+import asyncio
+import builtins
+import contextlib
+import datetime as dt
+import hashlib
+import io
+import os
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any, TypeVar, cast
+
+import openai
+from openai.types import FilePurpose
+
+from tui.core.providers import Capabilities, redact
+
+PART_SIZE = 64 * 1024 * 1024
+"""Uploads API part size (the API's maximum per part)."""
+
+T = TypeVar("T")
+ProgressCallback = Callable[["UploadProgress"], None]
+
+
+class FilesError(Exception):
+    """A file operation failed; the message is fit for the user and never holds a key."""
+
+
+class UploadCancelled(FilesError):
+    """The user cancelled an upload (any multipart upload was cancelled on the provider)."""
+
+
+class InvalidFileError(FilesError):
+    """The file failed validation and was not uploaded."""
+
+    def __init__(self, path: Path, report: Any) -> None:
+        self.report = report
+        """The validator's ValidationReport (errors: list of Issue)."""
+        self.errors: list[str] = [
+            f"line {issue.line}: {issue.message}" + (f" ({issue.field})" if issue.field else "")
+            for issue in report.errors
+        ]
+        """One line per error: ``line 3: ... (messages[1].role)``."""
+        shown = "\n".join(f"  {line}" for line in self.errors[:20])
+        more = len(self.errors) - 20 + int(getattr(report, "omitted_errors", 0) or 0)
+        tail = f"\n  … and {more} more" if more > 0 else ""
+        super().__init__(f"{path.name} is not a valid fine-tuning file; not uploaded:\n"
+                         f"{shown}{tail}")
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """A file on the provider."""
+
+    id: str
+    """Provider file id."""
+    filename: str
+    """Original name."""
+    purpose: str
+    """fine-tune, fine-tune-results, batch, ..."""
+    bytes: int
+    """Size."""
+    created_at: int
+    """Unix seconds."""
+    status: str | None = None
+    """uploaded, processed, error (deprecated upstream; may be None)."""
+
+    @classmethod
+    def from_sdk(cls, obj: Any) -> FileInfo:
+        """From an ``openai.types.FileObject``."""
+        return cls(id=obj.id, filename=obj.filename or "", purpose=str(obj.purpose),
+                   bytes=int(obj.bytes or 0), created_at=int(obj.created_at or 0),
+                   status=getattr(obj, "status", None))
+
+    @property
+    def created(self) -> dt.datetime:
+        """Creation time (UTC)."""
+        return dt.datetime.fromtimestamp(self.created_at, tz=dt.UTC)
+
+
+@dataclass(frozen=True)
+class UploadProgress:
+    """Bytes sent so far."""
+
+    sent: int
+    """Bytes of the file sent so far."""
+    total: int
+    """File size."""
+    part: int = 1
+    """Current part (1-based); 1 of 1 for a single-request upload."""
+    parts: int = 1
+    """Number of parts."""
+
+    @property
+    def fraction(self) -> float:
+        """0.0 to 1.0."""
+        return 1.0 if self.total == 0 else min(1.0, self.sent / self.total)
+
+
+class _FileSlice(io.RawIOBase):
+    """A read-only window [start, start+length) of a file that reports bytes read."""
+
+    def __init__(self, stream: IO[bytes], start: int, length: int,
+                 on_read: Callable[[int], None]) -> None:
+        self._stream, self._start, self._length = stream, start, length
+        self._pos = 0
+        self._on_read = on_read
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        base = {os.SEEK_SET: 0, os.SEEK_CUR: self._pos, os.SEEK_END: self._length}[whence]
+        self._pos = max(0, min(self._length, base + offset))
+        return self._pos
+
+    def read(self, size: int = -1) -> bytes:
+        remaining = self._length - self._pos
+        if size < 0 or size > remaining:
+            size = remaining
+        if size <= 0:
+            return b""
+        self._stream.seek(self._start + self._pos)
+        chunk = self._stream.read(size)
+        self._pos += len(chunk)
+        self._on_read(self._pos)
+        return chunk
+
+    def readinto(self, buffer: Any) -> int:
+        chunk = self.read(len(buffer))
+        buffer[: len(chunk)] = chunk
+        return len(chunk)
+
+
+async def _cancellable(awaitable: Awaitable[T], cancel: asyncio.Event | None) -> T:
+    """Await, but abandon the request as soon as ``cancel`` is set."""
+    if cancel is None:
+        return await awaitable
+    if cancel.is_set():
+        if asyncio.iscoroutine(awaitable):
+            awaitable.close()
+        raise UploadCancelled("upload cancelled")
+    work = asyncio.ensure_future(awaitable)
+    waiter = asyncio.ensure_future(cancel.wait())
+    try:
+        await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        waiter.cancel()
+    if not work.done():
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work
+        raise UploadCancelled("upload cancelled")
+    return work.result()
+
+
+def describe_error(error: BaseException) -> str:
+    """A short, key-free description of an SDK error."""
+    if isinstance(error, openai.APIStatusError):
+        if error.status_code in (401, 403):
+            text = f"the provider refused the API key (HTTP {error.status_code})"
+        else:
+            text = f"HTTP {error.status_code}: {error.message}"
+    elif isinstance(error, openai.APITimeoutError):
+        text = "the request timed out"
+    elif isinstance(error, openai.APIConnectionError):
+        text = "could not reach the provider (connection failed)"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return redact(text)
+
+
+class FileService:
+    """Files on one provider through the openai SDK; returns FileInfo, raises FilesError."""
+
+    def __init__(self, client: openai.AsyncOpenAI, *, capabilities: Capabilities | None = None,
+                 part_size: int = PART_SIZE, multipart_threshold: int | None = None) -> None:
+        self._client = client
+        self._uploads_api = capabilities.uploads if capabilities is not None else True
+        self.part_size = part_size
+        """Bytes per Uploads API part."""
+        self.multipart_threshold = part_size if multipart_threshold is None else multipart_threshold
+        """Files larger than this go through the Uploads API (when the provider has it)."""
+
+    async def _call(self, what: str, awaitable: Awaitable[T]) -> T:
+        try:
+            return await awaitable
+        except openai.OpenAIError as error:
+            raise FilesError(f"{what} failed: {describe_error(error)}") from None
+
+    async def list(self, purpose: str | None = None) -> list[FileInfo]:
+        """Every file (all pages), newest first, optionally of one purpose."""
+        async def fetch() -> list[FileInfo]:
+            kwargs: dict[str, Any] = {"purpose": purpose} if purpose else {}
+            found = [FileInfo.from_sdk(item)
+                     async for item in self._client.files.list(**kwargs)]
+            return sorted(found, key=lambda f: f.created_at, reverse=True)
+        return await self._call("listing files", fetch())
+
+    async def retrieve(self, file_id: str) -> FileInfo:
+        """One file's metadata."""
+        obj = await self._call(f"reading file {file_id}", self._client.files.retrieve(file_id))
+        return FileInfo.from_sdk(obj)
+
+    async def delete(self, file_id: str) -> bool:
+        """Delete a file; True when the provider confirms."""
+        result = await self._call(f"deleting file {file_id}", self._client.files.delete(file_id))
+        return bool(result.deleted)
+
+    async def content(self, file_id: str) -> bytes:
+        """A file's whole content (results CSVs are small)."""
+        response = await self._call(f"downloading file {file_id}",
+                                    self._client.files.content(file_id))
+        return bytes(response.content)
+
+    async def content_head(self, file_id: str, *, lines: int = 20,
+                           max_bytes: int = 64 * 1024) -> builtins.list[str]:
+        """The first lines of a file, reading at most ``max_bytes`` from the network."""
+        async def fetch() -> bytes:
+            buffer = bytearray()
+            async with self._client.files.with_streaming_response.content(file_id) as response:
+                async for chunk in response.iter_bytes():
+                    buffer.extend(chunk)
+                    if len(buffer) >= max_bytes or buffer.count(b"\n") >= lines:
+                        break
+            return bytes(buffer[:max_bytes])
+        data = await self._call(f"reading file {file_id}", fetch())
+        text = data.decode("utf-8", errors="replace")
+        return text.splitlines()[:lines]
+
+    def validate(self, path: Path, model: str) -> Any:
+        """Run the fine-tuning validator; raise InvalidFileError listing its errors."""
+        from tui.core.jsonl import validate_jsonl
+
+        report = validate_jsonl(path, model)
+        if not report.ok:
+            raise InvalidFileError(path, report)
+        return report
+
+    async def upload(self, path: Path, *, purpose: str = "fine-tune",
+                     model: str = "gpt-4.1-mini-2025-04-14", validate: bool = True,
+                     progress: ProgressCallback | None = None,
+                     cancel: asyncio.Event | None = None) -> FileInfo:
+        """Upload a file streamed from disk; fine-tune JSONL is validated first.
+
+        Files above ``multipart_threshold`` go through the Uploads API in ``part_size`` parts.
+        Setting ``cancel`` abandons the transfer (and cancels the provider-side upload).
+        """
+        path = Path(path)
+        if not path.is_file():
+            raise FilesError(f"{path} does not exist")
+        if validate and purpose == "fine-tune":
+            await asyncio.to_thread(self.validate, path, model)
+        size = path.stat().st_size
+        if self._uploads_api and size > self.multipart_threshold:
+            return await self._upload_parts(path, size, purpose, progress, cancel)
+        return await self._upload_single(path, size, purpose, progress, cancel)
+
+    async def _upload_single(self, path: Path, size: int, purpose: str,
+                             progress: ProgressCallback | None,
+                             cancel: asyncio.Event | None) -> FileInfo:
+        def report(sent: int) -> None:
+            if progress is not None:
+                progress(UploadProgress(sent, size))
+
+        with path.open("rb") as stream:
+            body = cast(IO[bytes], _FileSlice(stream, 0, size, report))
+            obj = await self._call(
+                f"uploading {path.name}",
+                _cancellable(self._client.files.create(
+                    file=(path.name, body, "application/jsonl"),
+                    purpose=cast(FilePurpose, purpose)), cancel))
+        report(size)
+        return FileInfo.from_sdk(obj)
+
+    async def _upload_parts(self, path: Path, size: int, purpose: str,
+                            progress: ProgressCallback | None,
+                            cancel: asyncio.Event | None) -> FileInfo:
+        parts = max(1, -(-size // self.part_size))
+        upload = await self._call(
+            f"starting the upload of {path.name}",
+            _cancellable(self._client.uploads.create(
+                bytes=size, filename=path.name, mime_type="application/jsonl",
+                purpose=cast(FilePurpose, purpose)), cancel))
+        md5 = hashlib.md5(usedforsecurity=False)
+        part_ids: list[str] = []
+        try:
+            with path.open("rb") as stream:
+                for index in range(parts):
+                    start = index * self.part_size
+                    length = min(self.part_size, size - start)
+
+                    def report(sent: int, start: int = start, index: int = index) -> None:
+                        if progress is not None:
+                            progress(UploadProgress(start + sent, size, index + 1, parts))
+
+                    body = cast(IO[bytes], _FileSlice(stream, start, length, report))
+                    part = await self._call(
+                        f"uploading part {index + 1}/{parts} of {path.name}",
+                        _cancellable(self._client.uploads.parts.create(
+                            upload.id, data=(path.name, body, "application/octet-stream")),
+                            cancel))
+                    part_ids.append(part.id)
+                    stream.seek(start)
+                    left = length
+                    while left > 0 and (chunk := stream.read(min(left, 1 << 20))):
+                        md5.update(chunk)
+                        left -= len(chunk)
+            done = await self._call(
+                f"completing the upload of {path.name}",
+                _cancellable(self._client.uploads.complete(
+                    upload.id, part_ids=part_ids, md5=md5.hexdigest()), cancel))
+        except FilesError:
+            with contextlib.suppress(openai.OpenAIError):  # abandoned uploads expire anyway
+                await self._client.uploads.cancel(upload.id)
+            raise
+        if done.file is None:
+            raise FilesError(f"the provider completed the upload of {path.name} without a file")
+        if progress is not None:
+            progress(UploadProgress(size, size, parts, parts))
+        return FileInfo.from_sdk(done.file)
