@@ -212,13 +212,17 @@ def test_build_is_deterministic_and_matches_the_committed_output(tmp_path: Path)
 
 
 def test_each_split_covers_all_four_hardness_levels() -> None:
-    try:
-        module = importlib.import_module("tui.core.hardness")
-    except ImportError:
-        pytest.skip("tui.core.hardness (the Spider hardness classifier) is not written yet")
-    classify = getattr(module, "hardness", None) or getattr(module, "classify", None)
+    classify = None
+    for name in ("tui.core.hardness", "tui.core.evaluate"):
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            continue
+        classify = getattr(module, "hardness", None) or getattr(module, "classify", None)
+        if classify is not None:
+            break
     if classify is None:
-        pytest.skip("tui.core.hardness has no hardness()/classify() function yet")
+        pytest.skip("the Spider hardness classifier (tui.core.hardness) is not written yet")
     for split in SPLITS:
         examples = _examples(split)
         levels = Counter(str(classify(example["query"])) for example in examples)

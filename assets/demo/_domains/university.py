@@ -198,7 +198,8 @@ TRAIN = (
     ("Which students are undeclared (no major)? Give name and enrolment year.",
      "SELECT name, enrollment_year FROM student WHERE major_dept_id IS NULL"),
     ("How many distinct students took a Computer Science course?",
-     f"SELECT count(DISTINCT T1.student_id) {ENR_COURSE} WHERE T2.dept_id = 1"),
+     f"SELECT count(DISTINCT T1.student_id) {ENR_COURSE} JOIN department AS T3 "
+     "ON T2.dept_id = T3.dept_id WHERE T3.name = 'Computer Science'"),
     ("List the titles of 6-credit courses at level 300 or above.",
      "SELECT title FROM course WHERE credits = 6 AND level >= 300"),
     ("What are the names of instructors whose office is in building A, with their rank?",
@@ -230,7 +231,8 @@ DEV = (
      f"SELECT T1.grade, count(*) {ENR_COURSE} WHERE T2.title = 'Databases' "
      "AND T1.grade IS NOT NULL GROUP BY T1.grade"),
     ("Which students have a GPA above the average GPA of Mathematics majors?",
-     "SELECT name FROM student WHERE gpa > (SELECT avg(gpa) FROM student WHERE major_dept_id = 2)"),
+     "SELECT name FROM student WHERE gpa > "
+     f"(SELECT avg(T1.gpa) {STU_DEPT} WHERE T2.name = 'Mathematics')"),
     ("Which buildings house a department with a budget under one million and also one with "
      "a budget of at least one million?",
      "SELECT building FROM department WHERE budget < 1000000 INTERSECT "
