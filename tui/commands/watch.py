@@ -1,0 +1,71 @@
+"""``sqltune watch JOB_ID``: print a fine-tuning job's events as lines until the job ends."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from tui.core.follower import ConnectionState, EventFollower, FollowerError
+from tui.core.providers import (
+    LocalEndpoint,
+    ProviderError,
+    install_secret_redaction,
+    make_async_client,
+    resolve_provider,
+)
+
+SUCCESS_STATUS = "succeeded"
+
+
+def _local_starter() -> LocalEndpoint:
+    from tui.server.inprocess import start_local_server
+
+    endpoint: LocalEndpoint = start_local_server()
+    return endpoint
+
+
+async def watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
+                start_local: Callable[[], LocalEndpoint] = _local_starter) -> int:
+    """Follow ``job_id`` and print its events; 0 when it succeeded, 1 otherwise."""
+    install_secret_redaction()
+    try:
+        resolved = resolve_provider(provider, start_local=start_local)
+    except ProviderError as error:
+        print(f"sqltune watch: {error}", file=err)
+        return 2
+    try:
+        client = make_async_client(resolved)
+
+        def on_state(state: ConnectionState) -> None:
+            if state.status == "reconnecting" and (state.attempt == 1 or state.attempt % 10 == 0):
+                print(f"sqltune watch: {state.last_error}; reconnecting ({state.attempt})",
+                      file=err, flush=True)
+
+        follower = EventFollower(client, job_id, on_state=on_state)
+        try:
+            async for batch in follower.follow():
+                for event in batch.events:
+                    out.write(event.line() + "\n")
+                out.flush()
+        except FollowerError as error:
+            print(f"sqltune watch: {error}", file=err)
+            return 1
+        finally:
+            await client.close()
+        status = follower.job_status
+        print(f"sqltune watch: job {job_id} {status}", file=err, flush=True)
+        return 0 if status == SUCCESS_STATUS else 1
+    finally:
+        resolved.close()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point from tui.cli; Ctrl-C becomes exit status 130 there."""
+    try:
+        return asyncio.run(watch(args.job_id, getattr(args, "provider", None),
+                                 out=sys.stdout, err=sys.stderr))
+    except KeyboardInterrupt:
+        return 130
