@@ -1,0 +1,223 @@
+"""The sqltune Textual app: tabs of panes, a provider status line, help and a command palette."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.message import Message
+from textual.screen import Screen
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets._tabbed_content import ContentTabs
+
+from tui.messages import (
+    DatasetExported,
+    FileUploaded,
+    JobCreated,
+    JobEnded,
+    ProviderConnected,
+    ProviderFailed,
+)
+from tui.screens.help import HelpScreen
+from tui.widgets.palette import PaneCommands
+from tui.widgets.pane import Connection, Pane, Session, StartLocal, connect
+from tui.widgets.status_line import ProviderStatus
+
+# ── Panes ────────────────────────────────────────────────────────────────────────────────
+# Tab order is key order (1, 2, 3…). To add a pane: import its class here and append it to PANES.
+# isort: off
+from tui.widgets.dataset_preview import DatasetPreview
+from tui.widgets.token_meter import TokenMeter
+from tui.widgets.file_list import FileList
+from tui.widgets.job_events import JobsPane
+# isort: on
+
+PANES: list[type[Pane]] = [DatasetPreview, TokenMeter, FileList, JobsPane]
+# ─────────────────────────────────────────────────────────────────────────────────────────
+
+MAX_PANES = 9
+"""Keys 1-9 switch panes; only as many as PANES holds are active."""
+
+class SqltuneApp(App[int]):
+    """The cockpit: dataset preview, token budget, files, jobs (and the panes added later)."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "sqltune"
+    COMMANDS = App.COMMANDS | {PaneCommands}
+    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
+        (0, "-narrow"), (120, "-wide")]
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("f1,question_mark", "help", "Help", id="app.help",
+                tooltip="Every key of the app and its panes"),
+        Binding("f2", "switch_provider", "Provider", id="app.provider",
+                tooltip="Switch to another provider profile from config.toml"),
+        *(Binding(str(n), f"show_pane({n - 1})", f"Pane {n}", show=False,
+                  id=f"app.pane_{n}", tooltip=f"Show pane {n}")
+          for n in range(1, MAX_PANES + 1)),
+    ]
+
+    def __init__(self, session: Session, panes: list[type[Pane]] | None = None) -> None:
+        super().__init__()
+        self.session = session
+        """Data path, provider connection and last export, shared with every pane."""
+        self._panes = list(PANES if panes is None else panes)
+
+    # ── layout ──────────────────────────────────────────────────────────────────────────
+
+    def compose(self) -> ComposeResult:
+        yield Header(icon="◆")
+        with TabbedContent(id="panes"):
+            for index, pane in enumerate(self._panes):
+                with TabPane(f"{index + 1} {pane.PANE_TITLE}", id=f"tab-{pane.PANE_ID}"):
+                    yield pane(self.session)
+        yield ProviderStatus(id="provider-status")
+        yield Footer(id="footer")
+
+    def on_mount(self) -> None:
+        self.sub_title = self._data_label()
+        # Keys 1-9 switch tabs: the tab strip stays out of the focus chain.
+        self.query_one(ContentTabs).can_focus = False
+        if self._panes:
+            self.pane(self._panes[0].PANE_ID).focus_default()
+        # The provider (maybe the embedded server) starts after the first frame.
+        self.call_after_refresh(self.connect_provider, self.session.provider_name)
+
+    def _data_label(self) -> str:
+        data = self.session.data
+        return "demo data" if data is None else str(data)
+
+    def pane_classes(self) -> list[type[Pane]]:
+        """The panes in tab order (for the palette and help)."""
+        return list(self._panes)
+
+    def panes(self) -> list[Pane]:
+        """The mounted pane widgets."""
+        return list(self.query(Pane))
+
+    def pane(self, pane_id: str) -> Pane:
+        """The mounted pane with this PANE_ID."""
+        return self.query_one(f"#pane-{pane_id}", Pane)
+
+    # ── actions ─────────────────────────────────────────────────────────────────────────
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "show_pane" and parameters:
+            index = parameters[0]
+            return isinstance(index, int) and index < len(self._panes)
+        return True
+
+    def action_show_pane(self, index: int) -> None:
+        """Show the pane at ``index`` and focus its main widget."""
+        if 0 <= index < len(self._panes):
+            self.query_one(TabbedContent).active = f"tab-{self._panes[index].PANE_ID}"
+            self.pane(self._panes[index].PANE_ID).focus_default()
+
+    async def run_pane_action(self, pane_id: str, action: str) -> None:
+        """Show a pane, then run one of its actions (the palette's entries)."""
+        index = next(i for i, p in enumerate(self._panes) if pane_id == p.PANE_ID)
+        self.action_show_pane(index)
+        await self.pane(pane_id).run_action(action)
+
+    def action_help(self) -> None:
+        """Show every key of the app and of each pane."""
+        titles = ", ".join(f"{i + 1} {p.PANE_TITLE}" for i, p in enumerate(self._panes))
+        app_keys = [
+            Binding(f"1-{len(self._panes)}", "", "Switch pane", tooltip=titles),
+            *(b for b in self.BINDINGS
+              if isinstance(b, Binding) and not (b.id or "").startswith("app.pane_")),
+            Binding("ctrl+p", "", "Command palette", tooltip="Every action by name"),
+            Binding("ctrl+q", "", "Quit", tooltip="Also stops the embedded server"),
+        ]
+        sections = [("App", app_keys)]
+        sections += [(p.PANE_TITLE, list(p.pane_bindings())) for p in self._panes]
+        self.push_screen(HelpScreen(sections, dict(self._keymap)))
+
+    def action_switch_provider(self) -> None:
+        """Pick another provider profile (keys stay masked)."""
+        from tui.screens.provider_switcher import ProviderSwitcher
+
+        current = self.session.connection.name if self.session.connection else None
+        self.push_screen(ProviderSwitcher(current), self._switch_provider_to)
+
+    def _switch_provider_to(self, name: str | None) -> None:
+        if name is None:
+            return
+        old = self.session.connection
+        self.session.unsettle()
+        self.query_one(ProviderStatus).state = "connecting"
+        self.connect_provider(name, old)
+
+    def get_system_commands(self, screen: Screen[Any]) -> Any:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("Help: keys", "Every key of the app and its panes", self.action_help)
+        yield SystemCommand("Switch provider", "Pick a provider profile from config.toml",
+                            self.action_switch_provider)
+
+    # ── provider ────────────────────────────────────────────────────────────────────────
+
+    @work(thread=True, exclusive=True, group="provider", exit_on_error=False)
+    def connect_provider(self, name: str | None, old: Connection | None = None) -> None:
+        """Resolve the provider (maybe starting the embedded server) off the event loop."""
+        if old is not None:
+            old.close()
+        try:
+            connection = connect(name, self.session.start_local)
+        except Exception as error:
+            self.post_message(ProviderFailed(name, str(error)))
+            return
+        self.post_message(ProviderConnected(connection))
+
+    def on_provider_connected(self, message: ProviderConnected) -> None:
+        connection: Connection = message.connection
+        self.session.settle(connection)
+        status = self.query_one(ProviderStatus)
+        status.connection, status.state = connection, "connected"
+        for pane in self.panes():
+            pane.provider_changed()
+
+    def on_provider_failed(self, message: ProviderFailed) -> None:
+        self.session.settle(None, message.error)
+        status = self.query_one(ProviderStatus)
+        status.connection, status.error, status.state = None, message.error, "failed"
+        self.notify(message.error, title="Provider unavailable", severity="error")
+        for pane in self.panes():
+            pane.provider_changed()
+
+    async def on_unmount(self) -> None:
+        connection, self.session.connection = self.session.connection, None
+        if connection is not None:
+            try:
+                await connection.client.close()
+            finally:
+                connection.close()
+
+    # ── cross-pane facts ────────────────────────────────────────────────────────────────
+
+    @on(DatasetExported)
+    @on(FileUploaded)
+    @on(JobCreated)
+    @on(JobEnded)
+    def _relay_fact(self, message: Message) -> None:
+        """One pane posted a fact; record it, then tell every pane (data down, events up)."""
+        if isinstance(message, DatasetExported):
+            self.session.last_export = message.train
+        if isinstance(message, JobEnded):
+            self._ring_for_job(message)
+        for pane in self.panes():
+            pane.session_changed(message)
+
+    def _ring_for_job(self, message: JobEnded) -> None:
+        self.bell()
+        severity = "information" if message.status == "succeeded" else "warning"
+        model = f": {message.fine_tuned_model}" if message.fine_tuned_model else ""
+        self.notify(f"{message.job_id} {message.status}{model}", title="Job ended",
+                    severity=severity, timeout=10)
+
+
+def make_app(*, data: Path | None = None, provider: str | None = None,
+             start_local: StartLocal | None = None) -> SqltuneApp:
+    """The app as the CLI and the tests build it (nothing slow happens before the first frame)."""
+    return SqltuneApp(Session(data=data, provider=provider, start_local=start_local))

@@ -1,0 +1,1 @@
+"""Parts of the dataset preview pane: the example sources it pages through."""
