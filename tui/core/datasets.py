@@ -323,18 +323,27 @@ def check_gold(dataset: SpiderDataset, *, timeout: float = 5.0,
     for example in dataset.examples:
         if wanted is None or example.db_id in wanted:
             by_db.setdefault(example.db_id, []).append(example)
-    total = sum(len(items) for items in by_db.values())
+    paths = {db_id: dataset.db_path(db_id) for db_id in by_db}
+    total = sum(len(items) for db_id, items in by_db.items() if paths[db_id] is not None)
     done = 0
     failures: list[DatasetProblem] = []
     for db_id in sorted(by_db):
         items = by_db[db_id]
-        path = dataset.db_path(db_id)
+        path = paths[db_id]
         if path is None:
-            done += len(items)
             continue
         connection = connect_readonly(path, check_same_thread=False)
         try:
-            connection.execute("PRAGMA query_only = ON")
+            try:
+                connection.execute("PRAGMA query_only = ON")
+                connection.execute("SELECT count(*) FROM sqlite_master").fetchone()
+            except sqlite3.Error as error:
+                failures.append(DatasetProblem("unreadable_database", db_id,
+                                               f"{db_id}: cannot read the database ({error})"))
+                done += len(items)
+                if progress is not None:
+                    progress(done, total)
+                continue
             for example in items:
                 if should_stop is not None and should_stop():
                     return failures
