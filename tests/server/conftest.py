@@ -1,0 +1,96 @@
+"""Server fixtures: small Spider-like chat JSONL files and a local server at full speed."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+
+from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
+from tui.server.inprocess import LocalServer, start_local_server
+
+SCHEMA = """CREATE TABLE singer (
+  singer_id INTEGER PRIMARY KEY,
+  name TEXT,
+  country TEXT,
+  age INTEGER
+);
+CREATE TABLE concert (
+  concert_id INTEGER PRIMARY KEY,
+  concert_name TEXT,
+  year INTEGER,
+  singer_id INTEGER REFERENCES singer(singer_id)
+);"""
+
+PAIRS = [
+    ("How many singers are there?", "SELECT count(*) FROM singer"),
+    ("List the names of all singers.", "SELECT name FROM singer"),
+    ("What is the average age of singers?", "SELECT avg(age) FROM singer"),
+    ("Show the countries of singers older than 30.", "SELECT country FROM singer WHERE age > 30"),
+    ("How many concerts are there?", "SELECT count(*) FROM concert"),
+    ("List concert names in 2014.", "SELECT concert_name FROM concert WHERE year = 2014"),
+    ("What is the oldest singer's name?", "SELECT name FROM singer ORDER BY age DESC LIMIT 1"),
+    ("Count singers from France.", "SELECT count(*) FROM singer WHERE country = 'France'"),
+    ("List distinct countries of singers.", "SELECT DISTINCT country FROM singer"),
+    ("What is the maximum age of singers?", "SELECT max(age) FROM singer"),
+    ("What is the minimum age of singers?", "SELECT min(age) FROM singer"),
+    ("How many concerts per year?", "SELECT year, count(*) FROM concert GROUP BY year"),
+    ("Names of singers who had a concert.",
+     "SELECT DISTINCT T1.name FROM singer AS T1 JOIN concert AS T2 "
+     "ON T1.singer_id = T2.singer_id"),
+    ("Show all concert names ordered by year.", "SELECT concert_name FROM concert ORDER BY year"),
+    ("How many singers are younger than 25?", "SELECT count(*) FROM singer WHERE age < 25"),
+    ("Which years had concerts?", "SELECT DISTINCT year FROM concert"),
+    ("List singer names and ages.", "SELECT name, age FROM singer"),
+    ("Count the concerts after 2013.", "SELECT count(*) FROM concert WHERE year > 2013"),
+    ("List the names of singers from Japan.", "SELECT name FROM singer WHERE country = 'Japan'"),
+    ("What is the total age of all singers?", "SELECT sum(age) FROM singer"),
+    ("How many countries do singers come from?", "SELECT count(DISTINCT country) FROM singer"),
+    ("Show the youngest singer's country.",
+     "SELECT country FROM singer ORDER BY age ASC LIMIT 1"),
+    ("List concerts of 2015.", "SELECT concert_name FROM concert WHERE year = 2015"),
+    ("Show the number of singers per country.",
+     "SELECT country, count(*) FROM singer GROUP BY country"),
+]
+
+
+def chat_lines(pairs: list[tuple[str, str]]) -> bytes:
+    """JSONL bytes of chat examples rendered with the one shared prompt renderer."""
+    rows = [json.dumps({"messages": render_messages(DEFAULT_TEMPLATE, SCHEMA, q, sql)})
+            for q, sql in pairs]
+    return ("\n".join(rows) + "\n").encode("utf-8")
+
+
+@pytest.fixture
+def train_bytes() -> bytes:
+    """24 training examples."""
+    return chat_lines(PAIRS)
+
+
+@pytest.fixture
+def valid_bytes() -> bytes:
+    """6 validation examples."""
+    return chat_lines(PAIRS[::4])
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[LocalServer]:
+    """A fresh in-process server at --speed max."""
+    with start_local_server(tmp_path / "server", speed="max") as running:
+        yield running
+
+
+@pytest.fixture
+def client(server: LocalServer) -> Iterator[openai.OpenAI]:
+    """The official sync SDK pointed at the server."""
+    with openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0) as sdk:
+        yield sdk
+
+
+@pytest.fixture
+async def aclient(server: LocalServer) -> openai.AsyncOpenAI:
+    """The official async SDK pointed at the server."""
+    return openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0)

@@ -1,0 +1,359 @@
+"""The job runner: validates files, queues, drives an engine step by step, checkpoints, finishes."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from pathlib import Path
+from typing import Any
+
+from tui.server.blobs import BlobStore
+from tui.server.engines import (
+    ChatExample,
+    EngineError,
+    HyperparameterError,
+    Hyperparameters,
+    TrainingRun,
+    get_engine,
+)
+from tui.server.errors import bad_request, not_found
+from tui.server.pace import Pace
+from tui.server.store import JobRecord, Store, new_id, now
+from tui.server.training import (
+    JobFailed,
+    checkpoint_metrics,
+    metrics_data,
+    results_csv,
+    step_message,
+    validate_file,
+)
+
+log = logging.getLogger(__name__)
+
+ACTIVE = ("validating_files", "queued", "running", "paused")
+"""Statuses of a job that is not finished."""
+KEEP_CHECKPOINTS = 3
+"""Checkpoints kept per job (OpenAI keeps the last few)."""
+SNAPSHOT_EVERY_S = 3.0
+"""Wall time between resume snapshots while a job runs."""
+
+
+class JobRunner:
+    """Owns one asyncio task per unfinished job and the transitions the API asks for."""
+
+    def __init__(self, store: Store, blobs: BlobStore, pace: Pace, *,
+                 max_running: int = 4) -> None:
+        self.store = store
+        """The server database."""
+        self.blobs = blobs
+        """The blob folder."""
+        self.pace = pace
+        """How fast jobs run."""
+        self.stopping = False
+        """Set when the server shuts down: drivers snapshot and return."""
+        self._slots = asyncio.Semaphore(max_running)
+        self._tasks: dict[str, asyncio.Task[None]] = {}
+        self._wake: dict[str, asyncio.Event] = {}
+
+    def start(self) -> None:
+        """Pick up every unfinished job left by an earlier run of the server."""
+        for job in self.store.jobs_in(ACTIVE):
+            self._spawn(job.id, recovered=True)
+
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Let drivers snapshot and return, then cancel whatever is still running."""
+        self.stopping = True
+        for event in self._wake.values():
+            event.set()
+        tasks = [task for task in self._tasks.values() if not task.done()]
+        if tasks:
+            _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for task in pending:
+                task.cancel()
+            for task in pending:
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+
+    def submit(self, job: JobRecord) -> None:
+        """Start driving a newly created job."""
+        self._spawn(job.id, recovered=False)
+
+    def _spawn(self, job_id: str, *, recovered: bool) -> None:
+        self._wake[job_id] = asyncio.Event()
+        task = asyncio.get_running_loop().create_task(
+            JobDriver(self, job_id, recovered=recovered).run(), name=f"job {job_id}")
+        self._tasks[job_id] = task
+        task.add_done_callback(lambda _t: self._forget(job_id))
+
+    def _forget(self, job_id: str) -> None:
+        self._tasks.pop(job_id, None)
+        self._wake.pop(job_id, None)
+
+    def wake_event(self, job_id: str) -> asyncio.Event:
+        """The event a paused driver waits on."""
+        return self._wake.setdefault(job_id, asyncio.Event())
+
+    # transitions the API asks for ------------------------------------------------------
+    def job(self, job_id: str) -> JobRecord:
+        """The job or a 404."""
+        job = self.store.get_job(job_id)
+        if job is None:
+            raise not_found("fine-tuning job", job_id, param="fine_tuning_job_id")
+        return job
+
+    def cancel(self, job_id: str) -> JobRecord:
+        """Cancel an unfinished job (400 when it already ended)."""
+        job = self.job(job_id)
+        if job.status not in ACTIVE:
+            raise bad_request(f"Job {job_id} has already {job.status}; it cannot be cancelled.",
+                              param="fine_tuning_job_id")
+        job.doc.update(status="cancelled", finished_at=now(), estimated_finish=None)
+        self.store.save_job(job)
+        self.store.add_event(job_id, "Fine-tuning job cancelled")
+        self.wake_event(job_id).set()
+        return job
+
+    def pause(self, job_id: str) -> JobRecord:
+        """Pause a running job (400 in any other state)."""
+        job = self.job(job_id)
+        if job.status != "running":
+            raise bad_request(f"Job {job_id} is {job.status}; only a running job can be paused.",
+                              param="fine_tuning_job_id")
+        job.doc.update(status="paused", estimated_finish=None)
+        self.store.save_job(job)
+        self.store.add_event(job_id, "Fine-tuning job paused")
+        return job
+
+    def resume(self, job_id: str) -> JobRecord:
+        """Resume a paused job (400 in any other state)."""
+        job = self.job(job_id)
+        if job.status != "paused":
+            raise bad_request(f"Job {job_id} is {job.status}; only a paused job can be resumed.",
+                              param="fine_tuning_job_id")
+        job.doc["status"] = "running"
+        self.store.save_job(job)
+        self.store.add_event(job_id, "Fine-tuning job resumed")
+        self.wake_event(job_id).set()
+        if job_id not in self._tasks:
+            self._spawn(job_id, recovered=True)
+        return job
+
+
+class JobDriver:
+    """Drives one job through its statuses; every store write happens without an await inside."""
+
+    def __init__(self, runner: JobRunner, job_id: str, *, recovered: bool) -> None:
+        self.runner = runner
+        self.store = runner.store
+        self.blobs = runner.blobs
+        self.job_id = job_id
+        self.recovered = recovered
+
+    def load(self) -> JobRecord:
+        job = self.store.get_job(self.job_id)
+        if job is None:
+            raise JobFailed("server_error", f"job {self.job_id} vanished from the store")
+        return job
+
+    def event(self, message: str, **kwargs: Any) -> None:
+        self.store.add_event(self.job_id, message, **kwargs)
+
+    async def run(self) -> None:
+        try:
+            if self.load().status == "validating_files":
+                await self.validate()
+            if self.load().status == "queued":
+                await asyncio.sleep(self.runner.pace.phase_delay())
+            if self.load().status in ("queued", "running", "paused"):
+                async with self.runner._slots:
+                    await self.train()
+        except JobFailed as failure:
+            self.fail(failure)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:  # a bug must fail the job, not leave it running forever
+            log.exception("job %s crashed", self.job_id)
+            self.fail(JobFailed("server_error", f"The job failed due to an internal error: "
+                                f"{type(error).__name__}: {error}"))
+
+    def fail(self, failure: JobFailed) -> None:
+        job = self.load()
+        if job.status not in ACTIVE:
+            return
+        job.doc.update(status="failed", error=failure.error(), finished_at=now(),
+                       estimated_finish=None)
+        self.store.save_job(job)
+        self.event(failure.message, level="error")
+
+    def file_path(self, file_id: str, param: str) -> Path:
+        path = self.blobs.path("files", file_id)
+        if self.store.get_file(file_id) is None or not path.is_file():
+            raise JobFailed(f"invalid_{param}", f"File {file_id} no longer exists.", param)
+        return path
+
+    async def validate(self) -> None:
+        job = self.load()
+        model = job.doc["model"]
+        await asyncio.sleep(self.runner.pace.phase_delay())
+        train_id, valid_id = job.doc["training_file"], job.doc.get("validation_file")
+        train = await asyncio.to_thread(validate_file, self.file_path(train_id, "training_file"),
+                                        train_id, model, param="training_file")
+        valid_tokens = 0
+        if valid_id:
+            valid = await asyncio.to_thread(
+                validate_file, self.file_path(valid_id, "validation_file"), valid_id, model,
+                param="validation_file")
+            valid_tokens = valid.tokens
+        engine = get_engine(job.private["engine"])
+        try:
+            hp = engine.resolve_hyperparameters(len(train.examples),
+                                                job.private["requested_hyperparameters"])
+        except HyperparameterError as error:
+            raise JobFailed("invalid_hyperparameters", str(error), error.param) from None
+        job = self.load()
+        if job.status != "validating_files":
+            return
+        resolved = hp.to_dict()
+        job.doc["hyperparameters"] = resolved
+        job.doc["method"] = {"type": "supervised",
+                             "supervised": {"hyperparameters": dict(resolved)}}
+        job.doc["status"] = "queued"
+        job.private.update(n_examples=len(train.examples), tokens_per_epoch=train.tokens,
+                           valid_tokens=valid_tokens)
+        self.store.save_job(job)
+        self.event("Files validated, moving job to queued state")
+
+    def examples(self, file_id: str, param: str) -> list[ChatExample]:
+        text = self.file_path(file_id, param).read_text(encoding="utf-8")
+        return [ChatExample(messages=json.loads(line)["messages"])
+                for line in text.splitlines() if line.strip()]
+
+    async def start_run(self, job: JobRecord) -> TrainingRun:
+        engine = get_engine(job.private["engine"])
+        train = await asyncio.to_thread(self.examples, job.doc["training_file"], "training_file")
+        valid_id = job.doc.get("validation_file")
+        valid = (await asyncio.to_thread(self.examples, valid_id, "validation_file")
+                 if valid_id else None)
+        hp = Hyperparameters(**job.doc["hyperparameters"])
+        resume_step = int(job.private.get("resume_step", 0))
+        state: bytes | None = None
+        if resume_step:
+            try:
+                state = await asyncio.to_thread(self.blobs.read, "state", self.job_id)
+            except OSError as error:
+                raise JobFailed("server_restarted", "The server restarted and the job's last "
+                                f"snapshot (step {resume_step}) could not be read: "
+                                f"{error.strerror or error}") from None
+        try:
+            return await asyncio.to_thread(engine.start, train, valid, hp, int(job.doc["seed"]),
+                                           state)
+        except EngineError as error:
+            if state is None:
+                raise JobFailed("training_failed", f"Training could not start: {error}") from None
+            raise JobFailed("server_restarted", "The server restarted and the job could not be "
+                            f"resumed from step {resume_step}: {error}") from None
+
+    async def train(self) -> None:
+        job = self.load()
+        if job.status == "queued":
+            job.doc["status"] = "running"
+            self.store.save_job(job)
+            self.event("Fine-tuning job started")
+        elif self.recovered:
+            step = int(job.private.get("resume_step", 0))
+            self.event(f"The server restarted; resuming the job from step {step}"
+                       if step else "The server restarted; restarting the job from step 0")
+        run = await self.start_run(job)
+        delay = self.runner.pace.step_delay(run.total_steps)
+        self.set_estimate(run, delay)
+        last_snapshot = time.monotonic()
+        while run.steps_done < run.total_steps:
+            job = self.load()
+            if job.status not in ("running", "paused"):
+                return
+            if self.runner.stopping:
+                await self.snapshot(run)
+                return
+            if job.status == "paused":
+                await self.snapshot(run)
+                wake = self.runner.wake_event(self.job_id)
+                if self.load().status == "paused" and not self.runner.stopping:
+                    wake.clear()
+                    await wake.wait()
+                continue
+            started = time.monotonic()
+            metrics = await asyncio.to_thread(run.step)
+            if self.load().status not in ("running", "paused"):
+                return
+            data = metrics_data(metrics)
+            self.event(step_message(data), type="metrics", data=data)
+            if metrics.epoch_end:
+                await self.checkpoint(run, data)
+                last_snapshot = time.monotonic()
+            elif time.monotonic() - last_snapshot > SNAPSHOT_EVERY_S:
+                await self.snapshot(run)
+                last_snapshot = time.monotonic()
+            if metrics.step % 25 == 0:
+                self.set_estimate(run, delay)
+            await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
+        await self.finish(run)
+
+    def set_estimate(self, run: TrainingRun, delay: float) -> None:
+        job = self.load()
+        if job.status == "running":
+            remaining = (run.total_steps - run.steps_done) * max(delay, 0.001)
+            job.doc["estimated_finish"] = now() + int(remaining) + 1
+            self.store.save_job(job)
+
+    async def snapshot(self, run: TrainingRun, state: bytes | None = None) -> None:
+        """Save the run's state so a restarted server resumes from here."""
+        if state is None:
+            state = await asyncio.to_thread(run.state)
+        await asyncio.to_thread(self.blobs.write, "state", self.job_id, state)
+        job = self.load()
+        job.private["resume_step"] = run.steps_done
+        self.store.save_job(job)
+
+    async def checkpoint(self, run: TrainingRun, data: dict[str, Any]) -> None:
+        state = await asyncio.to_thread(run.state)
+        checkpoint_id = new_id("ftckpt_")
+        await asyncio.to_thread(self.blobs.write, "checkpoints", checkpoint_id, state)
+        await self.snapshot(run, state)
+        job = self.load()
+        step = int(data["step"])
+        name = f"{job.private['model_name']}:ckpt-step-{step}"
+        self.store.add_checkpoint(checkpoint_id, self.job_id, step, name,
+                                  checkpoint_metrics(data), job.private["engine"])
+        self.event(f"Checkpoint created at step {step}")
+        for old in self.store.checkpoint_ids(self.job_id)[KEEP_CHECKPOINTS:]:
+            self.store.delete_checkpoint(old)
+            self.blobs.delete("checkpoints", old)
+
+    async def finish(self, run: TrainingRun) -> None:
+        state = await asyncio.to_thread(run.state)
+        await asyncio.to_thread(self.blobs.write, "models", self.job_id, state)
+        results_id = new_id("file-", 22)
+        csv_bytes = results_csv(self.store.metrics(self.job_id))
+        await asyncio.to_thread(self.blobs.write, "files", results_id, csv_bytes)
+        job = self.load()
+        if job.status != "running":
+            return
+        name = job.private["model_name"]
+        self.store.add_file(results_id, size=len(csv_bytes), filename="step_metrics.csv",
+                            purpose="fine-tune-results")
+        self.store.add_model(name, owned_by=job.doc["organization_id"], job_id=self.job_id,
+                             engine=job.private["engine"], blob=self.job_id)
+        self.event(f"New fine-tuned model created: {name}")
+        self.event("Evaluating model against our usage policies")
+        self.event("Usage policy evaluations completed, model is now enabled for sampling")
+        epochs = int(job.doc["hyperparameters"]["n_epochs"])
+        job.doc.update(status="succeeded", fine_tuned_model=name, finished_at=now(),
+                       estimated_finish=None, result_files=[results_id],
+                       trained_tokens=epochs * int(job.private.get("tokens_per_epoch", 0)))
+        job.private.pop("resume_step", None)
+        self.store.save_job(job)
+        self.blobs.delete("state", self.job_id)
+        self.event("The job has successfully completed")
