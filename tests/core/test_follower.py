@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+import logging
+import random
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -12,12 +18,16 @@ import pytest
 
 from tui.core.follower import (
     ConnectionState,
+    EventFollower,
+    FollowerError,
     JobEvent,
     PollPolicy,
     collect_new,
     is_transient,
     retry_after_seconds,
 )
+from tui.core.providers import install_secret_redaction, register_secret
+from tui.server.inprocess import LocalServer, start_local_server
 
 
 @dataclass
@@ -123,3 +133,139 @@ def test_event_line_and_state_label() -> None:
     assert event.line() == "2026-11-25T12:00:01Z  info  Step 12/300: training loss=0.84"
     assert ConnectionState("reconnecting", attempt=3).label(0) == "reconnecting (3)"
     assert ConnectionState("live", last_update=10.0).label(12.4) == "live · updated 2 s ago"
+
+
+# --- against the local server over loopback --------------------------------------------------
+
+FAULTS = "drop=0.1,429=0.05,500=0.05,seed=4"
+
+
+def _write_jsonl(path: Path, examples: int) -> Path:
+    with path.open("w", encoding="utf-8") as stream:
+        for n in range(examples):
+            stream.write(json.dumps({"messages": [
+                {"role": "system", "content": "CREATE TABLE singer (id INTEGER, name TEXT);"},
+                {"role": "user", "content": f"What is the name of singer {n}?"},
+                {"role": "assistant", "content": f"SELECT name FROM singer WHERE id = {n}"},
+            ]}) + "\n")
+    return path
+
+
+@pytest.fixture(scope="module")
+def faulty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with start_local_server(tmp_path_factory.mktemp("server"), speed="max",
+                            faults=FAULTS) as server:
+        yield server
+
+
+def _client(server: LocalServer, retries: int = 20) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key,
+                              max_retries=retries)
+
+
+async def _start_job(client: openai.AsyncOpenAI, tmp_path: Path, examples: int,
+                     epochs: int) -> str:
+    path = _write_jsonl(tmp_path / "train.jsonl", examples)
+    upload = await client.files.create(file=path, purpose="fine-tune")
+    job = await client.fine_tuning.jobs.create(
+        model="gpt-4.1-mini-2025-04-14", training_file=upload.id,
+        method={"type": "supervised", "supervised": {"hyperparameters": {
+            "n_epochs": epochs, "batch_size": 1}}})
+    return job.id
+
+
+async def _server_event_ids(client: openai.AsyncOpenAI, job_id: str) -> list[str]:
+    newest_first = [event.id async for event in
+                    client.fine_tuning.jobs.list_events(job_id, limit=100)]
+    return list(reversed(newest_first))
+
+
+QUICK = PollPolicy(running=0.2, queued=0.2, paused=0.2, other=0.2, status_every=0.5,
+                   backoff_base=0.02, backoff_max=0.5)
+
+
+async def test_thousand_events_exactly_once_in_order_through_faults(
+        faulty_server: LocalServer, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    install_secret_redaction()
+    register_secret(faulty_server.api_key)
+    client = _client(faulty_server)
+    states: list[ConnectionState] = []
+    loggers = [logging.getLogger(name) for name in ("openai", "httpx2", "tui")]
+    with caplog.at_level(logging.DEBUG):
+        for logger in loggers:
+            logger.setLevel(logging.DEBUG)
+        job_id = await _start_job(client, tmp_path, examples=165, epochs=6)
+        follower = EventFollower(client, job_id, policy=QUICK, on_state=states.append)
+        delivered: list[JobEvent] = []
+        batches = 0
+        async for batch in follower.follow():
+            delivered.extend(batch.events)
+            batches += 1
+        expected = await _server_event_ids(client, job_id)
+    for logger in loggers:
+        logger.setLevel(logging.NOTSET)
+    await client.close()
+
+    ids = [event.id for event in delivered]
+    assert len(expected) >= 1000
+    assert ids == expected  # every event, exactly once, oldest first, no gaps
+    assert follower.job_status == "succeeded"
+    assert delivered[-1].message == "The job has successfully completed"
+    assert batches >= 2  # followed live, not only one backfill at the end
+    assert follower.stats.failures > 0  # the faults did hit the follower ...
+    assert any(state.status == "reconnecting" for state in states)
+    assert follower.state.status == "stopped" and follower.state.attempt == 0  # ... and it healed
+    assert len(caplog.records) > 100  # the SDK's debug logging was on
+    assert faulty_server.api_key not in caplog.text
+    assert all(faulty_server.api_key not in (s.last_error or "") for s in states)
+
+
+async def test_a_new_follower_resumes_from_the_cursor(faulty_server: LocalServer,
+                                                      tmp_path: Path) -> None:
+    client = _client(faulty_server)
+    job_id = await _start_job(client, tmp_path, examples=30, epochs=3)
+    first = EventFollower(client, job_id, policy=QUICK)
+    seen: list[str] = []
+    async for batch in first.follow():
+        seen.extend(event.id for event in batch.events)
+        if len(seen) >= 20:
+            first.stop()
+    second = EventFollower(client, job_id, cursor=first.cursor, policy=QUICK)
+    async for batch in second.follow():
+        seen.extend(event.id for event in batch.events)
+    assert seen == await _server_event_ids(client, job_id)
+    await client.close()
+
+
+async def test_unknown_job_is_a_permanent_error(faulty_server: LocalServer) -> None:
+    client = _client(faulty_server)
+    follower = EventFollower(client, "ftjob-does-not-exist", policy=QUICK)
+    with pytest.raises(FollowerError, match="not found") as info:
+        async for _ in follower.follow():
+            pass
+    assert faulty_server.api_key not in str(info.value)
+    await client.close()
+
+
+async def test_injected_clock_and_sleep_drive_the_intervals(faulty_server: LocalServer,
+                                                            tmp_path: Path) -> None:
+    client = _client(faulty_server)
+    job_id = await _start_job(client, tmp_path, examples=12, epochs=1)
+    now = [1000.0]
+    slept: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+        await asyncio.sleep(0.05)  # real time for the max-speed job to move on
+
+    follower = EventFollower(client, job_id, clock=lambda: now[0], sleep=fake_sleep,
+                             rng=random.Random(1))
+    async for _ in follower.follow():
+        pass
+    policy = follower.policy
+    allowed = {policy.running, policy.queued, policy.other}
+    polls = [s for s in slept if s in allowed]
+    assert polls and follower.job_status == "succeeded"
+    assert follower.state.last_update is not None and follower.state.last_update >= 1000.0
+    await client.close()
