@@ -145,9 +145,10 @@ def count_components(sql: str) -> HardnessCounts:
         tree = sqlglot.parse_one(sql, read="sqlite")
     except SqlglotError as error:
         raise HardnessError(f"cannot parse SQL: {error}") from None
-    if tree is None:
+    if not isinstance(tree, exp.Expression):
         raise HardnessError("empty SQL")
-    ctes = len(tree.args.get("with_").expressions) if tree.args.get("with_") else 0
+    with_clause = tree.args.get("with_")
+    ctes = len(with_clause.expressions) if with_clause is not None else 0
     select, set_operation = _main_select(tree)
     if select is None:
         raise HardnessError(f"not a query: {type(tree).__name__}")
