@@ -127,7 +127,19 @@ def read_tables(connection: sqlite3.Connection) -> list[Table]:
             keys.append(ForeignKey(tuple(frm for _, frm, _ in parts), parts[0][0],
                                    refs if len(refs) == len(parts) else ()))
         tables.append(Table(name, columns, tuple(keys)))
-    return tables
+    return [_resolve_implicit_keys(table, tables) for table in tables]
+
+
+def _resolve_implicit_keys(table: Table, tables: list[Table]) -> Table:
+    """``REFERENCES parent`` (no columns) means the parent's primary key: spell it out."""
+    primary = {t.name.lower(): tuple(c.name for c in sorted(t.columns, key=lambda c: c.pk)
+                                     if c.pk) for t in tables}
+    keys = tuple(
+        ForeignKey(key.columns, key.table, primary.get(key.table.lower(), ()))
+        if not key.references and len(primary.get(key.table.lower(), ())) == len(key.columns)
+        else key
+        for key in table.foreign_keys)
+    return Table(table.name, table.columns, keys)
 
 
 def render_table(table: Table, samples: dict[str, list[Any]] | None = None,
