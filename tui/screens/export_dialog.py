@@ -1,0 +1,86 @@
+"""Where to write the exported JSONL (training file and optional validation file)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.screen import ModalScreen
+from textual.widgets import Button, Input, Label
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """The paths the user confirmed."""
+
+    train: Path
+    """Training JSONL."""
+    validation: Path | None
+    """Validation JSONL (None: no validation file)."""
+
+
+class ExportDialog(ModalScreen[ExportRequest | None]):
+    """Two paths and a confirm: enter on the last field (or ctrl+s) exports, escape backs out."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Back", id="export.back", tooltip="Close without writing"),
+        Binding("ctrl+s", "export", "Export", id="export.confirm", tooltip="Write the files"),
+    ]
+
+    def __init__(self, train: Path, validation: Path | None, kept: int, held_out: int) -> None:
+        super().__init__(classes="dialog-screen")
+        self.train = train
+        """Suggested training path."""
+        self.validation = validation
+        """Suggested validation path (None when nothing is held out)."""
+        self.kept = kept
+        """Examples that will be written to the training file."""
+        self.held_out = held_out
+        """Examples that will be written to the validation file."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label(f"Export {self.kept:,} examples as chat JSONL", classes="dialog-question")
+            yield Label("training file")
+            yield Input(str(self.train), id="export-train", compact=True)
+            if self.validation is not None:
+                yield Label(f"validation file ({self.held_out:,} examples; empty: none)")
+                yield Input(str(self.validation), id="export-validation", compact=True)
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Export (ctrl+s)", variant="primary", id="export", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#export-train", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        if event.input.id == "export-train" and self.validation is not None:
+            self.query_one("#export-validation", Input).focus()
+        else:
+            self.action_export()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "export":
+            self.action_export()
+        else:
+            self.action_cancel()
+
+    def action_export(self) -> None:
+        """Confirm the paths."""
+        train = self.query_one("#export-train", Input).value.strip()
+        if not train:
+            self.notify("A training file path is needed", severity="warning")
+            return
+        validation: Path | None = None
+        if self.validation is not None:
+            text = self.query_one("#export-validation", Input).value.strip()
+            validation = Path(text).expanduser() if text else None
+        self.dismiss(ExportRequest(Path(train).expanduser(), validation))
+
+    def action_cancel(self) -> None:
+        """Close without writing."""
+        self.dismiss(None)
