@@ -171,7 +171,8 @@ def render_table(table: Table, samples: dict[str, list[Any]] | None = None,
     out = f"CREATE TABLE {quote_name(table.name)} (\n" + "\n".join(body) + "\n);"
     if rows is not None and rows[1]:
         header, data = rows
-        block = ["/*", f"{len(data)} rows from {quote_name(table.name)}:", "\t".join(header)]
+        noun = "row" if len(data) == 1 else "rows"
+        block = ["/*", f"{len(data)} {noun} from {quote_name(table.name)}:", "\t".join(header)]
         block.extend("\t".join(_cell(v) for v in row) for row in data)
         block.append("*/")
         out += "\n" + "\n".join(block)
