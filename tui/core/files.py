@@ -142,26 +142,32 @@ class _FileSlice(io.RawIOBase):
         return len(chunk)
 
 
-async def _cancellable(awaitable: Awaitable[T], cancel: asyncio.Event | None) -> T:
-    """Await, but abandon the request as soon as ``cancel`` is set."""
+async def _cancellable(awaitable: Awaitable[T], cancel: asyncio.Event | None,
+                       sent_all: Callable[[], bool] = lambda: False) -> T:
+    """Await, abandoning the request as soon as ``cancel`` is set.
+
+    Once ``sent_all()`` says the whole body is on the wire, the request is let finish instead
+    (the caller then deletes what it created), so a cancel never leaves an unknown file behind.
+    """
     if cancel is None:
         return await awaitable
-    if cancel.is_set():
-        if asyncio.iscoroutine(awaitable):
-            awaitable.close()
-        raise UploadCancelled("upload cancelled")
     work = asyncio.ensure_future(awaitable)
+    if cancel.is_set():
+        work.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await work
+        raise UploadCancelled("upload cancelled")
     waiter = asyncio.ensure_future(cancel.wait())
     try:
         await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiter.cancel()
-    if not work.done():
+    if not work.done() and not sent_all():
         work.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await work
         raise UploadCancelled("upload cancelled")
-    return work.result()
+    return await work
 
 
 def describe_error(error: BaseException) -> str:
@@ -274,12 +280,18 @@ class FileService:
                 progress(UploadProgress(sent, size))
 
         with path.open("rb") as stream:
-            body = cast(IO[bytes], _FileSlice(stream, 0, size, report))
+            window = _FileSlice(stream, 0, size, report)
             obj = await self._call(
                 f"uploading {path.name}",
                 _cancellable(self._client.files.create(
-                    file=(path.name, body, "application/jsonl"),
-                    purpose=cast(FilePurpose, purpose)), cancel))
+                    file=(path.name, cast(IO[bytes], window), "application/jsonl"),
+                    purpose=cast(FilePurpose, purpose)), cancel,
+                    lambda: window.tell() >= size))
+        if cancel is not None and cancel.is_set():
+            # The body was already on the wire when cancel came: a cancelled upload leaves no file.
+            with contextlib.suppress(openai.OpenAIError):
+                await self._client.files.delete(obj.id)
+            raise UploadCancelled("upload cancelled")
         report(size)
         return FileInfo.from_sdk(obj)
 
@@ -304,28 +316,36 @@ class FileService:
                         if progress is not None:
                             progress(UploadProgress(start + sent, size, index + 1, parts))
 
-                    body = cast(IO[bytes], _FileSlice(stream, start, length, report))
+                    window = _FileSlice(stream, start, length, report)
                     part = await self._call(
                         f"uploading part {index + 1}/{parts} of {path.name}",
                         _cancellable(self._client.uploads.parts.create(
-                            upload.id, data=(path.name, body, "application/octet-stream")),
-                            cancel))
+                            upload.id, data=(path.name, cast(IO[bytes], window),
+                                             "application/octet-stream")), cancel))
                     part_ids.append(part.id)
+                    if cancel is not None and cancel.is_set():
+                        raise UploadCancelled("upload cancelled")
                     stream.seek(start)
                     left = length
                     while left > 0 and (chunk := stream.read(min(left, 1 << 20))):
                         md5.update(chunk)
                         left -= len(chunk)
+            if cancel is not None and cancel.is_set():
+                raise UploadCancelled("upload cancelled")
             done = await self._call(
                 f"completing the upload of {path.name}",
-                _cancellable(self._client.uploads.complete(
-                    upload.id, part_ids=part_ids, md5=md5.hexdigest()), cancel))
+                self._client.uploads.complete(upload.id, part_ids=part_ids,
+                                              md5=md5.hexdigest()))
         except FilesError:
             with contextlib.suppress(openai.OpenAIError):  # abandoned uploads expire anyway
                 await self._client.uploads.cancel(upload.id)
             raise
         if done.file is None:
             raise FilesError(f"the provider completed the upload of {path.name} without a file")
+        if cancel is not None and cancel.is_set():
+            with contextlib.suppress(openai.OpenAIError):
+                await self._client.files.delete(done.file.id)
+            raise UploadCancelled("upload cancelled")
         if progress is not None:
             progress(UploadProgress(size, size, parts, parts))
         return FileInfo.from_sdk(done.file)
