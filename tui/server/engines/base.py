@@ -5,12 +5,8 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol, runtime_checkable
 
-# OpenAI's published default-epochs rule (openai-cookbook, "Data preparation and analysis").
-TARGET_EPOCHS = 3
-MIN_TARGET_EXAMPLES = 100
-MAX_TARGET_EXAMPLES = 25_000
-MIN_DEFAULT_EPOCHS = 1
-MAX_DEFAULT_EPOCHS = 25
+from tui.core.budget import resolve_epochs
+
 MAX_EPOCHS = 50
 MAX_BATCH_SIZE = 256
 
@@ -143,13 +139,9 @@ class TrainingEngine(Protocol):
 
 
 def auto_epochs(n_examples: int) -> int:
-    """OpenAI's default epochs: 3, raised so small files see >= 100 passes, capped at 25,000."""
-    n = max(1, n_examples)
-    if n * TARGET_EPOCHS < MIN_TARGET_EXAMPLES:
-        return min(MAX_DEFAULT_EPOCHS, MIN_TARGET_EXAMPLES // n)
-    if n * TARGET_EPOCHS > MAX_TARGET_EXAMPLES:
-        return max(MIN_DEFAULT_EPOCHS, MAX_TARGET_EXAMPLES // n)
-    return TARGET_EPOCHS
+    """OpenAI's default epochs (the data foundation's rule: 3, at least 100, at most 25,000
+    example-passes, 1-25 epochs)."""
+    return resolve_epochs("auto", n_examples)
 
 
 def auto_batch_size(n_examples: int) -> int:

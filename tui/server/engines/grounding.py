@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 
@@ -49,9 +50,11 @@ def name_similarity(a: str, b: str) -> float:
     return len(wa & wb) / len(wa | wb) if wa and wb else 0.0
 
 
-def mention(name: str, words: set[str]) -> float:
-    """Share of a name's words (``id`` ignored) that the question uses."""
-    parts = [w for w in _name_stems(name) if w != "id"] or _name_stems(name)
+def mention(name: str, words: set[str], table: str = "") -> float:
+    """Share of a name's words that the question uses (``id``, and for a column the words of
+    its own ``table``'s name, ignored)."""
+    skip = {"id", *_name_stems(table)}
+    parts = [w for w in _name_stems(name) if w not in skip] or _name_stems(name)
     return sum(w in words for w in parts) / len(parts) if parts else 0.0
 
 
@@ -98,36 +101,56 @@ def _source_table_of(column: exp.Column, ctx: _Context, tree: exp.Expr) -> str |
     return names[0] if names else None
 
 
+def _table_score(name: str, table: SchemaTable, used: list[str], ctx: _Context) -> float:
+    """How well target ``table`` fits source table ``name`` on its own."""
+    fit = sum(max((name_similarity(u, c.name) for c in table.columns), default=0.0)
+              for u in used if u != "*") / max(1, len(used))
+    source = ctx.source.table(name) if ctx.source else None
+    shape = 0.0
+    if source is not None:
+        shape = sum(max((name_similarity(a.name, b.name) for b in table.columns), default=0.0)
+                    for a in source.columns) / len(source.columns)
+    columns = sum(mention(c.name, ctx.words, table.name) for c in table.columns)
+    return (2.0 * name_similarity(name, table.name) + 2.0 * mention(table.name, ctx.words)
+            + 0.3 * columns / len(table.columns) + 1.0 * fit + 0.5 * shape)
+
+
+def _linked(a: SchemaTable, b: SchemaTable) -> bool:
+    return any(fk[1].lower() == b.name.lower() for fk in a.foreign_keys)
+
+
 def _map_tables(tree: exp.Expr, ctx: _Context) -> None:
+    """Map the query's tables: same names first, then the best joint assignment of the rest
+    (individual fit plus foreign keys that keep pointing the same way)."""
     names = list(dict.fromkeys(t.name.lower() for t in tree.find_all(exp.Table)))
-    taken: set[str] = set()
     for name in names:
         found = ctx.target.table(name)
         if found is not None:
             ctx.tables[name] = found
-            taken.add(found.name.lower())
-    for name in names:
-        if name in ctx.tables or not ctx.target.tables:
-            continue
-        used = _source_columns(tree, ctx, name)
-        source = ctx.source.table(name) if ctx.source else None
-
-        def score(table: SchemaTable, name: str = name, used: list[str] = used,
-                  source: SchemaTable | None = source) -> float:
-            fit = sum(max((name_similarity(u, c.name) for c in table.columns), default=0.0)
-                      for u in used if u != "*") / max(1, len(used))
-            linked = any(fk[1].lower() in taken for fk in table.foreign_keys) or any(
-                fk[1].lower() == table.name.lower()
-                for t in ctx.tables.values() for fk in t.foreign_keys)
-            size = 0.0 if source is None else -0.02 * abs(len(source.columns) - len(table.columns))
-            return (2.0 * name_similarity(name, table.name) + 2.0 * mention(table.name, ctx.words)
-                    + 0.3 * sum(mention(c.name, ctx.words) for c in table.columns) / len(
-                        table.columns) + 1.0 * fit + 0.5 * linked
-                    - 3.0 * (table.name.lower() in taken) + size)
-
-        best = max(ctx.target.tables, key=score)
-        ctx.tables[name] = best
-        taken.add(best.name.lower())
+    free = [n for n in names if n not in ctx.tables][:4]
+    if not free or not ctx.target.tables:
+        return
+    taken = {t.name.lower() for t in ctx.tables.values()}
+    single = {n: {t.name.lower(): _table_score(n, t, _source_columns(tree, ctx, n), ctx)
+                  for t in ctx.target.tables} for n in free}
+    options = {n: sorted(ctx.target.tables, key=lambda t, n=n: -single[n][t.name.lower()])[:6]
+               for n in free}
+    source_links = {(a, b) for a in names for b in names if a != b and ctx.source
+                    and (sa := ctx.source.table(a)) is not None
+                    and (sb := ctx.source.table(b)) is not None and _linked(sa, sb)}
+    best: tuple[float, tuple[SchemaTable, ...]] | None = None
+    for combo in itertools.product(*(options[n] for n in free)):
+        chosen = dict(ctx.tables) | dict(zip(free, combo, strict=True))
+        lowered = [t.name.lower() for t in combo]
+        score = sum(single[n][t.name.lower()] for n, t in zip(free, combo, strict=True))
+        score -= 3.0 * (len(lowered) - len(set(lowered)) + len(set(lowered) & taken))
+        for a, b in source_links:
+            if a in chosen and b in chosen:
+                score += 1.5 if _linked(chosen[a], chosen[b]) else -0.5
+        if best is None or score > best[0]:
+            best = (score, combo)
+    if best is not None:
+        ctx.tables.update(zip(free, best[1], strict=True))
 
 
 def _wants_numeric(column: exp.Column) -> bool:
@@ -140,6 +163,12 @@ def _wants_numeric(column: exp.Column) -> bool:
     return False
 
 
+def _compared_with_string(column: exp.Column) -> bool:
+    parent = column.parent
+    return isinstance(parent, exp.EQ | exp.NEQ | exp.Like | exp.In) and any(
+        isinstance(n, exp.Literal) and n.is_string for n in parent.iter_expressions())
+
+
 def _pick_column(column: exp.Column, source_table: str, table: SchemaTable,
                  ctx: _Context) -> SchemaColumn:
     src = ctx.source.table(source_table) if ctx.source else None
@@ -148,11 +177,18 @@ def _pick_column(column: exp.Column, source_table: str, table: SchemaTable,
     key = (table.name.lower(), column.name.lower())
     assigned = {v for (t, s), v in ctx.used_columns.items() if t == key[0] and s != key[1]}
     idish = "id" in name_words(column.name)
+    valued = _compared_with_string(column)
+    lower_q = ctx.question.lower()
 
     def score(c: SchemaColumn) -> float:
-        return (2.0 * name_similarity(column.name, c.name) + 1.5 * mention(c.name, ctx.words)
-                + 0.4 * (c.numeric == numeric) + 0.6 * (idish and c.name in table.primary_key)
-                - 1.0 * (c.name.lower() in assigned))
+        c_id = "id" in name_words(c.name) or c.name in table.primary_key
+        seen = valued and any(isinstance(v, str) and len(v) > 1 and v.lower() in lower_q
+                              for v in c.samples)
+        return (2.0 * name_similarity(column.name, c.name)
+                + 1.5 * mention(c.name, ctx.words, table.name)
+                + 0.4 * (c.numeric == numeric) + 0.6 * (idish and c_id)
+                - 0.6 * (c_id and not idish) - 1.0 * (c.name.lower() in assigned)
+                + 2.0 * seen)
 
     return max(table.columns, key=score)
 

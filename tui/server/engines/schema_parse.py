@@ -234,6 +234,11 @@ def parse_schema(text: str) -> Schema:
         match = _CREATE.search(text, position)
         if match is None:
             break
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        if "--" in text[line_start:match.start()] or \
+                text.rfind("/*", 0, match.start()) > text.rfind("*/", 0, match.start()):
+            position = match.end()  # inside a comment
+            continue
         end = _statement_end(text, match.end())
         if end == -1:
             break
