@@ -12,8 +12,8 @@ import openai
 import pytest
 
 from tui.core.files import (
-    FileService,
     FilesError,
+    FileService,
     InvalidFileError,
     UploadCancelled,
     UploadProgress,
