@@ -1,18 +1,368 @@
-"""The file list pane (placeholder until the files service lands)."""
+"""The file list pane: files on the provider, upload with progress and cancel, content, delete."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Static
+import asyncio
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import DataTable, Label, ProgressBar, Select, Static
+
+from tui.messages import DatasetExported, FileUploaded
 from tui.widgets.pane import Pane
+
+if TYPE_CHECKING:
+    from tui.core.files import FileInfo, FileService
+
+PURPOSES = ("fine-tune", "fine-tune-results", "batch", "assistants", "user_data", "evals")
+"""Purposes offered by the filter."""
+NAME_WIDTH = 24
+"""Characters of a file name shown in the table."""
+
+
+def human_size(size: int) -> str:
+    """``1.2 MB`` style."""
+    value = float(size)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{size} B"
+
+
+def created_text(created_at: int) -> str:
+    """UTC creation time, minutes precision."""
+    return dt.datetime.fromtimestamp(created_at, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
 
 
 class FileList(Pane):
-    """Files on the provider."""
+    """Files with name, purpose, size, created and status."""
 
     PANE_ID = "files"
     PANE_TITLE = "Files"
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("u", "upload", "Upload", id="files.upload",
+                tooltip="Validate, then upload a JSONL (default: the last export)"),
+        Binding("v,enter", "view", "View", id="files.view",
+                tooltip="Show the first lines of the highlighted file"),
+        Binding("delete,D", "delete", "Delete", id="files.delete", key_display="del",
+                tooltip="Delete the highlighted file (asks first)"),
+        Binding("f", "filter_purpose", "Purpose", id="files.purpose",
+                tooltip="Show only files of one purpose"),
+        Binding("r", "refresh", "Refresh", id="files.refresh", tooltip="Reload the list"),
+        Binding("c", "cancel_upload", "Cancel upload", id="files.cancel",
+                tooltip="Stop the upload in progress"),
+    ]
+
+    @dataclass
+    class Listed(Message):
+        """The provider's files were listed."""
+
+        files: list[Any]
+        """FileInfo, newest first."""
+
+    @dataclass
+    class Failed(Message):
+        """A file operation failed (the text never holds a key)."""
+
+        error: str
+        """What went wrong."""
+
+    @dataclass
+    class UploadProgressed(Message):
+        """Bytes sent so far (frequent: a newer one replaces an unhandled older one)."""
+
+        sent: int
+        """Bytes sent."""
+        total: int
+        """File size."""
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, FileList.UploadProgressed)
+
+    @dataclass
+    class UploadRefused(Message):
+        """Validation refused the file before upload."""
+
+        path: Path
+        """The file."""
+        errors: list[str]
+        """One line per error."""
+
+    @dataclass
+    class UploadEnded(Message):
+        """The upload finished, failed or was cancelled."""
+
+        outcome: str
+        """done, failed or cancelled."""
+
+    @dataclass
+    class ContentRead(Message):
+        """The first lines of a file."""
+
+        file_id: str
+        """The file."""
+        lines: list[str]
+        """Its first lines."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(session)
+        self.files: list[FileInfo] = []
+        """Files as last listed."""
+        self._cancel: asyncio.Event | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static("files")
+        with Horizontal(classes="filters"):
+            yield Select[str]([(p, p) for p in PURPOSES], prompt="all purposes",
+                              id="files-purpose", compact=True)
+            yield Label("connecting…", id="files-state")
+        table: DataTable[Any] = DataTable(id="files-table", cursor_type="row")
+        yield table
+        with Horizontal(id="files-upload", classes="filters"):
+            yield Label("", id="files-upload-label")
+            yield ProgressBar(id="files-progress", show_eta=False)
+        with VerticalScroll(id="files-content", can_focus=True):
+            yield Static("", id="files-content-text")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#files-table", DataTable)
+        table.add_column("name", key="name", width=NAME_WIDTH)
+        table.add_column("purpose", key="purpose", width=12)
+        table.add_column("size", key="size", width=8)
+        table.add_column("created (UTC)", key="created", width=16)
+        table.add_column("status", key="status", width=9)
+        self.query_one("#files-upload").display = False
+
+    def focus_default(self) -> None:
+        self.query_one("#files-table").focus()
+
+    def provider_changed(self) -> None:
+        self.action_refresh()
+
+    def session_changed(self, fact: Message) -> None:
+        if isinstance(fact, DatasetExported):
+            self._set_state(f"last export: {fact.train.name} (u uploads it)")
+
+    def _set_state(self, text: str, style: str = "") -> None:
+        self.query_one("#files-state", Label).update(Text(text, style=style))
+
+    async def _service(self) -> FileService:
+        from tui.core.files import FileService
+
+        client = await self.session.client()
+        connection = self.session.connection
+        capabilities = connection.resolved.capabilities if connection and connection.resolved \
+            else None
+        return FileService(client, capabilities=capabilities)
+
+    # ── list ────────────────────────────────────────────────────────────────────────────
+
+    def action_refresh(self) -> None:
+        """Reload the list."""
+        value = self.query_one("#files-purpose", Select).value
+        self.list_files(value if isinstance(value, str) else None)
+
+    @on(Select.Changed, "#files-purpose")
+    def _purpose_changed(self) -> None:
+        self.action_refresh()
+
+    @work(exclusive=True, group="files-list", exit_on_error=False)
+    async def list_files(self, purpose: str | None) -> None:
+        """List the provider's files (an async worker on the openai SDK)."""
+        try:
+            files = await (await self._service()).list(purpose)
+        except Exception as error:
+            self.post_message(self.Failed(str(error)))
+            return
+        self.post_message(self.Listed(files))
+
+    def on_file_list_listed(self, message: Listed) -> None:
+        self.files = message.files
+        table = self.query_one("#files-table", DataTable)
+        key = self._highlighted_id()
+        table.clear()
+        for info in message.files:
+            name = info.filename if len(info.filename) <= NAME_WIDTH else \
+                info.filename[: NAME_WIDTH - 1] + "…"
+            status = info.status or "—"
+            table.add_row(name, info.purpose, human_size(info.bytes),
+                          created_text(info.created_at),
+                          Text(status, style="red" if status == "error" else ""), key=info.id)
+        if key is not None and key in table.rows:
+            table.move_cursor(row=table.get_row_index(key), animate=False)
+        count = len(message.files)
+        self._set_state(f"{count} file{'s' if count != 1 else ''}")
+
+    def on_file_list_failed(self, message: Failed) -> None:
+        self._set_state(message.error, "bold red")
+        self.notify(message.error, title="Files", severity="error")
+
+    def action_filter_purpose(self) -> None:
+        """Open the purpose filter."""
+        select = self.query_one("#files-purpose", Select)
+        select.focus()
+        select.expanded = True
+
+    def _highlighted_id(self) -> str | None:
+        table = self.query_one("#files-table", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    # ── upload ──────────────────────────────────────────────────────────────────────────
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel_upload":
+            return self._cancel is not None
+        if action == "upload":
+            return self._cancel is None
+        return True
+
+    def action_upload(self) -> None:
+        """Ask for the file (default: the last export), then validate and upload it."""
+        from tui.screens.prompt import PromptScreen
+
+        def chosen(path: str | None) -> None:
+            if path:
+                self.upload(Path(path).expanduser())
+
+        default = str(self.session.last_export or "")
+        self.app.push_screen(PromptScreen(
+            "Upload a fine-tuning JSONL", value=default, placeholder="path/to/train.jsonl",
+            hint="Validated first: an invalid file is refused and its errors listed."), chosen)
+
+    @work(exclusive=True, group="files-upload", exit_on_error=False)
+    async def upload(self, path: Path) -> None:
+        """Validate, then stream the file to the provider with progress; cancellable."""
+        from tui.core.files import InvalidFileError, UploadCancelled
+
+        self._cancel = asyncio.Event()
+        self.refresh_bindings()
+        self._show_upload(f"validating {path.name}…", 0, path.stat().st_size
+                          if path.is_file() else 1)
+        try:
+            service = await self._service()
+            info = await service.upload(
+                path, cancel=self._cancel,
+                progress=lambda p: self.post_message(self.UploadProgressed(p.sent, p.total)))
+        except InvalidFileError as error:
+            self.post_message(self.UploadRefused(path, error.errors))
+            self.post_message(self.UploadEnded("failed"))
+            return
+        except UploadCancelled:
+            self.post_message(self.UploadEnded("cancelled"))
+            return
+        except Exception as error:
+            self.post_message(self.Failed(str(error)))
+            self.post_message(self.UploadEnded("failed"))
+            return
+        warning = await asyncio.to_thread(self._record_upload, path, info.id)
+        if warning:
+            self.notify(warning, title="History", severity="warning")
+        self.post_message(FileUploaded(info.id, info.filename))
+        self.post_message(self.UploadEnded("done"))
+
+    def _record_upload(self, path: Path, file_id: str) -> str | None:
+        """Remember which local file became which file id (a thread: SQLite and sha256)."""
+        from tui.core.history import History
+
+        connection = self.session.connection
+        try:
+            with History() as history:
+                history.record_upload(connection.name if connection else "?", file_id, path)
+        except Exception as error:
+            return f"history not updated: {error}"
+        return None
+
+    def _show_upload(self, label: str, sent: int, total: int) -> None:
+        self.query_one("#files-upload").display = True
+        self.query_one("#files-upload-label", Label).update(label)
+        bar = self.query_one("#files-progress", ProgressBar)
+        bar.update(total=max(1, total), progress=sent)
+
+    def on_file_list_upload_progressed(self, message: UploadProgressed) -> None:
+        self._show_upload(f"uploading {human_size(message.sent)}", message.sent, message.total)
+
+    def on_file_list_upload_refused(self, message: UploadRefused) -> None:
+        text = Text(f"{message.path.name} is not a valid fine-tuning file; not uploaded:\n",
+                    style="bold red")
+        for line in message.errors:
+            text.append(f"  {line}\n")
+        self.query_one("#files-content-text", Static).update(text)
+        self.notify(f"{message.path.name}: {len(message.errors)} errors", title="Upload refused",
+                    severity="error")
+
+    def on_file_list_upload_ended(self, message: UploadEnded) -> None:
+        self._cancel = None
+        self.refresh_bindings()
+        self.query_one("#files-upload").display = False
+        if message.outcome == "cancelled":
+            self.notify("Upload cancelled", title="Files")
+        self.action_refresh()
+
+    def on_file_uploaded(self, message: FileUploaded) -> None:
+        self.notify(f"{message.filename} → {message.file_id}", title="Uploaded")
+
+    def action_cancel_upload(self) -> None:
+        """Stop the upload in progress."""
+        if self._cancel is not None:
+            self._cancel.set()
+
+    # ── content and delete ──────────────────────────────────────────────────────────────
+
+    def action_view(self) -> None:
+        """Show the first lines of the highlighted file."""
+        file_id = self._highlighted_id()
+        if file_id is not None:
+            self.read_head(file_id)
+
+    @work(exclusive=True, group="files-content", exit_on_error=False)
+    async def read_head(self, file_id: str) -> None:
+        """Read the first lines of a file."""
+        try:
+            lines = await (await self._service()).content_head(file_id, lines=20)
+        except Exception as error:
+            self.post_message(self.Failed(str(error)))
+            return
+        self.post_message(self.ContentRead(file_id, lines))
+
+    def on_file_list_content_read(self, message: ContentRead) -> None:
+        text = Text(f"{message.file_id} — first {len(message.lines)} lines\n", style="bold")
+        for line in message.lines:
+            text.append(line[:400] + ("…" if len(line) > 400 else "") + "\n")
+        self.query_one("#files-content-text", Static).update(text)
+
+    def action_delete(self) -> None:
+        """Delete the highlighted file after a confirmation."""
+        from tui.screens.confirm import ConfirmScreen
+
+        file_id = self._highlighted_id()
+        if file_id is None:
+            return
+        name = next((f.filename for f in self.files if f.id == file_id), file_id)
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.delete_file(file_id)
+
+        self.app.push_screen(ConfirmScreen(f"Delete {name} ({file_id})?", yes="Delete"),
+                             answered)
+
+    @work(exclusive=True, group="files-delete", exit_on_error=False)
+    async def delete_file(self, file_id: str) -> None:
+        """Delete one file, then reload the list."""
+        try:
+            await (await self._service()).delete(file_id)
+        except Exception as error:
+            self.post_message(self.Failed(str(error)))
+            return
+        self.notify(f"{file_id} deleted", title="Files")
+        self.action_refresh()
