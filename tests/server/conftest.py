@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx2
 import openai
 import pytest
 
+from tests.server.spec import check_response
 from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.server.inprocess import LocalServer, start_local_server
 
@@ -83,14 +86,55 @@ def server(tmp_path: Path) -> Iterator[LocalServer]:
         yield running
 
 
+class Recorder:
+    """Keeps every JSON response an SDK client received, to validate against the spec."""
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, str, int, Any]] = []
+        """(method, path, status, body) of each JSON response."""
+
+    def _keep(self, response: httpx2.Response) -> None:
+        if response.headers.get("content-type", "").startswith("application/json"):
+            self.seen.append((response.request.method, response.request.url.path,
+                              response.status_code, json.loads(response.content)))
+
+    def sync_hook(self, response: httpx2.Response) -> None:
+        """httpx response hook for sync clients."""
+        response.read()
+        self._keep(response)
+
+    async def async_hook(self, response: httpx2.Response) -> None:
+        """httpx response hook for async clients."""
+        await response.aread()
+        self._keep(response)
+
+    def validate(self) -> set[str]:
+        """Check every kept response; return the schema names exercised."""
+        return {name for method, path, status, body in self.seen
+                if (name := check_response(method, path, status, body))}
+
+
 @pytest.fixture
-def client(server: LocalServer) -> Iterator[openai.OpenAI]:
-    """The official sync SDK pointed at the server."""
-    with openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0) as sdk:
+def recorder() -> Recorder:
+    """Records the JSON responses of the ``client``/``aclient`` fixtures."""
+    return Recorder()
+
+
+@pytest.fixture
+def client(server: LocalServer, recorder: Recorder) -> Iterator[openai.OpenAI]:
+    """The official sync SDK pointed at the server; its JSON responses are schema-checked."""
+    http = openai.DefaultHttpxClient(event_hooks={"response": [recorder.sync_hook]})
+    with openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0,
+                       http_client=http) as sdk:
         yield sdk
+    recorder.validate()
 
 
 @pytest.fixture
-async def aclient(server: LocalServer) -> openai.AsyncOpenAI:
-    """The official async SDK pointed at the server."""
-    return openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0)
+async def aclient(server: LocalServer, recorder: Recorder) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The official async SDK pointed at the server; its JSON responses are schema-checked."""
+    http = openai.DefaultAsyncHttpxClient(event_hooks={"response": [recorder.async_hook]})
+    async with openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key,
+                                  max_retries=0, http_client=http) as sdk:
+        yield sdk
+    recorder.validate()

@@ -27,6 +27,7 @@ log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DB_FILE = "server.sqlite3"
+REQUEST_ID = web.RequestKey("request_id", str)
 MAX_BODY = 64 * 1024**2
 """Largest JSON body accepted (multipart uploads stream to disk and are not bound by it)."""
 
@@ -123,7 +124,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def _stamp_headers(request: web.Request, response: web.StreamResponse) -> None:
-    response.headers.setdefault("x-request-id", request.get("request_id") or _request_id())
+    response.headers.setdefault("x-request-id", request.get(REQUEST_ID) or _request_id())
     response.headers.setdefault("openai-organization", "org-sqltune-local")
     response.headers.setdefault("openai-version", "2020-10-01")
 
@@ -135,7 +136,7 @@ def _request_id() -> str:
 @web.middleware
 async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Give each request an ``x-request-id`` (stamped on the response before headers go out)."""
-    request["request_id"] = _request_id()
+    request[REQUEST_ID] = _request_id()
     return await handler(request)
 
 
