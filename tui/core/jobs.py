@@ -13,10 +13,10 @@ from typing import Any, Literal, TypeVar, cast
 
 import openai
 
-from tui.core.config import ProviderKind, ProviderProfile
+from tui.core.config import ProviderKind
 from tui.core.files import describe_error
 from tui.core.follower import TERMINAL_STATUSES, JobEvent
-from tui.core.providers import Capabilities, capabilities_for, fine_tuning_note
+from tui.core.providers import Capabilities, default_capabilities, fine_tuning_note
 
 T = TypeVar("T")
 
@@ -248,7 +248,7 @@ class JobService:
         self._client = client
         self.kind: ProviderKind = kind
         """Provider kind (for notes such as OpenAI's end of new jobs)."""
-        self.capabilities = capabilities or capabilities_for(ProviderProfile("p", kind))
+        self.capabilities = capabilities or default_capabilities(kind)
         """What the provider supports."""
 
     async def _call(self, what: str, awaitable: Awaitable[T]) -> T:

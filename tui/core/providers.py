@@ -32,6 +32,7 @@ __all__ = [
     "ResolvedProvider",
     "SecretFilter",
     "capabilities_for",
+    "default_capabilities",
     "fine_tuning_note",
     "install_secret_redaction",
     "make_async_client",
@@ -82,6 +83,11 @@ _DEFAULT_CAPABILITIES: dict[str, Capabilities] = {
     "compatible": Capabilities(pause_resume=False, checkpoints=False, uploads=False),
     "local": Capabilities(pause_resume=True, checkpoints=True, uploads=True),
 }
+
+
+def default_capabilities(kind: ProviderKind) -> Capabilities:
+    """What a provider of this kind supports unless its profile says otherwise."""
+    return _DEFAULT_CAPABILITIES[kind]
 
 
 def capabilities_for(profile: ProviderProfile) -> Capabilities:
