@@ -181,9 +181,12 @@ def test_validation_split_by_database(tmp_path: Path) -> None:
     assert result.validation_path == tmp_path / "v.jsonl"
 
 
-def test_fraction_must_be_below_one() -> None:
+def test_split_settings_are_checked(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         ValidationSplit(fraction=1.0)
+    with pytest.raises(ValueError, match="validation_path"):
+        write_chat_jsonl(tmp_path / "t.jsonl", [chat(1)], validation=ValidationSplit(0.5))
+    assert not (tmp_path / "t.jsonl").exists()
 
 
 # ---------------------------------------------------------------- lazy reader

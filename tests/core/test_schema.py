@@ -104,6 +104,17 @@ def test_sample_values_are_distinct_non_null_and_short(concert: Path) -> None:
     sqlite3.connect(":memory:").executescript(three)  # comments keep it valid SQL
 
 
+def test_samples_follow_storage_order_not_an_index(tmp_path: Path) -> None:
+    path = make_db(tmp_path / "i.sqlite", """
+        CREATE TABLE person (id INTEGER PRIMARY KEY, name TEXT);
+        CREATE INDEX person_name ON person(name);
+        INSERT INTO person (name) VALUES ('Zed'), ('Amy'), ('Zed'), ('Bob'), ('Cid');
+    """)
+    text = build_schema_text(path, sample_values=3, sample_rows=2)
+    assert "name TEXT -- e.g. 'Zed', 'Amy', 'Bob'" in text
+    assert "1\tZed\n2\tAmy\n" in text
+
+
 def test_sample_rows_block_after_each_table_with_rows(concert: Path) -> None:
     text = build_schema_text(concert, sample_rows=2)
     assert ("/*\n2 rows from singer:\nsinger_id\tname\tcountry\n1\tJoe Sharp\tNetherlands\n"

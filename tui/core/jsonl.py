@@ -117,7 +117,11 @@ class _AtomicFile:
         self.file.flush()
         os.fsync(self.file.fileno())
         self.file.close()
-        os.chmod(self.temp, 0o644)
+        try:  # keep the mode of a file being replaced; new files get the usual 0644
+            mode = self.path.stat().st_mode & 0o777
+        except OSError:
+            mode = 0o644
+        os.chmod(self.temp, mode)
         os.replace(self.temp, self.path)
 
     def abort(self) -> None:
@@ -134,6 +138,8 @@ def write_chat_jsonl(path: Path, examples: Iterable[ChatExample | Sequence[Mappi
     ``validation.fraction`` of the others go to the validation file instead. Neither file is
     replaced unless both are written completely.
     """
+    if validation is not None and validation.active and validation_path is None:
+        raise ValueError("a validation split needs a validation_path to write it to")
     split = validation if validation is not None and validation_path is not None else None
     pick = _fraction_picker(examples, split) if split is not None else None
     train = _AtomicFile(path)

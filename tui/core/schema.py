@@ -203,17 +203,41 @@ def build_schema_text(path: Path, sample_values: int = 0, sample_rows: int = 0) 
         connection.close()
 
 
+SAMPLE_SCAN_ROWS = 20_000
+"""Rows of a table looked at for distinct sample values (bounds the cost on big tables)."""
+
+
+def _scan(connection: sqlite3.Connection, columns: str, table: Table,
+          where: str = "") -> sqlite3.Cursor:
+    """Rows in storage order: NOT INDEXED keeps the planner (and the SQLite version) from
+    choosing another order, so the samples, and the prompt, are the same on every machine."""
+    name = quote_name_always(table.name)
+    try:
+        return connection.execute(f"SELECT {columns} FROM {name} NOT INDEXED {where}")
+    except sqlite3.OperationalError:  # e.g. virtual tables refuse NOT INDEXED
+        return connection.execute(f"SELECT {columns} FROM {name} {where}")
+
+
 def _sample_values(connection: sqlite3.Connection, table: Table, n: int) -> dict[str, list[Any]]:
     found: dict[str, list[Any]] = {}
     for column in table.columns:
         name = quote_name_always(column.name)
+        values: list[Any] = []
+        seen: set[tuple[str, Any]] = set()
         try:
-            values = [row[0] for row in connection.execute(
-                f"SELECT DISTINCT {name} FROM {quote_name_always(table.name)} "
-                f"WHERE {name} IS NOT NULL LIMIT ?", (n,))]
+            cursor = _scan(connection, name, table, f"WHERE {name} IS NOT NULL")
+            for scanned, (value,) in enumerate(cursor):
+                if scanned >= SAMPLE_SCAN_ROWS or len(values) >= n:
+                    break
+                key = (type(value).__name__, value)
+                if (isinstance(value, str) and not value.strip()) or key in seen:
+                    continue
+                seen.add(key)
+                values.append(value)
+            cursor.close()
         except sqlite3.OperationalError:
-            values = []  # interrupted by the time limit, or an odd column: no samples
-        found[column.name] = [v for v in values if not (isinstance(v, str) and not v.strip())]
+            pass  # interrupted by the time limit, or an odd column: fewer samples
+        found[column.name] = values
     return found
 
 
@@ -221,7 +245,7 @@ def _sample_rows(connection: sqlite3.Connection, table: Table,
                  n: int) -> tuple[list[str], list[tuple[Any, ...]]]:
     header = [c.name for c in table.columns]
     try:
-        cursor = connection.execute(f"SELECT * FROM {quote_name_always(table.name)} LIMIT ?", (n,))
+        cursor = _scan(connection, "*", table, f"LIMIT {int(n)}")
         return header, [tuple(row) for row in cursor]
     except sqlite3.OperationalError:
         return header, []
@@ -260,10 +284,13 @@ class SchemaCache:
             with self._lock:
                 if key in self._texts:
                     return self._texts[key]
-            text = build_schema_text(path, key[3], key[4])
+            try:
+                text = build_schema_text(path, key[3], key[4])
+            finally:
+                with self._lock:
+                    self._key_locks.pop(key, None)
             with self._lock:
                 self._texts[key] = text
-                self._key_locks.pop(key, None)
                 while len(self._texts) > self._max_entries:
                     self._texts.popitem(last=False)
             return text
