@@ -299,20 +299,29 @@ def validate_stream(stream: IO[bytes], model: str = "gpt-4.1-mini-2025-04-14", *
         total_tokens=totals.total if counted else None, note=note)
 
 
-def validate_jsonl(path: Path, model: str = "gpt-4.1-mini-2025-04-14", **options: Any
-                   ) -> ValidationReport:
+def validate_jsonl(path: Path, model: str = "gpt-4.1-mini-2025-04-14", *,
+                   token_check: TokenCheck | None = None, context: int | None = None,
+                   count_tokens: bool = True, max_issues: int = MAX_ISSUES,
+                   min_examples: int = MIN_EXAMPLES) -> ValidationReport:
     """Validate a chat JSONL file as OpenAI does for supervised fine-tuning.
 
-    Reports every problem (line, stable code, field path, message) up to ``max_issues`` and
-    keeps going after errors. Examples longer than the model's per-example context are
-    warnings (they would be truncated). ``token_check``/``context`` replace the tokenizer.
+    Reports every problem (line, stable code, field path, message) up to ``max_issues`` of
+    each severity and keeps going after errors. Examples longer than the model's per-example
+    context are warnings (they would be truncated). ``token_check`` and ``context`` replace
+    the tokenizer and limit of tui.core.tokens; ``count_tokens=False`` skips counting.
     Raises OSError when the file cannot be opened.
     """
     with open(path, "rb") as stream:
-        return validate_stream(stream, model, **options)
+        return validate_stream(stream, model, token_check=token_check, context=context,
+                               count_tokens=count_tokens, max_issues=max_issues,
+                               min_examples=min_examples)
 
 
-def validate_bytes(data: bytes, model: str = "gpt-4.1-mini-2025-04-14", **options: Any
-                   ) -> ValidationReport:
-    """Validate an uploaded file's bytes (the local server's check)."""
-    return validate_stream(io.BytesIO(data), model, **options)
+def validate_bytes(data: bytes, model: str = "gpt-4.1-mini-2025-04-14", *,
+                   token_check: TokenCheck | None = None, context: int | None = None,
+                   count_tokens: bool = True, max_issues: int = MAX_ISSUES,
+                   min_examples: int = MIN_EXAMPLES) -> ValidationReport:
+    """Validate an uploaded file's bytes (the local server's check); see ``validate_jsonl``."""
+    return validate_stream(io.BytesIO(data), model, token_check=token_check, context=context,
+                           count_tokens=count_tokens, max_issues=max_issues,
+                           min_examples=min_examples)
