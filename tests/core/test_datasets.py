@@ -208,10 +208,12 @@ def test_spider_train_loads_with_the_known_problems(spider: Path) -> None:
 
 
 @pytest.mark.spider
-def test_spider_known_gold_errors(spider: Path) -> None:
+def test_spider_gold_sql_fails_exactly_where_the_readme_says(spider: Path) -> None:
     dataset = load_dataset(spider)
-    failures = check_gold(dataset, db_ids=["assets_maintenance", "document_management"])
-    assert [(f.kind, f.db_id) for f in failures] == [
-        ("gold_failed", "assets_maintenance"), ("gold_failed", "document_management"),
-        ("gold_failed", "document_management")]
+    failures = check_gold(dataset, timeout=10)
+    assert [(f.kind, f.db_id, f.source, f.index) for f in failures] == [
+        ("gold_failed", "assets_maintenance", "train_spider.json", 3153),
+        ("gold_failed", "document_management", "train_spider.json", 4513),
+        ("gold_failed", "document_management", "train_spider.json", 4514)]
     assert "Ref_Company_Types" in failures[0].message
+    assert "INTERSECT" in failures[1].message

@@ -363,7 +363,8 @@ def _run_gold(connection: sqlite3.Connection, example: Example,
     deadline = time.monotonic() + timeout
     connection.set_progress_handler(lambda: int(time.monotonic() > deadline), 10_000)
     try:
-        connection.execute(example.query).fetchall()
+        for _row in connection.execute(example.query):
+            pass  # rows are only stepped through, never kept
     except sqlite3.OperationalError as error:
         if time.monotonic() > deadline and "interrupt" in str(error).lower():
             return DatasetProblem("gold_timeout", example.db_id,
