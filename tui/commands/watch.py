@@ -8,6 +8,7 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from tui.core.config import ConfigError
 from tui.core.follower import ConnectionState, EventFollower, FollowerError
 from tui.core.providers import (
     LocalEndpoint,
@@ -33,7 +34,7 @@ async def watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
     install_secret_redaction()
     try:
         resolved = resolve_provider(provider, start_local=start_local)
-    except ProviderError as error:
+    except (ProviderError, ConfigError) as error:
         print(f"sqltune watch: {error}", file=err)
         return 2
     try:

@@ -237,6 +237,7 @@ class EventFollower:
         self._on_state = on_state
         self._state = ConnectionState()
         self._stop = asyncio.Event()
+        self._wake = asyncio.Event()
         self._last_status_check: float | None = None
         self.stats = _Stats()
         """Request, failure and delivery counters (benches read them)."""
@@ -259,6 +260,12 @@ class EventFollower:
     def stop(self) -> None:
         """Ask follow() to finish after the current request."""
         self._stop.set()
+        self._wake.set()
+
+    def poke(self) -> None:
+        """Poll (and re-read the status) now, e.g. right after the user paused or resumed."""
+        self._last_status_check = None
+        self._wake.set()
 
     def _set_state(self, **changes: Any) -> None:
         new = replace(self._state, **changes)
@@ -271,7 +278,7 @@ class EventFollower:
         if seconds <= 0 or self._stop.is_set():
             return
         sleeper = asyncio.ensure_future(self._sleep(seconds))
-        stopper = asyncio.ensure_future(self._stop.wait())
+        stopper = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -280,6 +287,8 @@ class EventFollower:
                     task.cancel()
                     with contextlib.suppress(asyncio.CancelledError):
                         await task
+        if not self._stop.is_set():
+            self._wake.clear()
 
     def _backoff(self, attempt: int, error: BaseException) -> float:
         headers = getattr(getattr(error, "response", None), "headers", None)
