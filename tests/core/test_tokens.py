@@ -93,7 +93,7 @@ def test_counter_caches_system_messages_and_agrees() -> None:
     for question in ("How many rows?", "List every id.", "Which is largest?"):
         messages = [MESSAGES[0], {"role": "user", "content": question}, MESSAGES[2]]
         assert counter.count(messages) == count_message_tokens(messages, enc)
-    assert len(counter._system) == 1
+    assert len(counter._cached) == 4  # one system text, three roles
 
 
 def test_special_token_text_counts_as_text() -> None:
@@ -175,3 +175,20 @@ def test_unknown_models_fall_back_with_a_note(model: str) -> None:
 ])
 def test_context_limits(model: str, limit: int) -> None:
     assert context_limit(model) == limit
+
+
+def test_derived_ranks_cache_is_checked_and_rebuilt(tmp_path: Path,
+                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQLTUNE_CACHE_DIR", str(tmp_path))
+    expected = expected_sha256(CL100K)
+    reference = tokens.parse_bpe(verified_bpe_bytes(CL100K, expected))
+    assert tokens.verified_ranks(CL100K, expected) == reference
+    ranks_file = tmp_path / "tiktoken" / "cl100k_base.ranks"
+    good = ranks_file.read_bytes()
+    ranks_file.write_bytes(good[:-100] + bytes(100))  # damaged: its digest no longer matches
+    assert tokens.verified_ranks(CL100K, expected) == reference
+    assert ranks_file.read_bytes() == good
+    (tmp_path / "tiktoken" / "cl100k_base.tiktoken").write_bytes(b"tampered")
+    assert tokens.verified_ranks(CL100K, expected) == reference  # the source is re-verified
+    with pytest.raises(EncodingHashMismatch):
+        tokens.verified_ranks(CL100K, "f" * 64)

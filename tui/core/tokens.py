@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import hashlib
+import marshal
 import os
 import re
 import struct
@@ -198,6 +199,29 @@ def parse_bpe(data: bytes) -> dict[bytes, int]:
     return dict(zip(map(base64.b64decode, parts[0::2]), map(int, parts[1::2]), strict=True))
 
 
+def verified_ranks(name: str, expected: str) -> dict[bytes, int]:
+    """Mergeable ranks parsed from the verified BPE file, via a derived fast cache.
+
+    The .tiktoken file is hash-checked on every call. ``<name>.ranks`` holds the parsed ranks
+    (marshal) bound to that hash and guarded by its own sha256; anything off and it is rebuilt.
+    """
+    data = verified_bpe_bytes(name, expected)
+    path = cache_dir() / f"{name}.ranks"
+    try:
+        raw = path.read_bytes()
+        blob = raw[65:]
+        if raw[:64] == hashlib.sha256(blob).hexdigest().encode():
+            bound, ranks = marshal.loads(blob)
+            if bound == expected and isinstance(ranks, dict):
+                return ranks
+    except (OSError, ValueError, EOFError, TypeError):
+        pass  # unreadable or stale: rebuilt below
+    ranks = parse_bpe(data)
+    blob = marshal.dumps((expected, ranks))
+    _write_atomically(path, hashlib.sha256(blob).hexdigest().encode() + b"\n" + blob)
+    return ranks
+
+
 _lock = threading.Lock()
 _encodings: dict[str, tiktoken.Encoding] = {}
 
@@ -219,7 +243,7 @@ def _build_encoding(name: str) -> tiktoken.Encoding:
     def load_verified(_blobpath: str, expected_hash: str | None = None) -> dict[bytes, int]:
         if not expected_hash:
             raise EncodingError(f"tiktoken gives no expected sha256 for {name}")
-        return parse_bpe(verified_bpe_bytes(name, expected_hash))
+        return verified_ranks(name, expected_hash)
 
     spec = _call_constructor(name, load_verified)
     return tiktoken.Encoding(**spec)
@@ -304,16 +328,16 @@ def count_message_tokens(messages: Iterable[Mapping[str, Any]], enc: tiktoken.En
 
 
 class TokenCounter:
-    """count_message_tokens with system contents counted once per distinct text.
+    """count_message_tokens with repeated texts counted once: system contents, roles, names.
 
     Spider examples of one database share the schema prompt, so the system message of most
-    examples is a cache hit.
+    examples is a cache hit. Safe to share between threads.
     """
 
     def __init__(self, enc: tiktoken.Encoding, max_cached: int = 4096) -> None:
         self.enc = enc
         """The encoding counted with."""
-        self._system: dict[str, int] = {}
+        self._cached: dict[str, int] = {}
         self._max_cached = max_cached
         self._lock = threading.Lock()
 
@@ -321,27 +345,28 @@ class TokenCounter:
         """Same result as count_message_tokens(messages, self.enc)."""
         total = REPLY_PRIMING_TOKENS
         encode = self.enc.encode_ordinary
+        cached = self._cached_tokens
         for message in messages:
             total += TOKENS_PER_MESSAGE
             for key, value in message.items():
                 if key == "content":
                     text = _content_text(value)
                     if message.get("role") == "system":
-                        total += self._system_tokens(text)
+                        total += cached(text)
                     else:
                         total += len(encode(text))
                 elif isinstance(value, str):
-                    total += len(encode(value))
+                    total += cached(value)
                     if key == "name":
                         total += TOKENS_PER_NAME
         return total
 
-    def _system_tokens(self, text: str) -> int:
-        found = self._system.get(text)
+    def _cached_tokens(self, text: str) -> int:
+        found = self._cached.get(text)
         if found is None:
             found = len(self.enc.encode_ordinary(text))
             with self._lock:
-                if len(self._system) >= self._max_cached:
-                    self._system.clear()
-                self._system[text] = found
+                if len(self._cached) >= self._max_cached:
+                    self._cached.clear()
+                self._cached[text] = found
         return found
