@@ -54,7 +54,7 @@ def odd(tmp_path: Path) -> Path:
         CREATE TABLE nothing_here (a INT, b REAL);
         CREATE VIEW v AS SELECT * FROM child;
         INSERT INTO "Home Town" VALUES (1, 'Springfield', 'first', 'x'), (2, 7, 'second', NULL);
-        INSERT INTO child VALUES (1, 1, '{long_note}'), (2, 1, '   ');
+        INSERT INTO child VALUES (1, 1, '{long_note}'), (2, 1, '   '), (3, 1, 'a */ b');
     ''')
 
 
@@ -133,7 +133,11 @@ def test_odd_names_missing_types_and_empty_tables(odd: Path) -> None:
     assert "CREATE TABLE nothing_here (\n  a INT,\n  b REAL\n);" in text
     assert "rows from nothing_here" not in text and "CREATE VIEW" not in text
     # Long strings are cut; the blank value is not a sample.
-    assert "  note TEXT, -- e.g. 'a very long note a very long note a ver…'\n" in text
+    assert "  note TEXT, -- e.g. 'a very long note a very long note a ver…', 'a */ b'\n" in text
+    assert "2\t1\t\n*/" in text and "a * / b" not in text  # only two rows shown
+    three = build_schema_text(odd, sample_rows=3)
+    assert "3\t1\ta * / b\n*/" in three  # a cell cannot end the comment block
+    sqlite3.connect(":memory:").executescript(three)
     sqlite3.connect(":memory:").executescript(text)
 
 
@@ -180,7 +184,7 @@ def test_cache_notices_a_changed_file(tmp_path: Path) -> None:
     path = make_db(tmp_path / "a.sqlite", "CREATE TABLE t (a INT);")
     cache = SchemaCache()
     assert "b TEXT" not in cache.schema_text(path, 0)
-    make_db(path, "CREATE TABLE u (b TEXT);" + "INSERT INTO u VALUES ('x');" * 200)
+    make_db(path, "CREATE TABLE u (b TEXT); INSERT INTO u VALUES (zeroblob(50000));")
     assert "b TEXT" in cache.schema_text(path, 0)
 
 

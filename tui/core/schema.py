@@ -61,12 +61,15 @@ def format_value(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
 
 
 def _cell(value: Any, limit: int = MAX_VALUE_CHARS) -> str:
+    """A sample-row cell: plain text on one line that cannot close the ``/* */`` block."""
     if value is None:
         return "NULL"
     if isinstance(value, str):
         text = " ".join(value.split())
-        return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-    return format_value(value, limit)
+        text = text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+    else:
+        text = format_value(value, limit)
+    return text.replace("*/", "* /")
 
 
 @dataclass(frozen=True)
@@ -172,7 +175,8 @@ def render_table(table: Table, samples: dict[str, list[Any]] | None = None,
     if rows is not None and rows[1]:
         header, data = rows
         noun = "row" if len(data) == 1 else "rows"
-        block = ["/*", f"{len(data)} {noun} from {quote_name(table.name)}:", "\t".join(header)]
+        block = ["/*", f"{len(data)} {noun} from {quote_name(table.name)}:",
+                 "\t".join(_cell(name) for name in header)]
         block.extend("\t".join(_cell(v) for v in row) for row in data)
         block.append("*/")
         out += "\n" + "\n".join(block)
