@@ -1,18 +1,356 @@
-"""The jobs pane (placeholder until the jobs service lands)."""
+"""The jobs pane: jobs with status and age, a create form, and one job's live detail."""
 
 from __future__ import annotations
 
-from textual.app import ComposeResult
-from textual.widgets import Static
+import time
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, Vertical
+from textual.message import Message
+from textual.widgets import ContentSwitcher, DataTable, Label
+
+from tui.messages import FileUploaded, JobCreated, JobEnded
+from tui.widgets.jobs.detail import JobDetail, status_text
 from tui.widgets.pane import Pane
+
+ACTIVE = frozenset({"validating_files", "queued", "running", "paused"})
+"""Statuses whose age and state keep changing (the list refreshes while one is shown)."""
+
+
+def age_text(seconds: float) -> str:
+    """``42s``, ``5m``, ``3h``, ``2d``."""
+    seconds = max(0, int(seconds))
+    for size, unit in ((86_400, "d"), (3_600, "h"), (60, "m")):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
 
 
 class JobsPane(Pane):
-    """Fine-tuning jobs."""
+    """Fine-tuning jobs on the provider; enter opens one, live."""
 
     PANE_ID = "jobs"
     PANE_TITLE = "Jobs"
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("n", "new_job", "New job", id="jobs.new",
+                tooltip="Create a fine-tuning job (shows tokens and cost first)"),
+        Binding("enter", "open_job", "Open", id="jobs.open",
+                tooltip="Follow the highlighted job: events, loss, checkpoints"),
+        Binding("a", "attach", "Attach", id="jobs.attach",
+                tooltip="Follow any job on the provider by its id"),
+        Binding("r", "refresh", "Refresh", id="jobs.refresh", tooltip="Reload the job list"),
+        Binding("escape", "back", "List", id="jobs.back", tooltip="Back to the job list"),
+        Binding("c", "control('cancel')", "Cancel job", id="jobs.cancel",
+                tooltip="Cancel the job (asks first)"),
+        Binding("p", "control('pause')", "Pause", id="jobs.pause",
+                tooltip="Pause the running job (asks first)"),
+        Binding("s", "control('resume')", "Resume", id="jobs.resume",
+                tooltip="Resume the paused job (asks first)"),
+        Binding("e", "detail_tab('events')", "Events", id="jobs.events", show=False,
+                tooltip="Show the job's events"),
+        Binding("l", "detail_tab('loss')", "Loss", id="jobs.loss", show=False,
+                tooltip="Show the loss chart"),
+        Binding("k", "detail_tab('checkpoints')", "Checkpoints", id="jobs.checkpoints",
+                show=False, tooltip="Show checkpoints and the results CSV"),
+    ]
+
+    @dataclass
+    class Listed(Message):
+        """The provider's jobs were listed."""
+
+        jobs: list[Any]
+        """tui.core.jobs.JobInfo, newest first."""
+
+    @dataclass
+    class Failed(Message):
+        """A jobs call failed (never holds a key)."""
+
+        error: str
+        """What went wrong."""
+
+    @dataclass
+    class Controlled(Message):
+        """A job was cancelled, paused or resumed."""
+
+        job: Any
+        """The job after the call."""
+        action: str
+        """cancel, pause or resume."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(session)
+        self.jobs: list[Any] = []
+        """Jobs as last listed."""
+        self.listed_at = time.time()
+        """When the list was read (ages are relative to it)."""
 
     def compose(self) -> ComposeResult:
-        yield Static("jobs")
+        with ContentSwitcher(initial="jobs-list-view", id="jobs-switcher"):
+            with Vertical(id="jobs-list-view"):
+                with Horizontal(classes="filters"):
+                    yield Label("connecting…", id="jobs-state")
+                table: DataTable[Any] = DataTable(id="jobs-table", cursor_type="row")
+                yield table
+            yield JobDetail(self.session, id="jobs-detail")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#jobs-table", DataTable)
+        table.add_column("job", key="job", width=30)
+        table.add_column("base model", key="model", width=18)
+        table.add_column("status", key="status", width=14)
+        table.add_column("age", key="age", width=5)
+        self.set_interval(5.0, self._refresh_if_active, name="jobs-list-refresh")
+
+    def focus_default(self) -> None:
+        if self._in_detail():
+            self.query_one(JobDetail).focus_tab()
+        else:
+            self.query_one("#jobs-table").focus()
+
+    def provider_changed(self) -> None:
+        self.action_refresh()
+
+    def session_changed(self, fact: Message) -> None:
+        if isinstance(fact, JobEnded | JobCreated):
+            self.action_refresh()
+        elif isinstance(fact, FileUploaded):
+            self.query_one("#jobs-state", Label).update(
+                f"uploaded {fact.filename} · n: new job")
+
+    def _in_detail(self) -> bool:
+        return self.query_one(ContentSwitcher).current == "jobs-detail"
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        in_detail = self._in_detail() if self.is_mounted else False
+        if action in ("detail_tab", "back"):
+            return in_detail
+        if action == "control":
+            job = self._selected_job()
+            if job is None:
+                return False
+            wanted = {"cancel": ACTIVE, "pause": {"running"}, "resume": {"paused"}}
+            return job.status in wanted.get(str(parameters[0]), set())
+        return True
+
+    async def _service(self) -> Any:
+        from tui.core.jobs import JobService
+
+        client = await self.session.client()
+        connection = self.session.connection
+        resolved = connection.resolved if connection is not None else None
+        if resolved is None:
+            return JobService(client)
+        return JobService(client, kind=resolved.kind, capabilities=resolved.capabilities)
+
+    # ── list ────────────────────────────────────────────────────────────────────────────
+
+    def action_refresh(self) -> None:
+        """Reload the job list."""
+        self.list_jobs()
+
+    def _refresh_if_active(self) -> None:
+        if any(job.status in ACTIVE for job in self.jobs) and not self._in_detail():
+            self.list_jobs()
+
+    @work(exclusive=True, group="jobs-list", exit_on_error=False)
+    async def list_jobs(self) -> None:
+        """List jobs (an async worker on the openai SDK)."""
+        try:
+            jobs = await (await self._service()).list()
+        except Exception as error:
+            self.post_message(self.Failed(str(error)))
+            return
+        self.post_message(self.Listed(jobs))
+
+    def on_jobs_pane_listed(self, message: Listed) -> None:
+        self.jobs, self.listed_at = message.jobs, time.time()
+        table = self.query_one("#jobs-table", DataTable)
+        key = self._highlighted_id()
+        table.clear()
+        for job in message.jobs:
+            table.add_row(job.id, job.model, status_text(job.status),
+                          age_text(self.listed_at - job.created_at), key=job.id)
+        if key is not None and key in table.rows:
+            table.move_cursor(row=table.get_row_index(key), animate=False)
+        n = len(message.jobs)
+        self.query_one("#jobs-state", Label).update(
+            f"{n} job{'s' if n != 1 else ''} · n new · enter open · a attach")
+        self.refresh_bindings()
+
+    def on_jobs_pane_failed(self, message: Failed) -> None:
+        self.query_one("#jobs-state", Label).update(Text(message.error, style="bold red"))
+        self.notify(message.error, title="Jobs", severity="error")
+
+    def _highlighted_id(self) -> str | None:
+        table = self.query_one("#jobs-table", DataTable)
+        if not table.row_count:
+            return None
+        return table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+
+    def _selected_job(self) -> Any:
+        if self._in_detail():
+            return self.query_one(JobDetail).job
+        key = self._highlighted_id()
+        return next((job for job in self.jobs if job.id == key), None)
+
+    @on(DataTable.RowHighlighted, "#jobs-table")
+    def _highlighted(self) -> None:
+        self.refresh_bindings()
+
+    # ── detail ──────────────────────────────────────────────────────────────────────────
+
+    def action_open_job(self, job_id: str | None = None) -> None:
+        """Follow a job: events, loss chart, checkpoints."""
+        job_id = job_id or self._highlighted_id()
+        if job_id is None:
+            return
+        self.query_one(ContentSwitcher).current = "jobs-detail"
+        self.query_one(JobDetail).open(job_id)
+        self.focus_default()
+        self.refresh_bindings()
+
+    def action_back(self) -> None:
+        """Back to the list."""
+        self.query_one(ContentSwitcher).current = "jobs-list-view"
+        self.focus_default()
+        self.refresh_bindings()
+        self.action_refresh()
+
+    def action_detail_tab(self, name: str) -> None:
+        """Show one tab of the job detail."""
+        self.query_one(JobDetail).show_tab(name)
+
+    def action_attach(self) -> None:
+        """Ask for a job id and follow it."""
+        from tui.screens.prompt import PromptScreen
+
+        def chosen(job_id: str | None) -> None:
+            if job_id:
+                self.action_open_job(job_id)
+
+        self.app.push_screen(PromptScreen("Attach to a job", placeholder="ftjob-…",
+                                          hint="Any job on this provider, by id."), chosen)
+
+    def on_job_detail_loaded(self, message: JobDetail.Loaded) -> None:
+        self.refresh_bindings()
+
+    def on_job_ended(self, message: JobEnded) -> None:
+        # Not stopped: the app rings the bell and tells the other panes.
+        provider = self.session.connection.name if self.session.connection else "?"
+        self.record_status(provider, message)
+
+    @work(thread=True, group="jobs-history", exit_on_error=False)
+    def record_status(self, provider: str, message: JobEnded) -> None:
+        """Remember how the job ended and the tuned model's name (history, SQLite)."""
+        from tui.core.history import History
+
+        with History() as history:
+            history.record_job_status(provider, message.job_id, message.status,
+                                      message.fine_tuned_model)
+
+    # ── create ──────────────────────────────────────────────────────────────────────────
+
+    def action_new_job(self) -> None:
+        """Open the create form (files and models are read first)."""
+        self.open_create_form()
+
+    @work(exclusive=True, group="jobs-create", exit_on_error=False)
+    async def open_create_form(self) -> None:
+        """Read the files and models the form offers, then show it; create on confirm."""
+        import asyncio
+
+        from tui.core.files import FileService
+        from tui.screens.create_job import CreateJobScreen, FileChoice, base_model_choices
+
+        try:
+            client = await self.session.client()
+            files = await FileService(client).list("fine-tune")
+            models = [m.id async for m in client.models.list()]
+            service = await self._service()
+        except Exception as error:
+            self.post_message(self.Failed(str(error)))
+            return
+        provider = self.session.connection.name if self.session.connection else "?"
+        local = await asyncio.to_thread(_local_paths, provider)
+        choices = [FileChoice(f.id, f.filename, local.get(f.id)) for f in files]
+        training = choices[0].id if choices else None
+        screen = CreateJobScreen(base_model_choices(models), choices, training=training,
+                                 note=service.creation_note(),
+                                 fetch=FileService(client).content)
+        spec = await self.app.push_screen_wait(screen)
+        if spec is None:
+            return
+        try:
+            job = await service.create(spec)
+        except Exception as error:
+            self.post_message(self.Failed(str(error)))
+            return
+        await asyncio.to_thread(_record_job, provider, job, local.get(spec.training_file))
+        self.post_message(JobCreated(job.id))
+        self.action_open_job(job.id)
+
+    # ── control ─────────────────────────────────────────────────────────────────────────
+
+    def action_control(self, action: str) -> None:
+        """Cancel, pause or resume the selected job, after a confirmation."""
+        from tui.screens.confirm import ConfirmScreen
+
+        job = self._selected_job()
+        if job is None:
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.control(job.id, action)
+
+        self.app.push_screen(ConfirmScreen(f"{action.capitalize()} {job.id} ({job.status})?",
+                                           yes=action.capitalize()), answered)
+
+    @work(exclusive=True, group="jobs-control", exit_on_error=False)
+    async def control(self, job_id: str, action: str) -> None:
+        """Call cancel, pause or resume on the provider."""
+        service = await self._service()
+        try:
+            job = await getattr(service, action)(job_id)
+        except Exception as error:
+            self.post_message(self.Failed(str(error)))
+            return
+        self.post_message(self.Controlled(job, action))
+
+    def on_jobs_pane_controlled(self, message: Controlled) -> None:
+        self.notify(f"{message.job.id}: {message.job.status}", title=f"Job {message.action}")
+        if self._in_detail():
+            self.query_one(JobDetail).job = message.job
+        self.action_refresh()
+
+
+def _local_paths(provider: str) -> dict[str, str]:
+    from tui.core.history import History
+
+    with History() as history:
+        return {u.file_id: u.local_path for u in history.uploads(provider)}
+
+
+def _record_job(provider: str, job: Any, local_path: str | None) -> None:
+    from tui.core.history import History
+
+    with History() as history:
+        dataset = None
+        if local_path:
+            from pathlib import Path
+
+            from tui.core.history import sha256_file
+
+            path = Path(local_path)
+            if path.is_file():
+                dataset = history.dataset_for_jsonl(sha256_file(path))
+        history.record_job(provider, job.id, job.model, job.training_file,
+                           validation_file=job.validation_file,
+                           template=dataset.template if dataset else None,
+                           dataset_path=dataset.path if dataset else None,
+                           budget=dataset.budget if dataset else None)

@@ -1,0 +1,1 @@
+"""Parts of the jobs pane: the loss chart and the job detail with its live events."""

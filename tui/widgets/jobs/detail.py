@@ -1,0 +1,268 @@
+"""One job in detail: status, live events oldest-first, loss chart, checkpoints, results."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Group
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.reactive import reactive
+from textual.widgets import DataTable, Log, Static, TabbedContent, TabPane
+
+from tui.messages import JobEnded
+from tui.widgets.jobs.chart import LossChart
+
+if TYPE_CHECKING:
+    from tui.core.jobs import JobInfo
+    from tui.widgets.pane import Session
+
+STATUS_STYLES = {
+    "validating_files": "yellow", "queued": "yellow", "running": "bold cyan",
+    "paused": "magenta", "succeeded": "bold green", "failed": "bold red", "cancelled": "dim",
+}
+"""Colour of each job status."""
+
+
+def status_text(status: str) -> Text:
+    """A job status in its colour."""
+    return Text(f"● {status}", style=STATUS_STYLES.get(status, ""))
+
+
+def utc_clock(moment: dt.datetime | None) -> str:
+    """``12:34 UTC`` (or ``—``)."""
+    return "—" if moment is None else moment.strftime("%H:%M UTC")
+
+
+class JobDetail(Vertical, can_focus=True):
+    """A job followed live through the core EventFollower (cursor and polling live there)."""
+
+    @dataclass
+    class Loaded(Message):
+        """The job was read from the provider."""
+
+        job: Any
+        """tui.core.jobs.JobInfo."""
+
+    @dataclass
+    class EventsArrived(Message):
+        """New events, oldest first, exactly once."""
+
+        job_id: str
+        """The job they belong to."""
+        events: list[Any]
+        """tui.core.follower.JobEvent, oldest first."""
+        job_status: str | None
+        """Job status after this poll."""
+
+    @dataclass
+    class LinkChanged(Message):
+        """The follower's link state changed (live, reconnecting (n), stopped)."""
+
+        state: Any
+        """tui.core.follower.ConnectionState."""
+
+        def can_replace(self, message: Message) -> bool:
+            return isinstance(message, JobDetail.LinkChanged)
+
+    @dataclass
+    class Extras(Message):
+        """Checkpoints and the results CSV, read when the job ends (or is opened ended)."""
+
+        checkpoints: list[Any]
+        """tui.core.jobs.CheckpointInfo by step."""
+        results: Any
+        """tui.core.jobs.ResultsTable or None."""
+
+    @dataclass
+    class Failed(Message):
+        """Reading or following the job failed."""
+
+        error: str
+        """What went wrong (never holds a key)."""
+
+    job: reactive[JobInfo | None] = reactive(None, always_update=True)
+    """The job shown."""
+
+    def __init__(self, session: Session, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.session = session
+        """Where the provider client comes from."""
+        self.link: Any = None
+        """The follower's last ConnectionState."""
+        self.progress: Any = None
+        """Step progress read from metrics events."""
+        self._events: list[Any] = []
+        self._was_terminal = True
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="job-header")
+        with TabbedContent(id="job-tabs"):
+            with TabPane("Events", id="job-tab-events"):
+                yield Log(id="job-events", auto_scroll=True)
+            with TabPane("Loss", id="job-tab-loss"):
+                yield LossChart(id="job-chart")
+            with TabPane("Checkpoints", id="job-tab-checkpoints"):
+                table: DataTable[Any] = DataTable(id="job-checkpoints", cursor_type="row")
+                yield table
+                yield Static("", id="job-results")
+
+    def on_mount(self) -> None:
+        table = self.query_one("#job-checkpoints", DataTable)
+        table.add_column("step", key="step", width=6)
+        table.add_column("train loss", key="train", width=10)
+        table.add_column("valid loss", key="valid", width=10)
+        table.add_column("model", key="model")
+        self.set_interval(1.0, self._tick, name="job-link-clock")
+
+    def show_tab(self, name: str) -> None:
+        """Show the events, loss or checkpoints tab, and focus what it shows."""
+        self.query_one("#job-tabs", TabbedContent).active = f"job-tab-{name}"
+        self.focus_tab()
+
+    def focus_tab(self) -> None:
+        """Focus the active tab's scrollable content (the detail itself for the chart)."""
+        active = self.query_one("#job-tabs", TabbedContent).active
+        target = {"job-tab-events": "#job-events", "job-tab-checkpoints": "#job-checkpoints"}
+        if active in target:
+            self.query_one(target[active]).focus()
+        else:
+            self.focus()
+
+    def open(self, job_id: str) -> None:
+        """Show a job and follow it until it ends."""
+        self._events = []
+        self.job, self.link, self.progress = None, None, None
+        self.query_one("#job-events", Log).clear()
+        self.query_one(LossChart).clear_points()
+        self.query_one("#job-checkpoints", DataTable).clear()
+        self.query_one("#job-results", Static).update("")
+        self.query_one("#job-header", Static).update(f"opening {job_id}…")
+        self.follow(job_id)
+
+    # ── following ───────────────────────────────────────────────────────────────────────
+
+    @work(exclusive=True, group="job-follow", exit_on_error=False)
+    async def follow(self, job_id: str) -> None:
+        """Read the job, then deliver its events until it ends or another job is opened."""
+        from tui.core.follower import EventFollower
+
+        try:
+            client = await self.session.client()
+            service = self._service(client)
+            job = await service.retrieve(job_id)
+            self._was_terminal = job.terminal
+            self.post_message(self.Loaded(job))
+            follower = EventFollower(client, job_id,
+                                     on_state=lambda s: self.post_message(self.LinkChanged(s)))
+            async for batch in follower.follow():
+                self.post_message(self.EventsArrived(job_id, batch.events, batch.job_status))
+                if batch.job_status and self.job and batch.job_status != self.job.status:
+                    self.post_message(self.Loaded(await service.retrieve(job_id)))
+            job = await service.retrieve(job_id)
+            self.post_message(self.Loaded(job))
+            if job.terminal:
+                checkpoints = await service.checkpoints(job_id)
+                results = await service.results(job)
+                self.post_message(self.Extras(checkpoints, results))
+                if not self._was_terminal:
+                    self.post_message(JobEnded(job.id, job.status, job.fine_tuned_model))
+        except Exception as error:
+            self.post_message(self.Failed(str(error)))
+
+    def _service(self, client: Any) -> Any:
+        from tui.core.jobs import JobService
+
+        connection = self.session.connection
+        resolved = connection.resolved if connection is not None else None
+        if resolved is None:
+            return JobService(client)
+        return JobService(client, kind=resolved.kind, capabilities=resolved.capabilities)
+
+    def on_job_detail_loaded(self, message: Loaded) -> None:
+        self.job = message.job
+
+    def on_job_detail_events_arrived(self, message: EventsArrived) -> None:
+        from tui.core.jobs import progress_from_events
+
+        if self.job is not None and message.job_id != self.job.id:
+            return
+        log = self.query_one("#job-events", Log)
+        log.write_lines([event.line() for event in message.events])
+        self._events.extend(message.events)
+        metrics = [e.data for e in message.events if e.type == "metrics" and e.data]
+        if metrics:
+            self.query_one(LossChart).add_metrics(metrics)
+            self.progress = progress_from_events(self._events)
+        self._show_header()
+
+    def on_job_detail_link_changed(self, message: LinkChanged) -> None:
+        self.link = message.state
+        self._show_header()
+
+    def on_job_detail_extras(self, message: Extras) -> None:
+        table = self.query_one("#job-checkpoints", DataTable)
+        table.clear()
+        for checkpoint in message.checkpoints:
+            metrics = checkpoint.metrics
+            table.add_row(str(checkpoint.step), _loss(metrics.get("train_loss")),
+                          _loss(metrics.get("valid_loss")), checkpoint.model,
+                          key=checkpoint.id)
+        results = message.results
+        if results is not None:
+            self.query_one(LossChart).add_metrics(results.rows)
+            self.query_one("#job-results", Static).update(
+                f"results CSV: {len(results.rows)} steps · columns {', '.join(results.columns)}")
+
+    def on_job_detail_failed(self, message: Failed) -> None:
+        self.query_one("#job-header", Static).update(Text(message.error, style="bold red"))
+        self.notify(message.error, title="Job", severity="error")
+
+    def watch_job(self) -> None:
+        self._show_header()
+
+    def _tick(self) -> None:
+        if self.link is not None and self.link.status != "stopped":
+            self._show_header()
+
+    def _show_header(self) -> None:
+        from tui.core.jobs import estimate_finish
+
+        job = self.job
+        if job is None:
+            return
+        first = Text(no_wrap=True, overflow="ellipsis")
+        first.append(job.id, style="bold")
+        first.append(" ")
+        first.append_text(status_text(job.status))
+        if self.link is not None:
+            first.append(f" · {self.link.label(time.monotonic())}", style="dim")
+        second = Text(no_wrap=True, overflow="ellipsis")
+        if self.progress is not None:
+            second.append(f"step {self.progress.step}/{self.progress.total_steps} · ")
+        tokens = job.trained_tokens
+        second.append(f"trained tokens {tokens:,}" if tokens else "trained tokens —")
+        finish = estimate_finish(job, self.progress)
+        second.append(f" · {'finished' if job.terminal else 'est. finish'} {utc_clock(finish)}")
+        second.append(f" · {job.model}", style="dim")
+        third = Text(no_wrap=True, overflow="ellipsis")
+        if job.fine_tuned_model:
+            third.append("model ", style="dim")
+            third.append(job.fine_tuned_model, style="bold green")
+        elif job.error:
+            third.append(job.error, style="red")
+        else:
+            hyper = " ".join(f"{k}={v}" for k, v in job.hyperparameters.items())
+            third.append(f"{hyper or 'hyperparameters auto'} · {job.training_file}", style="dim")
+        text = Group(first, second, third)
+        self.query_one("#job-header", Static).update(text)
+
+
+def _loss(value: float | None) -> str:
+    return "—" if value is None else f"{value:.3f}"
