@@ -19,6 +19,7 @@ from tui.core.jsonl import (
     write_chat_jsonl,
 )
 from tui.core.jsonl_reader import JsonlReader
+from tui.core.jsonl_rules import ISSUE_CODES
 
 CORPUS = Path(__file__).parent / "malformed"
 MANIFEST: dict[str, dict[str, list[list[Any]]]] = json.loads(
@@ -53,8 +54,14 @@ def test_malformed_file_gives_its_line_numbered_problems(name: str) -> None:
     assert triples(report.errors) == {tuple(e) for e in expected["errors"]}
     assert triples(report.warnings) == {tuple(w) for w in expected["warnings"]}
     assert report.ok is (not expected["errors"])
-    for issue in report.errors:
-        assert issue.message and issue.code.islower()
+    for issue in [*report.errors, *report.warnings]:
+        assert issue.message and ISSUE_CODES[issue.code].startswith(issue.severity)
+
+
+def test_every_code_is_documented_and_exercised() -> None:
+    emitted = {entry[1] for expected in MANIFEST.values()
+               for entry in [*expected["errors"], *expected["warnings"]]}
+    assert emitted | {"over_context"} == set(ISSUE_CODES)  # over_context: tested below
 
 
 def test_report_to_dict_has_the_cli_shape() -> None:

@@ -21,6 +21,31 @@ MESSAGE_KEYS = frozenset({"role", "content", "name", "weight", "function_call", 
 ROLES = frozenset({"system", "developer", "user", "assistant", "tool", "function"})
 """Roles of the chat format."""
 
+ISSUE_CODES: dict[str, str] = {
+    "invalid_utf8": "error: the line is not valid UTF-8",
+    "blank_line": "error: an empty or whitespace-only line",
+    "invalid_json": "error: the line is not valid JSON (NaN and Infinity included)",
+    "not_an_object": "error: the line is JSON but not an object",
+    "unknown_key": "error: a key the chat format does not know (example or message)",
+    "invalid_type": "error: tools/functions/tool_calls not arrays, role or name not strings, ...",
+    "missing_messages": "error: no 'messages' key",
+    "messages_not_list": "error: 'messages' is not an array",
+    "empty_messages": "error: 'messages' is an empty array",
+    "message_not_object": "error: a message is not an object",
+    "missing_role": "error: a message without 'role'",
+    "unknown_role": "error: a role other than system, developer, user, assistant, tool, function",
+    "missing_content": "error: a message without 'content' (assistant tool calls excepted)",
+    "invalid_content": "error: content of the wrong type (null, number, object, bad parts)",
+    "invalid_weight": "error: weight other than 0 or 1, or on a non-assistant message",
+    "no_assistant_message": "error: nothing to learn from: no assistant message",
+    "too_few_examples": "error (line 0): fewer examples than the provider's minimum of 10",
+    "over_context": "warning: longer than the model's per-example context; would be truncated",
+    "no_trained_messages": "warning: every assistant message has weight 0",
+    "empty_content": "warning: an assistant message with empty content",
+    "byte_order_mark": "warning: the file starts with a UTF-8 byte order mark",
+}
+"""Every issue code, with its severity and meaning (codes are stable: tools match on them)."""
+
 _PART_TYPES = {
     "system": frozenset({"text"}), "developer": frozenset({"text"}),
     "user": frozenset({"text", "image_url"}), "assistant": frozenset({"text"}),
