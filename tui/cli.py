@@ -67,8 +67,10 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--host", default="127.0.0.1")
     server.add_argument("--port", type=int, default=8765)
     server.add_argument("--data-dir", type=Path)
-    server.add_argument("--faults", default="", help='e.g. "drop=0.1,429=0.05,500=0.05,latency=50ms"')
-    server.add_argument("--speed", default="demo", help="demo (default), a factor such as 4, or max")
+    server.add_argument("--faults", default="",
+                        help='e.g. "drop=0.1,429=0.05,500=0.05,latency=50ms"')
+    server.add_argument("--speed", default="demo",
+                        help="demo (default), a factor such as 4, or max")
     server.add_argument("--allow-remote", action="store_true")
 
     query = sub.add_parser("query", help="run one SQL statement read-only")
@@ -104,9 +106,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command is None:
         from tui.app import make_app
-        from tui.server.inprocess import start_local_server
+        from tui.launch import local_endpoint
 
-        app = make_app(data=args.data, provider=args.provider, start_local=start_local_server)
+        app = make_app(data=args.data, provider=args.provider, start_local=local_endpoint)
         app.run()
         return int(app.return_code or 0)
     module = importlib.import_module(f"tui.commands.{args.command}")
