@@ -1,0 +1,162 @@
+"""`sqltune eval`: execution accuracy of a model, or of a predictions file, on a split."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from tui.core.datasets import DatasetError, Example, SpiderDataset, load_dataset
+from tui.core.evaluate import (
+    EvalReport,
+    EvaluationError,
+    Predictor,
+    model_predictor,
+    predictions_predictor,
+)
+from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate, PromptTemplateError
+
+EXIT_USAGE = 2
+
+
+def read_predictions(path: Path) -> list[str]:
+    """One SQL per line (Spider's format); a `SQL<TAB>db_id` line keeps the SQL part."""
+    text = path.read_text(encoding="utf-8")
+    return [line.split("\t", 1)[0].strip() for line in text.splitlines()]
+
+
+def _template_for(model: str, provider: str | None) -> PromptTemplate:
+    """The prompt the model was trained with (local history), else the default."""
+    try:
+        from tui.core.history import History
+
+        with History() as history:
+            recorded = history.template_for_model(model, provider)
+        return PromptTemplate.from_dict(recorded) if recorded else DEFAULT_TEMPLATE
+    except (PromptTemplateError, OSError, ImportError):
+        return DEFAULT_TEMPLATE
+
+
+def _record(report: EvalReport, provider: str | None) -> None:
+    if report.model is None or report.cancelled or not report.n:
+        return
+    try:
+        from tui.core.history import History
+
+        with History() as history:
+            history.record_evaluation(
+                report.model, report.split or "", report.execution_accuracy or 0.0,
+                by_hardness=report.by_hardness, provider=provider,
+                cost_per_question=report.cost_per_question_usd,
+                seconds_per_question=report.seconds_per_question, questions=report.n)
+    except Exception as error:  # the numbers were printed; history is a convenience
+        print(f"sqltune eval: could not record the evaluation in history: {error}",
+              file=sys.stderr)
+
+
+def _local_starter() -> Any:
+    from tui.server.inprocess import start_local_server
+
+    return start_local_server()
+
+
+async def _run_model(args: argparse.Namespace, dataset: SpiderDataset,
+                     examples: list[Example]) -> EvalReport:
+    from tui.core.evaluate import evaluate
+    from tui.core.providers import install_secret_redaction, make_async_client, resolve_provider
+
+    install_secret_redaction()
+    provider = getattr(args, "provider", None)
+    resolved = resolve_provider(provider, start_local=_local_starter)
+    try:
+        client = make_async_client(resolved)
+        try:
+            predict = model_predictor(client, args.model, db_path_for=_db_path_for(dataset),
+                                      template=_template_for(args.model, resolved.name))
+            return await evaluate(examples, predict=predict, db_path_for=_db_path_for(dataset),
+                                  concurrency=args.concurrency, model=args.model,
+                                  split=dataset.split)
+        finally:
+            await client.close()
+    finally:
+        resolved.close()
+
+
+def _db_path_for(dataset: SpiderDataset) -> Any:
+    def db_path_for(example: Example) -> Path | None:
+        return dataset.db_path(example.db_id)
+
+    return db_path_for
+
+
+def _summary(report: EvalReport) -> str:
+    def share(value: float | None) -> str:
+        return "-" if value is None else f"{100 * value:.1f}%"
+
+    lines = [f"questions scored {report.n}, skipped {len(report.skipped)}"
+             + (" (cancelled)" if report.cancelled else ""),
+             f"execution accuracy {share(report.execution_accuracy)}, "
+             f"valid SQL {share(report.valid_sql_rate)}"]
+    for level, numbers in report.by_hardness.items():
+        lines.append(f"  {level:<8} n={numbers['n']:<5} EX {share(numbers['execution_accuracy'])}")
+    if report.latency_p50_s is not None:
+        lines.append(f"latency p50 {report.latency_p50_s:.3f} s, p95 {report.latency_p95_s:.3f} s")
+        lines.append(f"tokens {report.prompt_tokens} in, {report.completion_tokens} out")
+    if report.cost_per_question_usd is not None:
+        lines.append(f"cost ${report.cost_per_question_usd:.6f} per question")
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the report (one JSON object with --json); exit 2 on unusable input."""
+    if args.concurrency < 1 or (args.limit is not None and args.limit < 0):
+        return _fail(args, "--concurrency must be >= 1 and --limit >= 0")
+    try:
+        dataset = load_dataset(args.dir, args.split)
+    except DatasetError as error:
+        return _fail(args, str(error))
+    examples = dataset.examples if args.limit is None else dataset.examples[: args.limit]
+    try:
+        if args.predictions is not None:
+            try:
+                lines = read_predictions(args.predictions)
+            except (OSError, UnicodeDecodeError) as error:
+                return _fail(args, f"cannot read predictions: {error}")
+            if args.limit is None and len(lines) != len(dataset.examples):
+                return _fail(args, f"{args.predictions} has {len(lines)} lines but split "
+                                   f"{args.split!r} has {len(dataset.examples)} questions")
+            report = asyncio.run(_run_file(dataset, examples, lines, args.concurrency))
+        else:
+            report = asyncio.run(_run_model(args, dataset, examples))
+            _record(report, getattr(args, "provider", None))
+    except EvaluationError as error:
+        return _fail(args, str(error), code=1)
+    except Exception as error:
+        if type(error).__name__ == "ProviderError":
+            return _fail(args, str(error))
+        raise
+    if args.out is not None:
+        report.write(args.out)
+    print(json.dumps(report.to_json()) if args.json else _summary(report))
+    return 0
+
+
+async def _run_file(dataset: SpiderDataset, examples: list[Example], lines: list[str],
+                    concurrency: int) -> EvalReport:
+    from tui.core.evaluate import evaluate
+
+    predict: Predictor = predictions_predictor(examples, lines)
+    return await evaluate(examples, predict=predict, db_path_for=_db_path_for(dataset),
+                          concurrency=concurrency, split=dataset.split)
+
+
+def _fail(args: argparse.Namespace, message: str, code: int = EXIT_USAGE) -> int:
+    if args.json:
+        print(json.dumps({"error": {"type": "usage" if code == EXIT_USAGE else "evaluation",
+                                    "message": message}}))
+    else:
+        print(f"sqltune eval: {message}", file=sys.stderr)
+    return code
