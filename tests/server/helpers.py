@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 import time
+from pathlib import Path
+from typing import Any
 
 import openai
 from openai.types.fine_tuning import FineTuningJob, FineTuningJobEvent
@@ -50,3 +55,45 @@ def wait_for_event(client: openai.OpenAI, job_id: str, needle: str,
                 return event
         assert time.monotonic() < end, f"no event with {needle!r}"
         time.sleep(0.02)
+
+
+class ServerProcess:
+    """``sqltune server`` in a subprocess on an ephemeral loopback port."""
+
+    def __init__(self, data_dir: Path, *, speed: str = "max", faults: str = "",
+                 env: dict[str, str] | None = None) -> None:
+        self.data_dir = data_dir
+        command = [sys.executable, "-m", "tui", "server", "--port", "0", "--data-dir",
+                   str(data_dir), "--speed", speed]
+        if faults:
+            command += ["--faults", faults]
+        self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                        text=True, env={**os.environ, **(env or {})})
+        self.banner: list[str] = []
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.banner.append(line.rstrip("\n"))
+            if line.startswith("speed:"):
+                break
+        found = [line for line in self.banner if "listening on" in line]
+        assert found, f"server did not start: {self.banner} {self.process.stderr}"
+        self.base_url = found[0].rsplit(" ", 1)[1]
+
+    @property
+    def api_key(self) -> str:
+        """The key from the data dir (the banner never shows it)."""
+        return (self.data_dir / "api-key").read_text().strip()
+
+    def client(self, **options: Any) -> openai.OpenAI:
+        """An SDK client for this server."""
+        return openai.OpenAI(base_url=self.base_url, api_key=self.api_key, **options)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown code runs."""
+        self.process.kill()
+        self.process.wait(10)
+
+    def terminate(self) -> int:
+        """SIGTERM and wait; return the exit code."""
+        self.process.terminate()
+        return self.process.wait(20)

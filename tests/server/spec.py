@@ -1,4 +1,4 @@
-"""OpenAPI component schemas of ../shared/openai-openapi, rewritten per its README, as validators."""
+"""OpenAPI component schemas of the shared openai-openapi spec, rewritten per its README."""
 
 from __future__ import annotations
 
@@ -76,7 +76,7 @@ def _components() -> dict[str, Any]:
     return {"components": {"schemas": schemas}}
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def validator(name: str) -> Draft202012Validator:
     """A 2020-12 validator for one component schema (refs resolve within the spec)."""
     root = _components()

@@ -1,4 +1,4 @@
-"""Files and uploads through the official SDK: multipart files, paging, parts assembled on complete."""
+"""Files and uploads through the official SDK: multipart files, paging, parts assembled."""
 
 from __future__ import annotations
 

@@ -32,6 +32,8 @@ class FaultPlan:
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
+        self.injected: dict[str, int] = {"drop": 0, "429": 0, "500": 0}
+        """How many of each fault were injected so far."""
 
     @property
     def active(self) -> bool:
@@ -46,6 +48,7 @@ class FaultPlan:
         for name, chance in (("drop", self.drop), ("429", self.rate_limit),
                              ("500", self.server_error)):
             if roll < chance:
+                self.injected[name] += 1
                 return name
             roll -= chance
         return None

@@ -30,6 +30,7 @@ class LocalServer:
         self._wanted_port = port
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
+        self._app: web.Application | None = None
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name="sqltune-local-server",
@@ -39,6 +40,13 @@ class LocalServer:
     def base_url(self) -> str:
         """``http://127.0.0.1:<port>/v1``: what an OpenAI client takes as ``base_url``."""
         return f"http://{LOOPBACK}:{self.port}/v1"
+
+    @property
+    def faults_injected(self) -> dict[str, int]:
+        """How many dropped connections, 429s and 500s the server injected so far."""
+        from tui.server.context import CTX
+
+        return dict(self._app[CTX].faults.injected) if self._app is not None else {}
 
     def __repr__(self) -> str:
         return f"LocalServer(base_url={self.base_url!r}, data_dir={str(self.data_dir)!r})"
@@ -71,6 +79,7 @@ class LocalServer:
 
     async def _start_site(self) -> None:
         app = build_app(self._config)
+        self._app = app
         self.api_key = app_key(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()

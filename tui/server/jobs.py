@@ -250,11 +250,14 @@ class JobDriver:
         try:
             return await asyncio.to_thread(engine.start, train, valid, hp, int(job.doc["seed"]),
                                            state)
-        except EngineError as error:
+        except Exception as error:  # any unreadable snapshot must fail the job clearly
             if state is None:
+                if not isinstance(error, EngineError):
+                    raise
                 raise JobFailed("training_failed", f"Training could not start: {error}") from None
             raise JobFailed("server_restarted", "The server restarted and the job could not be "
-                            f"resumed from step {resume_step}: {error}") from None
+                            f"resumed from its snapshot at step {resume_step}: "
+                            f"{type(error).__name__}: {error}") from None
 
     async def train(self) -> None:
         job = self.load()
