@@ -52,6 +52,9 @@ def test_sql_normalization_keeps_literals_intact() -> None:
     assert normalize_sql('SELECT "Home  Town" FROM [my  table]') == (
         'SELECT "Home  Town" FROM [my  table]')
     assert normalize_sql("SELECT 'it''s  here'") == "SELECT 'it''s  here'"
+    assert normalize_sql("SELECT a -- the  answer\n  FROM t ;") == (
+        "SELECT a -- the  answer\nFROM t")
+    assert normalize_sql("SELECT 1 - -2") == "SELECT 1 - -2"
 
 
 def test_template_round_trips_through_json() -> None:

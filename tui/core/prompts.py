@@ -118,29 +118,38 @@ def render_messages(template: PromptTemplate, schema_text: str, question: str,
 
 
 def normalize_sql(sql: str) -> str:
-    """Gold SQL as the model should learn it: single spaces outside quotes, no trailing ';'."""
+    """Gold SQL as the model should learn it: single spaces outside quotes and comments, no
+    trailing ';'. A ``--`` comment keeps its line break so it cannot swallow what follows."""
     out: list[str] = []
-    quote: str | None = None
+    closer: str | None = None  # what ends the quote or comment we are in
     pending_space = False
-    for char in sql.strip():
-        if quote:
+    text = sql.strip()
+    for position, char in enumerate(text):
+        if closer is not None:
+            if closer == "\n" and char == "\n":
+                out.append("\n")
+                closer = None
+                pending_space = False
+                continue
             out.append(char)
-            if char == quote:
-                quote = None
+            if char == closer:
+                closer = None
             continue
         if char.isspace():
             pending_space = True
             continue
-        if pending_space and out:
+        if pending_space and out and out[-1] != "\n":
             out.append(" ")
         pending_space = False
         out.append(char)
         if char in "'\"`[":
-            quote = "]" if char == "[" else char
-    text = "".join(out)
-    while text.endswith(";"):
-        text = text[:-1].rstrip()
-    return text
+            closer = "]" if char == "[" else char
+        elif char == "-" and text.startswith("--", position):
+            closer = "\n"
+    result = "".join(out).rstrip()
+    while result.endswith(";"):
+        result = result[:-1].rstrip()
+    return result
 
 
 def messages_for(template: PromptTemplate, cache: SchemaCache, db_path: Path, question: str,
