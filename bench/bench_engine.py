@@ -1,4 +1,4 @@
-"""Local engine bench: 1,000-step job speed, and tuned-vs-base execution accuracy on the demo dev split.
+"""Local engine bench: 1,000-step job speed, tuned-vs-base execution accuracy on demo dev.
 
 Run: .venv/bin/python bench/bench_engine.py
 """
@@ -13,13 +13,13 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tui.core.datasets import Example, load_dataset  # noqa: E402
-from tui.core.paths import demo_dir  # noqa: E402
-from tui.core.prompts import DEFAULT_TEMPLATE, messages_for  # noqa: E402
-from tui.core.schema import SchemaCache  # noqa: E402
-from tui.core.sqlexec import QueryError, run_readonly  # noqa: E402
-from tui.server.engines import BASE_MODEL, ChatExample, ChatModel, base_models, get_engine  # noqa: E402
-from tui.server.engines.ngram import NgramLM  # noqa: E402
+from tui.core.datasets import Example, load_dataset
+from tui.core.paths import demo_dir
+from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.schema import SchemaCache
+from tui.core.sqlexec import QueryError, run_readonly
+from tui.server.engines import BASE_MODEL, ChatExample, ChatModel, base_models, get_engine
+from tui.server.engines.ngram import NgramLM
 
 
 def same_result(gold: list[tuple[Any, ...]], pred: list[tuple[Any, ...]], ordered: bool) -> bool:
@@ -77,7 +77,7 @@ def main() -> int:
     blob = run.state()
     saved = time.perf_counter()
     lm = NgramLM(4, 200_020)
-    seqs = [s for ex in run._train for s in ex]  # noqa: SLF001 - bench reaches in on purpose
+    seqs = [s for ex in run._train for s in ex]
     learn_start = time.perf_counter()
     for i in range(1000):
         lm.learn(seqs[i % len(seqs)], 1.0)

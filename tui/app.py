@@ -9,6 +9,7 @@ from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.message import Message
+from textual.notifications import SeverityLevel
 from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.widgets._tabbed_content import ContentTabs
@@ -47,8 +48,7 @@ class SqltuneApp(App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "sqltune"
     COMMANDS = App.COMMANDS | {PaneCommands}
-    HORIZONTAL_BREAKPOINTS: ClassVar[list[tuple[int, str]] | None] = [
-        (0, "-narrow"), (120, "-wide")]
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (120, "-wide")]
     BINDINGS: ClassVar[list[Any]] = [
         Binding("f1,question_mark", "help", "Help", id="app.help",
                 tooltip="Every key of the app and its panes"),
@@ -211,7 +211,7 @@ class SqltuneApp(App[int]):
 
     def _ring_for_job(self, message: JobEnded) -> None:
         self.bell()
-        severity = "information" if message.status == "succeeded" else "warning"
+        severity: SeverityLevel = "information" if message.status == "succeeded" else "warning"
         model = f": {message.fine_tuned_model}" if message.fine_tuned_model else ""
         self.notify(f"{message.job_id} {message.status}{model}", title="Job ended",
                     severity=severity, timeout=10)

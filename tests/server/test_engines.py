@@ -206,7 +206,8 @@ def test_tuned_model_answers_a_training_question_with_its_sql() -> None:
 
 def test_base_model_counts_for_how_many_questions() -> None:
     base = base_models()[BASE_MODEL]
-    answer = base.complete(render_messages(DEFAULT_TEMPLATE, SCHEMA, "How many concerts are there?"))
+    question = "How many concerts are there?"
+    answer = base.complete(render_messages(DEFAULT_TEMPLATE, SCHEMA, question))
     assert answer.text == "SELECT count(*) FROM concert"
     answer = base.complete(render_messages(DEFAULT_TEMPLATE, SCHEMA,
                                            "List the name and age of every singer."))

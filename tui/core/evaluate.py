@@ -170,7 +170,7 @@ async def evaluate(
     db_path_for: Callable[[Example], Path | None],
     concurrency: int = 4,
     timeout: float = SQL_TIMEOUT_S,
-    progress: Callable[[Progress], None] | None = None,
+    progress: Callable[[Progress], object] | None = None,
     cancel: CancelFlag | None = None,
     model: str | None = None,
     split: str | None = None,

@@ -23,7 +23,7 @@ PART_SIZE = 64 * 1024 * 1024
 """Uploads API part size (the API's maximum per part)."""
 
 T = TypeVar("T")
-ProgressCallback = Callable[["UploadProgress"], None]
+ProgressCallback = Callable[["UploadProgress"], object]
 
 
 class FilesError(Exception):

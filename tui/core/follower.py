@@ -223,7 +223,7 @@ class EventFollower:
                  clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
                  rng: random.Random | None = None,
-                 on_state: Callable[[ConnectionState], None] | None = None) -> None:
+                 on_state: Callable[[ConnectionState], object] | None = None) -> None:
         self.job_id = job_id
         """The job being followed."""
         self.policy = policy or PollPolicy()

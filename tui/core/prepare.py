@@ -5,14 +5,14 @@ from __future__ import annotations
 import random
 import sqlite3
 import time
-from collections.abc import Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from tui.core.budget import DEFAULT_TOKEN_LIMIT, Budget, Epochs, Strategy, fit_to_budget
 from tui.core.datasets import DatasetError, Example, SpiderDataset, check_gold, load_dataset
+from tui.core.forkstream import ChildFailed, ChildStream, fork_available
 from tui.core.jsonl import ChatExample, WriteResult, write_chat_jsonl
 from tui.core.pricing import load_table
 from tui.core.prompts import DEFAULT_TEMPLATE, TEMPLATES, Message, PromptTemplate, render_messages
@@ -62,6 +62,9 @@ class PrepareOptions:
     """Share of the usable examples held out for a validation file (seeded)."""
     validation_db_ids: frozenset[str] = frozenset()
     """Databases whose examples all go to validation."""
+
+    parallel: bool = True
+    """Read the databases in a forked helper process when that is safe (single-threaded)."""
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.validation_fraction < 1.0:
@@ -126,6 +129,8 @@ class PrepareResult:
     """Problems that did not remove examples (unknown db_id in tables.json, ...)."""
     timings: dict[str, float] = field(default_factory=dict)
     """Seconds per phase."""
+    worker: str = "in-process"
+    """Where the databases were read: "forked" (a helper process) or "in-process"."""
 
     @property
     def skipped_examples(self) -> int:
@@ -191,6 +196,7 @@ class PrepareResult:
             "out_examples": written.examples if written else None,
             "validation_out": str(written.validation_path)
             if written and written.validation_path else None,
+            "worker": self.worker,
             "timings_s": {name: round(value, 4) for name, value in self.timings.items()},
         }
 
@@ -213,61 +219,157 @@ def prepare(root: Path, options: PrepareOptions | None = None, *,
     """Load a Spider-format folder, skip what cannot be used, count every example, fit the budget.
 
     Reports missing, unreadable and empty databases and gold SQL that fails, then goes on.
-    Raises PrepareError when the folder or its tables.json is missing.
+    Raises PrepareError when the folder or its tables.json is missing. When the process is
+    single-threaded (the CLI), a forked helper reads the databases (gold check, schema text)
+    while this process loads the tokenizer and counts what the helper has sent so far.
     """
     options = options or PrepareOptions()
     timings: dict[str, float] = {}
     clock = time.perf_counter()
-    root = Path(root)
-    choice = encoding_for_model(options.model)
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        # the encoding loads while SQLite reads (tiktoken and sqlite3 both release the GIL)
-        encoding_future = pool.submit(get_encoding, choice.name)
-        dataset = _load(root, options)
-        clock = _lap(timings, "load", clock)
-        skipped, warnings = _problems(dataset, options)
-        usable = _usable(dataset, skipped)
-        failures = _check_gold(dataset, usable, options)
-        skipped.extend(failures)
-        failed = {(item.source, item.index) for item in failures}
-        usable = [e for e in usable if (e.source, e.index) not in failed]
-        clock = _lap(timings, "gold", clock)
-        schemas = _schemas(dataset, usable, options.template, schema_cache or SchemaCache(),
-                           skipped)
-        usable = [e for e in usable if e.db_id in schemas]
-        clock = _lap(timings, "schema", clock)
-        encoding = encoding_future.result()
-    clock = _lap(timings, "encoding_wait", clock)
+    dataset = _load(Path(root), options)
+    skipped, warnings = _problems(dataset, options)
+    jobs = _jobs(dataset, _usable(dataset, skipped))
+    clock = _lap(timings, "load", clock)
+    cache = schema_cache or SchemaCache()
 
-    validation_set = _validation_indices(usable, options)
-    template = options.template
-    counter = TokenCounter(encoding)
-    examples: list[Example] = []
-    messages: list[list[Message]] = []
-    tokens: list[int] = []
+    def work(job: _DatabaseJob) -> _DatabaseReady:
+        return _prepare_database(dataset, job, options, cache)
+
+    forked = (options.parallel and schema_cache is None and len(jobs) >= _MIN_JOBS_TO_FORK
+              and fork_available())
+    stream = ChildStream(work, jobs) if forked else None
+    encoding = get_encoding(encoding_for_model(options.model).name)
+    clock = _lap(timings, "encoding", clock)
+    pipeline = _Pipeline(options.template, TokenCounter(encoding))
+    try:
+        pipeline.consume(jobs, stream if stream is not None else map(work, jobs))
+    except ChildFailed as error:  # the work is redone here; nothing was lost but time
+        warnings.append(f"the helper process failed ({error}); prepared in-process instead")
+        forked = False
+        pipeline = _Pipeline(options.template, TokenCounter(encoding))
+        pipeline.consume(jobs, map(work, jobs))
+    finally:
+        if stream is not None:
+            stream.close()
+    skipped.extend(pipeline.skipped)
+    clock = _lap(timings, "databases_and_count", clock)
+
+    usable = [e for job in jobs for e in job.examples if _key(e) in pipeline.counted]
+    usable.sort(key=lambda e: e.position)
+    held = _validation_indices(usable, options)
+    examples, messages, tokens = [], [], []
     held_out: list[list[Message]] = []
     held_tokens = 0
     for position, example in enumerate(usable):
-        rendered = render_messages(template, schemas[example.db_id], example.question,
-                                   example.query)
-        count = counter.count(rendered)
-        if position in validation_set:
+        rendered, count = pipeline.counted[_key(example)]
+        if position in held:
             held_out.append(rendered)
             held_tokens += count
-            continue
-        examples.append(example)
-        messages.append(rendered)
-        tokens.append(count)
-    clock = _lap(timings, "count", clock)
+        else:
+            examples.append(example.example)
+            messages.append(rendered)
+            tokens.append(count)
     budget = fit_to_budget(tokens, groups=[e.db_id for e in examples], model=options.model,
                            epochs=options.epochs, token_limit=options.token_limit,
                            strategy=options.strategy, seed=options.seed)
     _lap(timings, "fit", clock)
     return PrepareResult(root=dataset.root, options=options, loaded=len(dataset.examples),
                          examples=examples, messages=messages, tokens=tokens, budget=budget,
-                         skipped=skipped, validation=sorted(validation_set),
+                         skipped=skipped, validation=sorted(held),
                          validation_messages=held_out, validation_tokens=held_tokens,
-                         warnings=warnings, timings=timings)
+                         warnings=warnings, timings=timings,
+                         worker="forked" if forked else "in-process")
+
+
+_MIN_JOBS_TO_FORK = 8  # below this, forking costs more than it saves
+
+
+@dataclass(frozen=True)
+class _Positioned:
+    """An example with its place in the dataset (examples of a database travel together)."""
+
+    position: int
+    example: Example
+
+    @property
+    def db_id(self) -> str:
+        return self.example.db_id
+
+
+@dataclass(frozen=True)
+class _DatabaseJob:
+    """One database and its usable examples."""
+
+    db_id: str
+    examples: list[_Positioned]
+
+
+@dataclass(frozen=True)
+class _DatabaseReady:
+    """What the database side produced for a job: its schema text, and what to skip."""
+
+    db_id: str
+    schema: str | None
+    skipped: list[Skipped]
+
+
+def _key(item: _Positioned) -> tuple[str, int]:
+    return item.example.source, item.example.index
+
+
+def _jobs(dataset: SpiderDataset, usable: Sequence[Example]) -> list[_DatabaseJob]:
+    by_db: dict[str, list[_Positioned]] = {}
+    for position, example in enumerate(usable):
+        by_db.setdefault(example.db_id, []).append(_Positioned(position, example))
+    return [_DatabaseJob(db_id, items) for db_id, items in by_db.items()]
+
+
+class _Pipeline:
+    """Renders and counts each database's examples as its schema arrives."""
+
+    def __init__(self, template: PromptTemplate, counter: TokenCounter) -> None:
+        self.template = template
+        self.counter = counter
+        self.counted: dict[tuple[str, int], tuple[list[Message], int]] = {}
+        self.skipped: list[Skipped] = []
+
+    def consume(self, jobs: Sequence[_DatabaseJob], results: Iterable[_DatabaseReady]) -> None:
+        for job, ready in zip(jobs, results, strict=False):
+            self.skipped.extend(ready.skipped)
+            if ready.schema is None:
+                continue
+            failed = {(item.source, item.index) for item in ready.skipped}
+            for item in job.examples:
+                key = _key(item)
+                if key in failed:
+                    continue
+                example = item.example
+                rendered = render_messages(self.template, ready.schema, example.question,
+                                           example.query)
+                self.counted[key] = (rendered, self.counter.count(rendered))
+
+
+def _prepare_database(dataset: SpiderDataset, job: _DatabaseJob, options: PrepareOptions,
+                      cache: SchemaCache) -> _DatabaseReady:
+    """Gold check and schema text of one database (runs in the helper process when forked)."""
+    examples = [item.example for item in job.examples]
+    path = dataset.db_path(job.db_id)
+    if path is None:
+        return _DatabaseReady(job.db_id, None, [Skipped(
+            "missing_database", job.db_id, len(examples),
+            f"{job.db_id}: database/{job.db_id}/{job.db_id}.sqlite is missing")])
+    failures = _check_gold(dataset, path, examples, options)
+    remaining = len(examples) - len(failures)
+    if remaining == 0:
+        return _DatabaseReady(job.db_id, None, failures)
+    template = options.template
+    try:
+        schema = cache.schema_text(path, template.sample_values,
+                                   sample_rows=template.sample_rows)
+    except SchemaError as error:
+        return _DatabaseReady(job.db_id, None, [*failures, Skipped(
+            "schema_error", job.db_id, remaining, f"{job.db_id}: {error}")])
+    return _DatabaseReady(job.db_id, schema, failures)
 
 
 def _lap(timings: dict[str, float], name: str, since: float) -> float:
@@ -312,25 +414,17 @@ def _usable(dataset: SpiderDataset, skipped: Sequence[Skipped]) -> list[Example]
     return [e for e in dataset.examples if e.db_id not in excluded]
 
 
-def _check_gold(dataset: SpiderDataset, usable: Sequence[Example],
+def _check_gold(dataset: SpiderDataset, path: Path, examples: Sequence[Example],
                 options: PrepareOptions) -> list[Skipped]:
     if options.gold_check == "off":
         return []
     if options.gold_check == "run":
-        wanted = {(e.source, e.index) for e in usable}
+        wanted = {(e.source, e.index) for e in examples}
+        db_ids = {e.db_id for e in examples}
         return [Skipped(p.kind, p.db_id, 1, p.message, p.source, p.index)
-                for p in check_gold(dataset, timeout=options.gold_timeout,
-                                    db_ids={e.db_id for e in usable})
+                for p in check_gold(dataset, timeout=options.gold_timeout, db_ids=db_ids)
                 if (p.source, p.index) in wanted]
-    by_db: dict[str, list[Example]] = {}
-    for example in usable:
-        by_db.setdefault(example.db_id, []).append(example)
-    failures: list[Skipped] = []
-    for db_id, items in by_db.items():
-        path = dataset.db_path(db_id)
-        if path is not None:
-            failures.extend(_compile_gold(path, items))
-    return failures
+    return _compile_gold(path, examples)
 
 
 def _compile_gold(path: Path, examples: Sequence[Example]) -> list[Skipped]:
@@ -354,25 +448,7 @@ def _compile_gold(path: Path, examples: Sequence[Example]) -> list[Skipped]:
     return failures
 
 
-def _schemas(dataset: SpiderDataset, usable: Sequence[Example], template: PromptTemplate,
-             cache: SchemaCache, skipped: list[Skipped]) -> dict[str, str]:
-    counts: dict[str, int] = {}
-    for example in usable:
-        counts[example.db_id] = counts.get(example.db_id, 0) + 1
-    texts: dict[str, str] = {}
-    for db_id, count in counts.items():
-        path = dataset.db_path(db_id)
-        try:
-            if path is None:
-                raise SchemaError(f"database/{db_id}/{db_id}.sqlite is missing")
-            texts[db_id] = cache.schema_text(path, template.sample_values,
-                                             sample_rows=template.sample_rows)
-        except SchemaError as error:
-            skipped.append(Skipped("schema_error", db_id, count, f"{db_id}: {error}"))
-    return texts
-
-
-def _validation_indices(usable: Sequence[Example], options: PrepareOptions) -> set[int]:
+def _validation_indices(usable: Sequence[_Positioned], options: PrepareOptions) -> set[int]:
     chosen = {i for i, e in enumerate(usable) if e.db_id in options.validation_db_ids}
     if options.validation_fraction > 0:
         rest = [i for i in range(len(usable)) if i not in chosen]

@@ -13,6 +13,7 @@ from textual import on, work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, VerticalScroll
+from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Label, Select, Static
@@ -303,7 +304,7 @@ class DatasetPreview(Pane):
         table = self.query_one("#dataset-table", DataTable)
         if not table.row_count or self.source is None:
             return
-        key = table.coordinate_to_cell_key((table.cursor_row, 0)).row_key.value
+        key = table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
         if key is not None:
             self.render_detail(int(key))
 

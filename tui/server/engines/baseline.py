@@ -7,10 +7,10 @@ from typing import Any
 
 from tui.core.schema import quote_name
 from tui.server.engines.base import Completion
-from tui.server.engines.grounding import mention, question_words
 from tui.server.engines.retrieval import prompt_parts
 from tui.server.engines.schema_parse import Schema, SchemaColumn, SchemaTable, parse_schema
 from tui.server.engines.usage import make_completion
+from tui.server.engines.words import mention, question_words
 
 _COUNTING = re.compile(r"\b(how many|number of|count)\b", re.IGNORECASE)
 _QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"")

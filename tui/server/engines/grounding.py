@@ -1,117 +1,85 @@
-"""Re-grounding of a retrieved SQL query onto another schema and question (sqlglot rewrites)."""
+"""Re-grounding of a retrieved SQL query onto another schema and question (sqlglot rewrites).
+
+The retrieved example is a template: the tables and columns its own question mentioned are
+slots, refilled with what the new question mentions; unmentioned ones (join keys, implied
+sort columns) are kept or mapped by name, type and foreign keys. Literals follow the values the
+new question cites. ``Grounded.fit`` says how well the result covers the question.
+"""
 
 from __future__ import annotations
 
 import itertools
-import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import sqlglot
 from sqlglot import exp
 
 from tui.core.schema import quote_name
+from tui.server.engines.literals import ground_literals, question_value_fit
 from tui.server.engines.schema_parse import Schema, SchemaColumn, SchemaTable, name_words
+from tui.server.engines.words import mention, name_similarity, question_words
 
-_QUOTED = re.compile(r"'([^']+)'|\"([^\"]+)\"|“([^”]+)”")
-_NUMBER = re.compile(r"(?<![\w.])-?\d+(?:\.\d+)?(?![\w.]*\w)")
-_QWORD = re.compile(r"[A-Za-z0-9]+")
-_CAPITALISED = re.compile(r"(?<!^)(?<![.?!]\s)\b([A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*)*)")
-_NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
-                 "eight": 8, "nine": 9, "ten": 10}
 _NUMERIC_AGGS = (exp.Sum, exp.Avg)
 
 
-def stem(word: str) -> str:
-    """A crude plural/suffix stem so that ``singers`` meets ``singer`` and ``cities`` ``city``."""
-    w = word.lower()
-    if len(w) > 4 and w.endswith("ies"):
-        return w[:-3] + "y"
-    if len(w) > 3 and w.endswith("es") and w[-3] in "sxz":
-        return w[:-2]
-    if len(w) > 3 and w.endswith("s") and not w.endswith("ss"):
-        return w[:-1]
-    return w
+@dataclass
+class Grounded:
+    """A rewritten query and how well it fits the question."""
+
+    sql: str
+    """The SQL to answer with."""
+    fit: float
+    """Coverage of the question's tables, columns and values, minus unresolved slots."""
 
 
-def question_words(question: str) -> set[str]:
-    """Stemmed lower-case words of a question."""
-    return {stem(w) for w in _QWORD.findall(question)}
+@dataclass
+class Context:
+    """What a rewrite knows: both schemas, both questions and the choices made so far."""
 
-
-def _name_stems(name: str) -> list[str]:
-    return [stem(w) for w in name_words(name)]
-
-
-def name_similarity(a: str, b: str) -> float:
-    """1 for equal names, else the Jaccard overlap of their stemmed words."""
-    if a.lower() == b.lower():
-        return 1.0
-    wa, wb = set(_name_stems(a)), set(_name_stems(b))
-    return len(wa & wb) / len(wa | wb) if wa and wb else 0.0
-
-
-def mention(name: str, words: set[str], table: str = "") -> float:
-    """Share of a name's words that the question uses (``id``, and for a column the words of
-    its own ``table``'s name, ignored)."""
-    skip = {"id", *_name_stems(table)}
-    parts = [w for w in _name_stems(name) if w not in skip] or _name_stems(name)
-    return sum(w in words for w in parts) / len(parts) if parts else 0.0
+    target: Schema
+    source: Schema
+    question: str
+    words: set[str]
+    source_words: set[str]
+    tables: dict[str, SchemaTable] = field(default_factory=dict)
+    aliases: dict[str, str] = field(default_factory=dict)
+    used_columns: dict[tuple[str, str], str] = field(default_factory=dict)
+    changed: bool = False
+    penalty: float = 0.0
 
 
 def _identifier(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=quote_name(name) != name)
 
 
-@dataclass
-class _Context:
-    """What a rewrite knows: both schemas, the question and the choices made so far."""
-
-    target: Schema
-    source: Schema | None
-    words: set[str]
-    question: str
-    tables: dict[str, SchemaTable] = field(default_factory=dict)
-    aliases: dict[str, str] = field(default_factory=dict)
-    used_columns: dict[tuple[str, str], str] = field(default_factory=dict)
-    changed: bool = False
-
-
-def _source_columns(tree: exp.Expr, ctx: _Context, table: str) -> list[str]:
-    """Columns the query reads from source table ``table`` (by qualifier or unique name)."""
-    found = []
-    for column in tree.find_all(exp.Column):
-        if _source_table_of(column, ctx, tree) == table:
-            found.append(column.name)
-    return found
-
-
-def _source_table_of(column: exp.Column, ctx: _Context, tree: exp.Expr) -> str | None:
+def _source_table_of(column: exp.Column, ctx: Context, tree: exp.Expr) -> str | None:
     qualifier = column.table.lower()
     if qualifier:
         return ctx.aliases.get(qualifier, qualifier)
     names = list(dict.fromkeys(t.name.lower() for t in tree.find_all(exp.Table)))
-    for name in names:
-        source = ctx.source.table(name) if ctx.source else None
-        if source is not None and source.column(column.name) is not None:
-            return name
-    for name in names:
-        target = ctx.target.table(name)
-        if target is not None and target.column(column.name) is not None:
-            return name
+    for schema in (ctx.source, ctx.target):
+        for name in names:
+            table = schema.table(name)
+            if table is not None and table.column(column.name) is not None:
+                return name
     return names[0] if names else None
 
 
-def _table_score(name: str, table: SchemaTable, used: list[str], ctx: _Context) -> float:
-    """How well target ``table`` fits source table ``name`` on its own."""
+def _table_score(name: str, table: SchemaTable, used: list[str], ctx: Context) -> float:
+    """How well target ``table`` refills source table ``name`` on its own."""
     fit = sum(max((name_similarity(u, c.name) for c in table.columns), default=0.0)
               for u in used if u != "*") / max(1, len(used))
-    source = ctx.source.table(name) if ctx.source else None
+    source = ctx.source.table(name)
     shape = 0.0
     if source is not None:
         shape = sum(max((name_similarity(a.name, b.name) for b in table.columns), default=0.0)
                     for a in source.columns) / len(source.columns)
+    said = mention(table.name, ctx.words)
+    slot = mention(name, ctx.source_words)
     columns = sum(mention(c.name, ctx.words, table.name) for c in table.columns)
-    return (2.0 * name_similarity(name, table.name) + 2.0 * mention(table.name, ctx.words)
+    similar = name_similarity(name, table.name)
+    return (2.0 * similar + 2.0 * said - 2.5 * slot * (1.0 - said) * similar
             + 0.3 * columns / len(table.columns) + 1.0 * fit + 0.5 * shape)
 
 
@@ -119,38 +87,36 @@ def _linked(a: SchemaTable, b: SchemaTable) -> bool:
     return any(fk[1].lower() == b.name.lower() for fk in a.foreign_keys)
 
 
-def _map_tables(tree: exp.Expr, ctx: _Context) -> None:
-    """Map the query's tables: same names first, then the best joint assignment of the rest
-    (individual fit plus foreign keys that keep pointing the same way)."""
-    names = list(dict.fromkeys(t.name.lower() for t in tree.find_all(exp.Table)))
-    for name in names:
-        found = ctx.target.table(name)
-        if found is not None:
-            ctx.tables[name] = found
-    free = [n for n in names if n not in ctx.tables][:4]
-    if not free or not ctx.target.tables:
+def _by_score(scores: dict[str, float]) -> Callable[[SchemaTable], float]:
+    return lambda table: -scores[table.name.lower()]
+
+
+def _map_tables(tree: exp.Expr, ctx: Context) -> None:
+    """The best joint assignment of the query's tables (fit, distinct, foreign keys kept)."""
+    names = list(dict.fromkeys(t.name.lower() for t in tree.find_all(exp.Table)))[:5]
+    if not names or not ctx.target.tables:
         return
-    taken = {t.name.lower() for t in ctx.tables.values()}
-    single = {n: {t.name.lower(): _table_score(n, t, _source_columns(tree, ctx, n), ctx)
-                  for t in ctx.target.tables} for n in free}
-    options = {n: sorted(ctx.target.tables, key=lambda t, n=n: -single[n][t.name.lower()])[:6]
-               for n in free}
-    source_links = {(a, b) for a in names for b in names if a != b and ctx.source
-                    and (sa := ctx.source.table(a)) is not None
-                    and (sb := ctx.source.table(b)) is not None and _linked(sa, sb)}
+    used = {n: [c.name for c in tree.find_all(exp.Column)
+                if _source_table_of(c, ctx, tree) == n] for n in names}
+    single = {n: {t.name.lower(): _table_score(n, t, used[n], ctx) for t in ctx.target.tables}
+              for n in names}
+    width = {1: 8, 2: 6, 3: 4}.get(len(names), 3)
+    options = {n: sorted(ctx.target.tables, key=_by_score(single[n]))[:width] for n in names}
+    links = {(a, b) for a in names for b in names if a != b
+             and (sa := ctx.source.table(a)) is not None
+             and (sb := ctx.source.table(b)) is not None and _linked(sa, sb)}
     best: tuple[float, tuple[SchemaTable, ...]] | None = None
-    for combo in itertools.product(*(options[n] for n in free)):
-        chosen = dict(ctx.tables) | dict(zip(free, combo, strict=True))
+    for combo in itertools.product(*(options[n] for n in names)):
+        chosen = dict(zip(names, combo, strict=True))
         lowered = [t.name.lower() for t in combo]
-        score = sum(single[n][t.name.lower()] for n, t in zip(free, combo, strict=True))
-        score -= 3.0 * (len(lowered) - len(set(lowered)) + len(set(lowered) & taken))
-        for a, b in source_links:
-            if a in chosen and b in chosen:
-                score += 1.5 if _linked(chosen[a], chosen[b]) else -0.5
+        score = sum(single[n][t.name.lower()] for n, t in chosen.items())
+        score -= 3.0 * (len(lowered) - len(set(lowered)))
+        for a, b in links:
+            score += 1.5 if _linked(chosen[a], chosen[b]) else -0.5
         if best is None or score > best[0]:
             best = (score, combo)
     if best is not None:
-        ctx.tables.update(zip(free, best[1], strict=True))
+        ctx.tables.update(zip(names, best[1], strict=True))
 
 
 def _wants_numeric(column: exp.Column) -> bool:
@@ -170,8 +136,8 @@ def _compared_with_string(column: exp.Column) -> bool:
 
 
 def _pick_column(column: exp.Column, source_table: str, table: SchemaTable,
-                 ctx: _Context) -> SchemaColumn:
-    src = ctx.source.table(source_table) if ctx.source else None
+                 ctx: Context) -> SchemaColumn:
+    src = ctx.source.table(source_table)
     src_col = src.column(column.name) if src else None
     numeric = _wants_numeric(column) or bool(src_col and src_col.numeric)
     key = (table.name.lower(), column.name.lower())
@@ -179,21 +145,26 @@ def _pick_column(column: exp.Column, source_table: str, table: SchemaTable,
     idish = "id" in name_words(column.name)
     valued = _compared_with_string(column)
     lower_q = ctx.question.lower()
+    slot = mention(column.name, ctx.source_words, source_table) if not idish else 0.0
 
     def score(c: SchemaColumn) -> float:
         c_id = "id" in name_words(c.name) or c.name in table.primary_key
         seen = valued and any(isinstance(v, str) and len(v) > 1 and v.lower() in lower_q
                               for v in c.samples)
-        return (2.0 * name_similarity(column.name, c.name)
-                + 1.5 * mention(c.name, ctx.words, table.name)
+        said = mention(c.name, ctx.words, table.name)
+        similar = name_similarity(column.name, c.name)
+        return (2.0 * similar + 1.5 * said - 1.5 * slot * (1.0 - said) * similar
                 + 0.4 * (c.numeric == numeric) + 0.6 * (idish and c_id)
                 - 0.6 * (c_id and not idish) - 1.0 * (c.name.lower() in assigned)
                 + 2.0 * seen)
 
-    return max(table.columns, key=score)
+    best = max(table.columns, key=score)
+    if slot >= 1.0 and mention(best.name, ctx.words, table.name) == 0:
+        ctx.penalty += 0.5  # the example's question named this column; the new one names none
+    return best
 
 
-def _map_joins(tree: exp.Expr, ctx: _Context) -> dict[int, str]:
+def _map_joins(tree: exp.Expr, ctx: Context) -> dict[int, str]:
     """Join equalities between two mapped tables, rewritten along a target foreign key."""
     fixed: dict[int, str] = {}
     for eq in tree.find_all(exp.EQ):
@@ -204,7 +175,8 @@ def _map_joins(tree: exp.Expr, ctx: _Context) -> dict[int, str]:
         lt, rt = ctx.tables.get(ls or ""), ctx.tables.get(rs or "")
         if lt is None or rt is None or lt is rt:
             continue
-        if lt.column(left.name) and rt.column(right.name):
+        if lt.name.lower() == ls and rt.name.lower() == rs and lt.column(left.name) \
+                and rt.column(right.name):
             continue
         for a, b, flip in ((lt, rt, False), (rt, lt, True)):
             fk = next((fk for fk in a.foreign_keys if fk[1].lower() == b.name.lower()), None)
@@ -215,7 +187,7 @@ def _map_joins(tree: exp.Expr, ctx: _Context) -> dict[int, str]:
     return fixed
 
 
-def _map_columns(tree: exp.Expr, ctx: _Context) -> None:
+def _map_columns(tree: exp.Expr, ctx: Context) -> None:
     fixed = _map_joins(tree, ctx)
     for column in list(tree.find_all(exp.Column)):
         if isinstance(column.this, exp.Star):
@@ -226,9 +198,7 @@ def _map_columns(tree: exp.Expr, ctx: _Context) -> None:
             continue
         new_name = fixed.get(id(column))
         if new_name is None:
-            exact = table.column(column.name)
-            new_name = exact.name if exact else _pick_column(column, source_table or "",
-                                                             table, ctx).name
+            new_name = _pick_column(column, source_table or "", table, ctx).name
             ctx.used_columns[(table.name.lower(), column.name.lower())] = new_name.lower()
         if new_name != column.name:
             column.set("this", _identifier(new_name))
@@ -244,100 +214,55 @@ def _map_columns(tree: exp.Expr, ctx: _Context) -> None:
             ctx.changed = True
 
 
-def _question_values(question: str) -> tuple[list[str], list[float]]:
-    quoted = [next(g for g in m if g) for m in _QUOTED.findall(question)]
-    numbers = [float(n) for n in _NUMBER.findall(question)]
-    numbers += [float(_NUMBER_WORDS[w]) for w in _QWORD.findall(question.lower())
-                if w in _NUMBER_WORDS]
-    return quoted, numbers
+def _coverage(tree: exp.Expr, ctx: Context) -> float:
+    """+1 per question-named table the query reads (-1 when it does not), +-0.5 per column."""
+    tables = {t.name.lower() for t in tree.find_all(exp.Table)}
+    columns = {c.name.lower() for c in tree.find_all(exp.Column)}
+    score = 0.0
+    for table in ctx.target.tables:
+        inside = table.name.lower() in tables
+        if mention(table.name, ctx.words) >= 1.0:
+            score += 1.0 if inside else -1.0
+        if inside:
+            for column in table.columns:
+                if column.name not in table.primary_key and \
+                        mention(column.name, ctx.words, table.name) >= 1.0:
+                    score += 0.5 if column.name.lower() in columns else -0.5
+    return score
 
 
-def _compared_column(literal: exp.Literal, ctx: _Context) -> SchemaColumn | None:
-    parent = literal.parent
-    while isinstance(parent, exp.Tuple | exp.Paren):
-        parent = parent.parent
-    if parent is None:
-        return None
-    for node in parent.iter_expressions():
-        if isinstance(node, exp.Column):
-            table = ctx.tables.get(ctx.aliases.get(node.table.lower(), node.table.lower()))
-            tables = [table] if table else list(ctx.tables.values()) or ctx.target.tables
-            for t in tables:
-                found = t.column(node.name)
-                if found is not None:
-                    return found
-    return None
+def ground(sql: str, target: Schema, question: str, source: Schema | None = None,
+           source_question: str = "") -> Grounded:
+    """``sql`` rewritten for ``target`` and ``question`` (see the module docstring).
 
-
-def _ground_literals(tree: exp.Expr, ctx: _Context) -> None:
-    quoted, numbers = _question_values(ctx.question)
-    lower_q = ctx.question.lower()
-    used_strings: set[str] = set()
-    capitalised = [c for c in _CAPITALISED.findall(ctx.question)
-                   if not ctx.target.table(c) and c.lower() not in ("i", "what", "which")]
-    for literal in list(tree.find_all(exp.Literal)):
-        if literal.is_string:
-            text = literal.this
-            core = text.strip("%")
-            if not core or core.lower() in lower_q:
-                used_strings.add(core.lower())
-                continue
-            column = _compared_column(literal, ctx)
-            options = [str(v) for v in (column.samples if column else [])
-                       if isinstance(v, str) and re.search(rf"\b{re.escape(v.lower())}\b",
-                                                           lower_q)]
-            options += quoted + capitalised
-            pick = next((o for o in options if o.lower() not in used_strings), None)
-            if pick is None:
-                continue
-            used_strings.add(pick.lower())
-            new = text.replace(core, pick) if core != text else pick
-            literal.replace(exp.Literal.string(new))
-            ctx.changed = True
-        else:
-            try:
-                value = float(literal.this)
-            except ValueError:
-                continue
-            if value in numbers or (isinstance(literal.parent, exp.Limit) and value == 1):
-                if value in numbers:
-                    numbers.remove(value)
-                continue
-            if numbers:
-                new_value = numbers.pop(0)
-                text = str(int(new_value)) if new_value.is_integer() else str(new_value)
-                literal.replace(exp.Literal.number(text))
-                ctx.changed = True
-
-
-def ground_sql(sql: str, target: Schema, question: str, source: Schema | None = None) -> str:
-    """``sql`` rewritten for ``target``: tables and columns mapped by name, question mentions,
-    types and foreign keys; literals replaced by values the question mentions. Unparseable
-    SQL, or SQL that needs no change, comes back unchanged."""
+    ``source`` is the schema the SQL was written for (None: the target's names) and
+    ``source_question`` the question it answered. Unparseable SQL comes back unchanged.
+    """
     try:
         tree = sqlglot.parse_one(sql, read="sqlite")
     except (sqlglot.errors.SqlglotError, ValueError):
-        return sql
+        return Grounded(sql, -10.0)
     if tree is None:
-        return sql
-    ctx = _Context(target=target, source=source, words=question_words(question),
-                   question=question)
+        return Grounded(sql, -10.0)
+    ctx = Context(target=target, source=source or target, question=question,
+                  words=question_words(question), source_words=question_words(source_question))
     for node in tree.find_all(exp.Table):
         if node.alias:
             ctx.aliases[node.alias.lower()] = node.name.lower()
-    same_db = source is not None and source.fingerprint == target.fingerprint
-    if target.tables and not same_db:
+    if target.tables:
         _map_tables(tree, ctx)
         _map_columns(tree, ctx)
-    elif target.tables:
-        for name in {t.name.lower() for t in tree.find_all(exp.Table)}:
-            found = target.table(name)
-            if found is not None:
-                ctx.tables[name] = found
-    _ground_literals(tree, ctx)
+    ctx.penalty += ground_literals(tree, ctx)
+    fit = _coverage(tree, ctx) + question_value_fit(tree, ctx) - ctx.penalty
     if not ctx.changed:
-        return sql
+        return Grounded(sql, fit)
     try:
-        return tree.sql(dialect="sqlite")
+        return Grounded(tree.sql(dialect="sqlite"), fit)
     except (sqlglot.errors.SqlglotError, ValueError):
-        return sql
+        return Grounded(sql, -10.0)
+
+
+def ground_sql(sql: str, target: Schema, question: str, source: Schema | None = None,
+               source_question: str = "") -> str:
+    """Just the SQL of ``ground``."""
+    return ground(sql, target, question, source, source_question).sql

@@ -10,9 +10,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from tui.server.engines.base import ChatExample
-from tui.server.engines.grounding import ground_sql, stem
+from tui.server.engines.cues import SchemaChecker, cue_agreement
+from tui.server.engines.grounding import ground
 from tui.server.engines.schema_parse import Schema, name_words, parse_schema
 from tui.server.engines.usage import message_text
+from tui.server.engines.words import stem
 
 K1 = 1.2
 """BM25 term-frequency saturation."""
@@ -20,6 +22,10 @@ B = 0.75
 """BM25 length normalisation."""
 SAME_SCHEMA_BOOST = 1.5
 """Score multiplier for training questions asked about the same database as the target."""
+CANDIDATES = 15
+"""Nearest questions whose answers are re-grounded and compared before answering."""
+SIMILARITY_WEIGHT = 2.0
+"""Weight of the (normalised) BM25 similarity against the re-grounded query's fit."""
 
 _WORD = re.compile(r"[A-Za-z0-9]+|'[^']*'|\"[^\"]*\"")
 
@@ -140,16 +146,33 @@ class RetrievalIndex:
         return [(score, i) for i, score in ranked]
 
     def answer(self, messages: list[dict[str, Any]]) -> str:
-        """The nearest training answer, re-grounded onto the chat's schema and question."""
+        """The best of the nearest training answers, each re-grounded onto the chat's schema
+        and question, judged by similarity, coverage of the question, wording cues and whether
+        it compiles against the schema."""
         system, question, _ = prompt_parts(messages)
         if not self.entries:
             return ""
         schema = parse_schema(system) if system else None
-        hits = self.search(question, schema)
-        entry = self.entries[hits[0][1]] if hits else self.entries[0]
+        hits = self.search(question, schema, CANDIDATES)
+        if not hits:
+            return self.entries[0].answer
         if schema is None or not schema.tables:
-            return entry.answer
-        return ground_sql(entry.answer, schema, question, self._schema(entry.schema))
+            return self.entries[hits[0][1]].answer
+        checker = SchemaChecker(schema)
+        try:
+            best: tuple[float, str] | None = None
+            for score, i in hits:
+                entry = self.entries[i]
+                grounded = ground(entry.answer, schema, question, self._schema(entry.schema),
+                                  entry.question)
+                total = (SIMILARITY_WEIGHT * score / hits[0][0] + grounded.fit
+                         + cue_agreement(question, grounded.sql)
+                         - (0.0 if checker.compiles(grounded.sql) else 5.0))
+                if best is None or total > best[0]:
+                    best = (total, grounded.sql)
+        finally:
+            checker.close()
+        return best[1] if best else self.entries[hits[0][1]].answer
 
     def to_json(self) -> dict[str, Any]:
         """JSON form: entries and schemas (the BM25 statistics are rebuilt on load)."""
