@@ -92,8 +92,15 @@ class Recorder:
     def __init__(self) -> None:
         self.seen: list[tuple[str, str, int, Any]] = []
         """(method, path, status, body) of each JSON response."""
+        self.statuses: list[int] = []
+        """Status of every response, JSON or not."""
+        self.without_id: list[str] = []
+        """``METHOD path`` of responses that lacked an ``x-request-id``."""
 
     def _keep(self, response: httpx2.Response) -> None:
+        self.statuses.append(response.status_code)
+        if not response.headers.get("x-request-id", "").startswith("req_"):
+            self.without_id.append(f"{response.request.method} {response.request.url.path}")
         if response.headers.get("content-type", "").startswith("application/json"):
             self.seen.append((response.request.method, response.request.url.path,
                               response.status_code, json.loads(response.content)))
@@ -109,7 +116,10 @@ class Recorder:
         self._keep(response)
 
     def validate(self) -> set[str]:
-        """Check every kept response; return the schema names exercised."""
+        """Check every kept response (and that each had a request id and none was a 409);
+        return the schema names exercised."""
+        assert not self.without_id, f"responses without x-request-id: {self.without_id}"
+        assert 409 not in self.statuses, "a 409 makes the SDK retry a state conflict"
         return {name for method, path, status, body in self.seen
                 if (name := check_response(method, path, status, body))}
 

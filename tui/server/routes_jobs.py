@@ -124,7 +124,7 @@ async def create_job(request: web.Request) -> web.Response:
         "finished_at": None, "fine_tuned_model": None, "organization_id": ORG_ID,
         "result_files": [], "status": "validating_files", "validation_file": validation_file,
         "training_file": training_file, "hyperparameters": shown, "trained_tokens": None,
-        "error": None, "user_provided_suffix": suffix, "seed": seed, "estimated_finish": None,
+        "error": None, "seed": seed, "estimated_finish": None,
         "integrations": None, "metadata": _metadata(body.get("metadata")),
         "method": {"type": "supervised", "supervised": {"hyperparameters": dict(shown)}}}
     private = {"engine": ENGINE, "requested_hyperparameters": requested,
