@@ -1,0 +1,397 @@
+"""The playground pane: ask a model a question, run its SQL read-only, compare two models."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.message import Message
+from textual.widgets import Input, Label, Static
+
+from tui.core.playground import (
+    Asked,
+    Database,
+    ModelChoice,
+    QuestionHistory,
+    Workspace,
+    pretty_sql,
+)
+from tui.messages import JobEnded
+from tui.widgets.pane import Pane
+from tui.widgets.playground.answer import AnswerView, SideBySide
+from tui.widgets.playground.asking import ModelCaller
+from tui.widgets.playground.pickers import ChoicePicker, ModelPicker, database_items
+
+
+class PlaygroundPane(Pane):
+    """A question becomes the model's training prompt; its SQL runs read-only and is scored."""
+
+    PANE_ID = "playground"
+    PANE_TITLE = "Playground"
+    DEFAULT_CSS = """
+    PlaygroundPane #pg-ask-row { height: 1; }
+    PlaygroundPane #pg-db { width: auto; max-width: 30; padding: 0 1; background: $panel; }
+    PlaygroundPane #pg-question { width: 1fr; }
+    PlaygroundPane #pg-gold { height: auto; max-height: 2; padding: 0 1; color: $text-muted; }
+    Screen.-wide PlaygroundPane #pg-gold { max-height: 6; }
+    PlaygroundPane #pg-gold.-none { display: none; }
+    PlaygroundPane #pg-sides { height: 1fr; }
+    PlaygroundPane #pg-side-b { border-left: vkey $primary-darken-2; }
+    PlaygroundPane #pg-side-b.-hidden { display: none; }
+    """
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("ctrl+n", "ask", "Ask", id="playground.ask", show=False,
+                tooltip="Ask the model(s) the question (enter in the question field too)"),
+        Binding("ctrl+r", "run_sql", "Run SQL", id="playground.run",
+                tooltip="Run the edited SQL read-only (the focused side, else every side)"),
+        Binding("ctrl+o", "pick_model", "Model", id="playground.model",
+                tooltip="Pick the focused side's model: tuned, checkpoint, base, or any "
+                        "OpenAI-compatible endpoint"),
+        Binding("ctrl+b", "pick_database", "DB", id="playground.database",
+                tooltip="Pick the database questions are asked about"),
+        Binding("ctrl+g", "pick_question", "Dev Q", id="playground.question",
+                tooltip="Ask a question of the dataset's dev split: shows gold SQL and a verdict"),
+        Binding("ctrl+t", "compare", "Compare", id="playground.compare",
+                tooltip="Ask a second model side by side (again: hide it)"),
+        Binding("ctrl+l", "history", "History", id="playground.history",
+                tooltip="Recall an earlier question with its SQL"),
+        Binding("ctrl+f", "format_sql", "Format SQL", id="playground.format", show=False,
+                tooltip="Lay out the focused side's SQL (sqlglot)"),
+        Binding("escape", "cancel", "Cancel", id="playground.cancel",
+                tooltip="Stop the model call and the query that are running"),
+    ]
+
+    @dataclass
+    class WorkspaceOpened(Message):
+        """The dataset's databases and questions, and the question history, were read."""
+
+        workspace: Workspace | None
+        """None when the dataset has no databases."""
+        error: str | None
+        """Why there is no workspace."""
+        history: list[Asked]
+        """Earlier questions, newest first."""
+
+    @dataclass
+    class ModelsListed(Message):
+        """The provider's models (and checkpoints) were listed."""
+
+        models: list[ModelChoice]
+        """Fine-tuned first, then checkpoints, then base models."""
+        error: str | None = None
+        """Why listing failed (models stays as it was)."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(session)
+        self.workspace: Workspace | None = None
+        """Databases and dev questions of the dataset."""
+        self.database: Database | None = None
+        """Where questions are asked and SQL runs."""
+        self.models: list[ModelChoice] = []
+        """The provider's models as last listed."""
+        self.models_loaded = False
+        """True once the provider's models were listed (or failed to be)."""
+        self.history: list[Asked] = []
+        """Questions asked, newest first."""
+        self.gold_question: tuple[str, str, str] | None = None
+        """(db_id, question, gold SQL) of the dataset question in the field, if any."""
+        self.ask_model = ModelCaller(session)
+        """Asks a side's model (the provider's client or another endpoint's)."""
+
+    def compose(self) -> ComposeResult:
+        with Horizontal(id="pg-ask-row"):
+            yield Label("no database", id="pg-db")
+            yield Input(placeholder="type a question, enter asks · ctrl+g: a dev question",
+                        id="pg-question", compact=True)
+        yield Static("", id="pg-gold", classes="-none")
+        yield SideBySide(id="pg-sides")
+
+    def on_mount(self) -> None:
+        self.open_workspace()
+        if self.session.connection is not None:
+            self.list_models()
+
+    async def on_unmount(self) -> None:
+        for view in self.query(AnswerView):
+            view.close()
+        await self.ask_model.close()
+
+    def focus_default(self) -> None:
+        self.query_one("#pg-question", Input).focus()
+
+    @property
+    def pair(self) -> SideBySide:
+        """The left side and the comparison side."""
+        return self.query_one(SideBySide)
+
+    # ── loading ─────────────────────────────────────────────────────────────────────────
+
+    @work(thread=True, exclusive=True, group="pg-workspace", exit_on_error=False)
+    def open_workspace(self) -> None:
+        """Find the databases and dev questions, and read the question history."""
+        from tui.core.playground import PlaygroundError, open_workspace
+
+        history = QuestionHistory().load()
+        try:
+            workspace = open_workspace(self.session.data)
+        except (PlaygroundError, OSError) as error:
+            self.post_message(self.WorkspaceOpened(None, str(error), history))
+            return
+        self.post_message(self.WorkspaceOpened(workspace, None, history))
+
+    def on_playground_pane_workspace_opened(self, message: WorkspaceOpened) -> None:
+        self.workspace, self.history = message.workspace, message.history
+        if message.workspace is None:
+            self.query_one("#pg-db", Label).update(Text("no database", style="red"))
+            self.notify(message.error or "no databases", title="Playground", severity="error")
+            return
+        questions = message.workspace.questions
+        first = message.workspace.database(questions[0].db_id) if questions else None
+        self._set_database(first or message.workspace.databases[0])
+
+    def provider_changed(self) -> None:
+        self.list_models()
+
+    def session_changed(self, fact: Message) -> None:
+        if isinstance(fact, JobEnded):
+            self.list_models()  # a newly tuned model (and its checkpoints) appears
+
+    @work(exclusive=True, group="pg-models", exit_on_error=False)
+    async def list_models(self) -> None:
+        """List the provider's chat models and its jobs' checkpoints."""
+        from tui.core.providers import redact
+
+        try:
+            models = await self.ask_model.provider_models()
+        except Exception as error:
+            self.post_message(self.ModelsListed([], redact(str(error))))
+            return
+        self.post_message(self.ModelsListed(models))
+
+    def on_playground_pane_models_listed(self, message: ModelsListed) -> None:
+        self.models_loaded = True
+        if message.error is not None:
+            self.notify(message.error, title="Playground: models", severity="error")
+            return
+        self.models = message.models
+        side = self.pair.a
+        if side.choice is None and message.models:
+            side.set_choice(message.models[0])
+
+    # ── database and questions ──────────────────────────────────────────────────────────
+
+    def _set_database(self, database: Database) -> None:
+        self.database = database
+        self.query_one("#pg-db", Label).update(database.db_id)
+        for view in self.query(AnswerView):
+            view.set_database(database)
+        self._show_gold()
+
+    def action_pick_database(self) -> None:
+        """Pick the database from the dataset."""
+        if self.workspace is None:
+            return
+        databases = self.workspace.databases
+        items = database_items(self.workspace)
+        current = databases.index(self.database) if self.database in databases else None
+
+        def picked(index: int | None) -> None:
+            if index is not None:
+                self._set_database(databases[index])
+            self.focus_default()
+
+        self.app.push_screen(ChoicePicker("Database (enter picks, esc keeps)", items,
+                                          selected=current), picked)
+
+    def action_pick_question(self) -> None:
+        """Pick a question of the dev split and ask it."""
+        if self.workspace is None:
+            return
+        questions = self.workspace.questions
+        if not questions:
+            self.notify("this dataset has no dev questions", title="Playground")
+            return
+        items = [Text.assemble((f"{e.db_id} ", "dim"), e.question) for e in questions]
+
+        def picked(index: int | None) -> None:
+            self.focus_default()
+            if index is None or self.workspace is None:
+                return
+            example = questions[index]
+            database = self.workspace.database(example.db_id)
+            if database is not None:
+                self._set_database(database)
+            self.gold_question = (example.db_id, example.question, example.query)
+            self.query_one("#pg-question", Input).value = example.question
+            self._show_gold()
+            self.action_ask()
+
+        self.app.push_screen(ChoicePicker(
+            f"{self.workspace.split} questions (type to filter, enter asks)", items), picked)
+
+    def current_gold(self) -> str | None:
+        """The gold SQL when the field holds a dataset question about the current database."""
+        question = self.query_one("#pg-question", Input).value.strip()
+        if self.gold_question is None or self.database is None:
+            return None
+        db_id, asked, gold = self.gold_question
+        return gold if (db_id, asked.strip()) == (self.database.db_id, question) else None
+
+    def _show_gold(self) -> None:
+        gold = self.current_gold()
+        note = self.query_one("#pg-gold", Static)
+        note.set_class(gold is None, "-none")
+        if gold is not None:
+            note.update(Text.assemble(("gold ", "bold"), " ".join(gold.split())))
+
+    @on(Input.Changed, "#pg-question")
+    def _question_changed(self) -> None:
+        self._show_gold()
+
+    # ── asking and running ──────────────────────────────────────────────────────────────
+
+    @on(Input.Submitted, "#pg-question")
+    def _question_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_ask()
+
+    def action_ask(self) -> None:
+        """Ask every side's model the question in the field."""
+        question = self.query_one("#pg-question", Input).value.strip()
+        if not question:
+            self.notify("type a question first (or ctrl+g for a dev question)",
+                        title="Playground", severity="warning")
+            self.focus_default()
+            return
+        if self.database is None:
+            self.notify("no database to ask about", title="Playground", severity="error")
+            return
+        if self.pair.a.choice is None:
+            self._pick_model_for(self.pair.a, then_ask=True)
+            return
+        gold = self.current_gold()
+        for view in self.pair.shown():
+            view.ask(self.ask_model, question, gold)
+        self.refresh_bindings()
+
+    def on_answer_view_answered(self, message: AnswerView.Answered) -> None:
+        view = message.view
+        if view is not self.pair.a or view.database is None or view.choice is None:
+            return
+        entry = Asked(question=message.question, db_id=view.database.db_id,
+                      model=view.choice.label, sql=message.answer.sql, gold=message.gold)
+        self.history.insert(0, entry)
+        self.run_worker(partial(QuestionHistory().add, entry), thread=True,
+                        group="pg-history", exit_on_error=False)
+
+    @on(AnswerView.Ran)
+    @on(AnswerView.Failed)
+    def _side_finished(self) -> None:
+        self.refresh_bindings()
+
+    def action_run_sql(self) -> None:
+        """Run the edited SQL: the focused side's, or every side's."""
+        focused = self.pair.holding(self.app.focused)
+        gold = self.current_gold()
+        for view in [focused] if focused is not None else self.pair.shown():
+            if view.editor.text.strip():
+                view.run(gold)
+        self.refresh_bindings()
+
+    def action_format_sql(self) -> None:
+        """Lay out the focused side's SQL."""
+        view = self.pair.holding(self.app.focused) or self.pair.a
+        view.editor.load_text(pretty_sql(view.editor.text))
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "cancel":
+            return self.is_mounted and any(view.busy for view in self.query(AnswerView))
+        return True
+
+    def action_cancel(self) -> None:
+        """Stop what the sides are doing."""
+        for view in self.query(AnswerView):
+            view.cancel()
+        self.refresh_bindings()
+
+    # ── models and comparison ───────────────────────────────────────────────────────────
+
+    def action_pick_model(self) -> None:
+        """Pick the model of the focused side (the left one otherwise)."""
+        self._pick_model_for(self.pair.holding(self.app.focused) or self.pair.a)
+
+    def _pick_model_for(self, view: AnswerView, *, then_ask: bool = False,
+                        show: bool = False) -> None:
+        side = "left" if view is self.pair.a else "right"
+        title = ("Compare with (enter picks, esc cancels)" if show
+                 else f"Model for the {side} side (enter picks, esc keeps)")
+
+        def picked(choice: ModelChoice | None) -> None:
+            self.focus_default()
+            if choice is None:
+                return
+            view.set_choice(choice)
+            if show:
+                view.remove_class("-hidden")
+                view.set_database(self.database)
+                question = self.query_one("#pg-question", Input).value.strip()
+                if question and self.pair.a.answer is not None:
+                    view.ask(self.ask_model, question, self.current_gold())
+            if then_ask:
+                self.action_ask()
+            self.refresh_bindings()
+
+        self.app.push_screen(ModelPicker(title, self.models, view.choice,
+                                         loading=not self.models_loaded), picked)
+
+    def action_compare(self) -> None:
+        """Show a second model side by side (pick it first); hide it when shown."""
+        if self.pair.comparing:
+            self.pair.b.cancel()
+            self.pair.b.add_class("-hidden")
+            self.focus_default()
+            return
+        self._pick_model_for(self.pair.b, show=True)
+
+    # ── history ─────────────────────────────────────────────────────────────────────────
+
+    def action_history(self) -> None:
+        """Recall an earlier question: its database, text, gold and SQL (run again)."""
+        if not self.history:
+            self.notify("no question asked yet", title="Playground")
+            return
+        entries = list(self.history)
+        items = [Text.assemble(entry.question, (f"  {entry.db_id} · {entry.model}", "dim"))
+                 for entry in entries]
+
+        def picked(index: int | None) -> None:
+            self.focus_default()
+            if index is not None:
+                self.recall(entries[index])
+
+        self.app.push_screen(ChoicePicker("Earlier questions, newest first (enter recalls)",
+                                          items), picked)
+
+    def recall(self, entry: Asked) -> None:
+        """Put an earlier question back (database, text, gold) and run its SQL again."""
+        database = self.workspace.database(entry.db_id) if self.workspace else None
+        if database is None:
+            self.notify(f"database {entry.db_id} is not in this dataset", title="Playground",
+                        severity="warning")
+            return
+        self._set_database(database)
+        self.gold_question = (entry.db_id, entry.question, entry.gold) if entry.gold else None
+        self.query_one("#pg-question", Input).value = entry.question
+        self._show_gold()
+        view = self.pair.a
+        view.editor.load_text(pretty_sql(entry.sql))
+        view.editor.border_title = f"recalled: {entry.model}"
+        view.run(self.current_gold())
+        self.refresh_bindings()
+
