@@ -226,3 +226,25 @@ def test_wal_database_with_live_writer_sees_committed_rows(tmp_path: Path) -> No
 ])
 def test_first_keyword(sql: str, word: str) -> None:
     assert first_keyword(sql) == word
+
+
+def test_paths_relative_symlinked_and_not_regular_files(concert_db: Path, tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(concert_db.parent)
+    relative = run_readonly(Path(concert_db.name), "SELECT count(*) FROM singer", timeout=2,
+                            max_rows=1)
+    assert relative.rows == [(40,)]
+    odd = tmp_path / "odd dir #1?"
+    odd.mkdir()
+    link = odd / "link.sqlite"
+    link.symlink_to(concert_db)
+    assert run_readonly(link, "SELECT count(*) FROM concert", timeout=2).rows == [(80,)]
+    assert sorted(os.listdir(odd)) == ["link.sqlite"]
+    fifo = tmp_path / "fifo.sqlite"
+    os.mkfifo(fifo)
+    for target in (fifo, tmp_path, concert_db / "below"):
+        started = time.monotonic()
+        with pytest.raises(QueryError) as caught:  # a FIFO must not block the open
+            run_readonly(target, "SELECT 1", timeout=1)
+        assert caught.value.type == "missing_database", target
+        assert time.monotonic() - started < 1

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import math
-import re
+import os
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Sequence
@@ -13,7 +14,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from tui.core.sqlite_ro import MissingDatabase, connect_readonly
+from tui.core.sqlite_ro import MissingDatabase
+from tui.core.sqlprintf import BoundedPrintf
 
 # SQLite checks the deadline every this many virtual-machine steps (bench/bench_sqlexec.py).
 PROGRESS_STEPS = 1000
@@ -114,31 +116,49 @@ def jsonable(value: Any) -> Any:
 
 
 def _wal_state(db: Path) -> str:
-    """'rollback', 'wal-idle' (WAL header but no -wal file) or 'wal-live'."""
-    with db.open("rb") as handle:
-        header = handle.read(20)
+    """'rollback', 'wal-idle' (WAL header but no -wal file) or 'wal-live'.
+
+    Raises MissingDatabase unless `db` is an existing regular file (never a FIFO or device).
+    """
+    try:
+        if not stat.S_ISREG(os.stat(db).st_mode):
+            raise MissingDatabase(f"database file not found: {db} is not a regular file")
+        handle = os.open(db, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except (FileNotFoundError, NotADirectoryError):
+        raise MissingDatabase(f"database file not found: {db}") from None
+    try:
+        header = os.read(handle, 20)
+    finally:
+        os.close(handle)
     if len(header) < 20 or header[18] != 2:
         return "rollback"
-    wal = db.with_name(db.name + "-wal")
-    return "wal-live" if wal.exists() else "wal-idle"
+    wal = f"{os.fspath(db)}-wal"
+    return "wal-live" if os.path.exists(wal) else "wal-idle"
+
+
+def _file_uri(db: Path, options: str) -> str:
+    """A `file:` URI of the absolute path; no resolve() (a syscall per component), since
+    SQLite itself follows symlinks and '..' exactly as the OS would."""
+    text = os.fspath(db)
+    if not os.path.isabs(text):
+        text = os.path.join(os.getcwd(), text)
+    return f"file:{quote(text)}?{options}"
 
 
 def open_readonly(db: Path) -> sqlite3.Connection:
     """A locked-down read-only connection that creates no file beside the database."""
     db = Path(db)
     try:
-        state = _wal_state(db) if db.is_file() else "rollback"
-        if state == "wal-idle":
-            # mode=ro on a WAL database would create -wal and -shm; with no -wal file all
-            # content is in the main file, so immutable reads it without creating anything.
-            uri = f"file:{quote(str(db.resolve()))}?mode=ro&immutable=1"
-            connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
-        else:
-            if state == "wal-live" and not db.with_name(db.name + "-shm").exists():
-                raise QueryError("runtime_error",
-                                 "WAL database needs recovery (a -wal file without -shm); "
-                                 "open it once with a writer first")
-            connection = connect_readonly(db, check_same_thread=False)
+        state = _wal_state(db)
+        if state == "wal-live" and not os.path.exists(f"{os.fspath(db)}-shm"):
+            raise QueryError("runtime_error",
+                             "WAL database needs recovery (a -wal file without -shm); "
+                             "open it once with a writer first")
+        # mode=ro on a WAL database would create -wal and -shm; with no -wal file all
+        # content is in the main file, so immutable reads it without creating anything.
+        # mode=ro never creates the database file itself, even if it vanished just now.
+        options = "mode=ro&immutable=1" if state == "wal-idle" else "mode=ro"
+        connection = sqlite3.connect(_file_uri(db, options), uri=True, check_same_thread=False)
     except MissingDatabase as error:
         raise QueryError("missing_database", str(error)) from None
     except (sqlite3.Error, OSError) as error:
@@ -178,56 +198,6 @@ def first_keyword(sql: str) -> str:
     while end < length and (sql[end].isalnum() or sql[end] == "_"):
         end += 1
     return sql[position:end].lower()
-
-
-_CONVERSION = re.compile(r"%([-+ 0#,!]*)(\*|\d+)?(?:\.(\*|\d+))?([a-zA-Z%])")
-
-
-class _BoundedPrintf:
-    """printf()/format() that refuse a huge %.Nc (SQLite fills it in one uninterruptible step).
-
-    Everything else is delegated unchanged to SQLite's own printf on a private in-memory
-    connection with the same length limit.
-    """
-
-    def __init__(self, guard: _Guard) -> None:
-        self._guard = guard
-        self._engine: sqlite3.Connection | None = None
-
-    def __call__(self, *args: Any) -> Any:
-        if not args or args[0] is None:
-            return None
-        pattern, values = str(args[0]), list(args[1:])
-        for match in _CONVERSION.finditer(pattern):
-            width, precision, kind = match.group(2), match.group(3), match.group(4)
-            if kind == "%":
-                continue
-            if width == "*":
-                values.pop(0) if values else None
-            size = values.pop(0) if precision == "*" and values else precision
-            if kind == "c" and _as_int(size) > MAX_VALUE_BYTES:
-                self._guard.failure = ("too_large",
-                                       f"printf %.Nc of {size} characters is too large")
-                raise OverflowError(self._guard.failure[1])
-            if values:
-                values.pop(0)
-        if self._engine is None:
-            self._engine = sqlite3.connect(":memory:", check_same_thread=False)
-            self._engine.setlimit(sqlite3.SQLITE_LIMIT_LENGTH, MAX_VALUE_BYTES)
-        marks = ", ".join("?" * len(args))
-        try:
-            return self._engine.execute(f"SELECT printf({marks})", args).fetchone()[0]
-        except sqlite3.Error as error:
-            self._guard.failure = ("too_large" if "too big" in str(error) else "runtime_error",
-                                   str(error))
-            raise
-
-
-def _as_int(value: Any) -> int:
-    try:
-        return int(float(value))
-    except (TypeError, ValueError, OverflowError):
-        return 0
 
 
 @dataclass
@@ -285,7 +255,7 @@ class ReadOnlyExecutor:
             connection = open_readonly(self.db)
             connection.set_authorizer(self._guard.authorize)
             connection.set_progress_handler(self._guard.progress, PROGRESS_STEPS)
-            bounded = _BoundedPrintf(self._guard)
+            bounded = BoundedPrintf(self._guard, MAX_VALUE_BYTES)
             for name in ("printf", "format"):
                 connection.create_function(name, -1, bounded, deterministic=True)
             self._connection = connection
