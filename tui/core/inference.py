@@ -119,12 +119,18 @@ def extract_sql(text: str) -> str:
 
 
 def _retry_after(error: openai.APIStatusError) -> float | None:
+    """Seconds the provider asks to wait: retry-after-ms (finer, as the SDK reads it) first."""
     headers = getattr(error.response, "headers", None) or {}
-    value = headers.get("retry-after") if hasattr(headers, "get") else None
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
+    if not hasattr(headers, "get"):
         return None
+    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
+        value = headers.get(name)
+        try:
+            if value is not None:
+                return min(MAX_BACKOFF_S, max(0.0, float(value) * scale))
+        except ValueError:
+            continue
+    return None
 
 
 def _as_inference_error(error: openai.OpenAIError) -> InferenceError:

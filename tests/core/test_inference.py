@@ -1,0 +1,139 @@
+"""Asking a chat model for SQL: extraction from replies, and real calls to the local server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import openai
+import pytest
+
+from tui.core.inference import InferenceError, ask_for_sql, extract_sql
+from tui.core.paths import demo_dir
+from tui.core.pricing import inference_cost
+from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.schema import SchemaCache
+from tui.server.inprocess import LocalServer, start_local_server
+
+BASE = "gpt-4.1-mini-2025-04-14"
+
+
+@pytest.mark.parametrize(("reply", "sql"), [
+    ("SELECT name FROM singer", "SELECT name FROM singer"),
+    ("SELECT name FROM singer;", "SELECT name FROM singer"),
+    ("```sql\nSELECT count(*)\nFROM singer;\n```\nThis counts the singers.",
+     "SELECT count(*)\nFROM singer"),
+    ("Here you go:\n```\nSELECT 1\n```", "SELECT 1"),
+    ("```text\nnot this\n```\n```sqlite\nSELECT 2\n```", "SELECT 2"),
+    ("Sure! The query is SELECT a FROM t WHERE b = 'x; y'; DROP TABLE t;",
+     "SELECT a FROM t WHERE b = 'x; y'"),
+    ("<think>maybe SELECT wrong</think>SELECT right FROM t", "SELECT right FROM t"),
+    ("SELECT a\nFROM t\n\nWHERE a > 1\n\nThis query filters rows.",
+     "SELECT a\nFROM t\nWHERE a > 1"),
+    ("`SELECT x FROM y`", "SELECT x FROM y"),
+    ("WITH c AS (SELECT 1 AS v) SELECT v FROM c", "WITH c AS (SELECT 1 AS v) SELECT v FROM c"),
+    ("SELECT \"a;b\" FROM t -- trailing; comment\n; SELECT 2",
+     "SELECT \"a;b\" FROM t -- trailing; comment"),
+    ("I cannot answer that.", "I cannot answer that."),
+    ("", ""),
+])
+def test_extract_sql(reply: str, sql: str) -> None:
+    assert extract_sql(reply) == sql
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with start_local_server(tmp_path_factory.mktemp("server"), speed="max") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def flaky(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with start_local_server(tmp_path_factory.mktemp("flaky"), speed="max",
+                            faults="429=0.5,seed=11,retry_after_ms=5") as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def always_429(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    with start_local_server(tmp_path_factory.mktemp("busy"), speed="max",
+                            faults="429=1,retry_after_ms=30") as running:
+        yield running
+
+
+def _messages(question: str = "How many books are there?") -> list[dict[str, str]]:
+    db = demo_dir() / "database" / "bookshop" / "bookshop.sqlite"
+    return messages_for(DEFAULT_TEMPLATE, SchemaCache(), db, question)
+
+
+def _client(server: LocalServer, *, key: str | None = None,
+            retries: int = 0) -> openai.AsyncOpenAI:
+    return openai.AsyncOpenAI(base_url=server.base_url, api_key=key or server.api_key,
+                              max_retries=retries)
+
+
+async def test_answer_has_sql_tokens_latency_and_cost(server: LocalServer) -> None:
+    async with _client(server) as client:
+        answer = await ask_for_sql(client, BASE, _messages())
+    assert answer.sql and answer.sql == extract_sql(answer.raw_text)
+    assert answer.sql.upper().startswith(("SELECT", "WITH"))
+    assert answer.prompt_tokens > 100 and answer.completion_tokens > 0
+    assert answer.latency_s > 0
+    assert answer.cost_usd == pytest.approx(
+        inference_cost(BASE, answer.prompt_tokens, answer.completion_tokens))
+    assert answer.cost_usd is not None and answer.cost_usd > 0
+    assert answer.finish_reason == "stop" and answer.model == BASE
+
+
+async def test_local_base_model_is_free(server: LocalServer) -> None:
+    async with _client(server) as client:
+        answer = await ask_for_sql(client, "sqltune-local-base", _messages())
+    assert answer.prompt_tokens > 0 and answer.cost_usd == 0.0  # local models cost nothing
+
+
+async def test_fatal_and_non_fatal_errors(server: LocalServer) -> None:
+    async with _client(server) as client:
+        with pytest.raises(InferenceError) as missing:
+            await ask_for_sql(client, "ft:gpt-4.1-mini-2025-04-14:nobody::nothing", _messages())
+    assert missing.value.kind == "not_found" and missing.value.fatal
+    async with _client(server, key="sk-wrong") as client:
+        with pytest.raises(InferenceError) as denied:
+            await ask_for_sql(client, BASE, _messages())
+    assert denied.value.kind == "auth" and denied.value.fatal
+    async with _client(server) as client:
+        with pytest.raises(InferenceError) as bad:
+            await ask_for_sql(client, BASE, _messages(), temperature=7.0)
+    assert bad.value.kind == "bad_request" and not bad.value.fatal
+    assert "temperature" in bad.value.message
+
+
+async def test_429s_wait_as_the_server_asks_then_succeed(flaky: LocalServer) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    before = flaky.faults_injected["429"]
+    async with _client(flaky) as client:  # no SDK retries: every 429 reaches ask_for_sql
+        answers = [await ask_for_sql(client, BASE, _messages(f"Question {n}?"),
+                                     rate_limit_retries=20, sleep=sleep) for n in range(8)]
+    injected = flaky.faults_injected["429"] - before
+    assert injected > 0 and all(answer.sql for answer in answers)
+    # One wait per injected 429, each the server's retry-after-ms (5 ms), not retry-after (1 s).
+    assert waits == [pytest.approx(0.005)] * injected
+
+
+async def test_429_gives_up_after_the_retries(always_429: LocalServer) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    before = always_429.faults_injected["429"]
+    async with _client(always_429, retries=1) as client:
+        with pytest.raises(InferenceError) as caught:
+            await ask_for_sql(client, BASE, _messages(), rate_limit_retries=2, sleep=sleep)
+    assert caught.value.kind == "rate_limited" and not caught.value.fatal
+    assert waits == [pytest.approx(0.03)] * 2
+    # 3 attempts of ours, each with 1 SDK retry.
+    assert always_429.faults_injected["429"] - before == 6
+
