@@ -93,8 +93,8 @@ class DatasetPreview(Pane):
     class TokensCounted(Message):
         """Tokens of the examples on the page were counted."""
 
-        tokens: dict[int, int]
-        """Tokens by example position."""
+        tokens: dict[int, int | None]
+        """Tokens by example position (None: the example cannot be rendered)."""
 
     @dataclass
     class DetailRendered(Message):
@@ -125,8 +125,8 @@ class DatasetPreview(Pane):
         """Filtered example positions (None: every example)."""
         self.problems: dict[int, list[str]] | None = None
         """Problems by example position (None: scan still running)."""
-        self.tokens: dict[int, int] = {}
-        """Tokens counted so far by example position."""
+        self.tokens: dict[int, int | None] = {}
+        """Tokens counted so far by example position (None: cannot be rendered)."""
         self.renderer = ExampleRenderer()
         """Renders messages and counts tokens (schema cache, encoding)."""
 
@@ -238,10 +238,9 @@ class DatasetPreview(Pane):
         table.clear()
         problems = self.problems or {}
         for row in message.rows:
-            tokens = self.tokens.get(row.index)
             table.add_row(
                 str(row.index + 1), row.db_id or "—", _clip(row.question, QUESTION_WIDTH),
-                "…" if tokens is None else str(tokens),
+                _tokens_cell(self.tokens[row.index]) if row.index in self.tokens else "…",
                 Text("!", style="bold red") if row.index in problems else "",
                 key=str(row.index))
         self.set_reactive(DatasetPreview.page, message.page)
@@ -255,13 +254,11 @@ class DatasetPreview(Pane):
     def count_tokens(self, rows: list[Row]) -> None:
         """Tokens of each example on the page (schema text is cached per database)."""
         worker = get_current_worker()
-        counted: dict[int, int] = {}
+        counted: dict[int, int | None] = {}
         for row in rows:
             if worker.is_cancelled:
                 return
-            tokens = self.renderer.tokens(self.source, row)
-            if tokens is not None:
-                counted[row.index] = tokens
+            counted[row.index] = self.renderer.tokens(self.source, row)
         self.post_message(self.TokensCounted(counted))
 
     def on_dataset_preview_tokens_counted(self, message: TokensCounted) -> None:
@@ -269,7 +266,7 @@ class DatasetPreview(Pane):
         table = self.query_one("#dataset-table", DataTable)
         for index, tokens in message.tokens.items():
             if str(index) in table.rows:
-                table.update_cell(str(index), "tokens", str(tokens))
+                table.update_cell(str(index), "tokens", _tokens_cell(tokens))
 
     def _show_position(self) -> None:
         total = self._view_length()
@@ -410,6 +407,10 @@ class DatasetPreview(Pane):
         current = str(self.session.data or "")
         self.app.push_screen(PromptScreen("Open a Spider folder or a JSONL file", value=current),
                              opened)
+
+
+def _tokens_cell(tokens: int | None) -> str:
+    return "—" if tokens is None else str(tokens)
 
 
 def _clip(text: str, width: int) -> str:
