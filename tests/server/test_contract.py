@@ -5,6 +5,7 @@ budget counts them, ``auto`` resolved, validation-file failures, fine-tuned mode
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 import openai
@@ -13,11 +14,12 @@ import pytest
 
 from tests.server.conftest import PAIRS, SCHEMA, Recorder, chat_lines
 from tests.server.helpers import all_events, await_for, wait_for
-from tests.server.spec import validator
+from tests.server.spec import check, validator
 from tui.core.budget import fit_to_budget, resolve_epochs
 from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.core.tokens import TokenCounter, encoding_for_model, get_encoding
 from tui.server.inprocess import LocalServer
+from tui.server.store import Store
 
 BASE = "sqltune-local-base"
 QUESTION: Any = render_messages(DEFAULT_TEMPLATE, SCHEMA, "How many singers are there?")
@@ -47,10 +49,11 @@ def undocumented(obj: Any, listing: str | None = None, path: str = "$") -> list[
 
 
 def test_strict_sdk_sees_only_documented_fields(server: LocalServer, train_bytes: bytes,
-                                               valid_bytes: bytes) -> None:
+                                               valid_bytes: bytes, recorder: Recorder) -> None:
     seen: list[tuple[Any, str | None]] = []
+    http = openai.DefaultHttpxClient(event_hooks={"response": [recorder.sync_hook]})
     with openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=0,
-                       _strict_response_validation=True) as sdk:
+                       http_client=http, _strict_response_validation=True) as sdk:
         train = sdk.files.create(file=("t.jsonl", train_bytes), purpose="fine-tune")
         valid = sdk.files.create(file=("v.jsonl", valid_bytes), purpose="fine-tune")
         created = sdk.fine_tuning.jobs.create(model=BASE, training_file=train.id,
@@ -81,6 +84,8 @@ def test_strict_sdk_sees_only_documented_fields(server: LocalServer, train_bytes
     problems = [field for obj, listing in seen for field in undocumented(obj, listing)]
     assert problems == []
     assert len(seen) > 20
+    assert {"Upload", "UploadPart", "DeleteModelResponse", "DeleteFileResponse",
+            "ListModelsResponse", "FineTuningJob"} <= recorder.validate()  # the spec too
 
 
 async def test_async_strict_sdk_sees_only_documented_fields(server: LocalServer,
@@ -232,3 +237,23 @@ def test_fine_tuned_models_are_listed_retrieved_and_deleted(client: openai.OpenA
         with pytest.raises(openai.NotFoundError) as missing:
             call()
         assert missing.value.code == "model_not_found"
+
+
+def test_event_pages_serialised_in_place_equal_the_decoded_ones(tmp_path: Path) -> None:
+    store = Store(tmp_path / "server.sqlite3")
+    store.add_event("job", 'Quote " backslash \\ ünïcode ✓\nnew line\ttab')
+    store.add_event("job", "Step 1/2: training loss=0.84", type="metrics",
+                    data={"step": 1, "train_loss": 0.84, "valid_loss": None})
+    store.add_event("other", "not this job's")
+    store.add_event("job", "Careful", level="warn")
+    try:
+        first = store.list_events("job", after=None, limit=2)
+        text = store.list_events_json("job", after=None, limit=2)
+        assert json.loads(text) == first.body() and first.has_more
+        check("ListFineTuningJobEventsResponse", json.loads(text))
+        after = first.data[-1]["id"]
+        rest = json.loads(store.list_events_json("job", after=after, limit=2))
+        assert rest == store.list_events("job", after=after, limit=2).body()
+        assert [e["message"][:5] for e in rest["data"]] == ["Quote"] and not rest["has_more"]
+    finally:
+        store.close()

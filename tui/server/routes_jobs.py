@@ -179,9 +179,9 @@ async def list_events(request: web.Request) -> web.Response:
     """GET /v1/fine_tuning/jobs/{job_id}/events?after=&limit= (newest first)"""
     server = ctx(request)
     job = server.runner.job(_job_id(request))
-    page = server.store.list_events(job.id, after=request.query.get("after") or None,
-                                    limit=query_limit(request, 20, 100))
-    return respond(page.body())
+    body = server.store.list_events_json(job.id, after=request.query.get("after") or None,
+                                         limit=query_limit(request, 20, 100))
+    return web.Response(text=body, content_type="application/json")
 
 
 async def list_checkpoints(request: web.Request) -> web.Response:

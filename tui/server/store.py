@@ -16,6 +16,7 @@ from typing import Any
 from tui.server.errors import bad_request
 
 _ALPHABET = string.ascii_letters + string.digits
+_quote = json.encoder.encode_basestring_ascii
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS files(
@@ -277,6 +278,17 @@ class Store:
         """A job's events, newest first."""
         rows, more = self._page("events", "job_id = ?", [job_id], after, limit)
         return Page([self.event_object(row) for row in rows], more)
+
+    def list_events_json(self, job_id: str, *, after: str | None, limit: int) -> str:
+        """``list_events(...).body()`` already serialised, each stored ``data`` JSON spliced in
+        as it is (every follower's poll lands here: no per-event decode and re-encode)."""
+        rows, more = self._page("events", "job_id = ?", [job_id], after, limit)
+        items = ",".join(
+            f'{{"id":{_quote(row["id"])},"object":"fine_tuning.job.event",'
+            f'"created_at":{int(row["created_at"])},"level":{_quote(row["level"])},'
+            f'"message":{_quote(row["message"])},"type":{_quote(row["type"])},'
+            f'"data":{row["data"] or "null"}}}' for row in rows)
+        return f'{{"object":"list","data":[{items}],"has_more":{"true" if more else "false"}}}'
 
     def metrics(self, job_id: str) -> list[dict[str, Any]]:
         """The data of a job's metrics events, oldest first."""

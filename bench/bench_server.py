@@ -1,0 +1,280 @@
+"""Local server bench: job speed at --speed max, the events endpoint under concurrent followers,
+and the demo job's pacing at --speed demo.
+
+    .venv/bin/python bench/bench_server.py [--json] [--followers 8] [--seconds 5] [--demo-live]
+
+The server runs as ``sqltune server`` in a subprocess on a loopback port (its own process and
+event loop, as users run it); clients are the official SDK (jobs) and the SDK's HTTP library
+(followers). Reported, each against a baseline measured in the same run:
+(a) a 1,000-step job (125 demo examples x 8 epochs, batch 1, the demo dev split as validation
+    file): create -> succeeded as the SDK sees it, vs. the raw engine loop alone (start, the same
+    1,000 steps with validation, final state) in this process; the ratio is the server's overhead
+    (file validation, HTTP, the store, events, checkpoints, snapshots);
+(b) the events endpoint with N concurrent followers, each paging the job's whole event log
+    newest-first (limit=100, ``after`` cursors) over and over as an attaching follower does:
+    requests/s, p50 and p99 latency, vs. one follower;
+(c) the demo job (``sqltune prepare`` on the demo data, all ``auto``) at --speed demo: the pacing
+    schedule, the job's measured compute at --speed max, and the predicted wall time; with
+    --demo-live the job also runs at demo speed and its measured duration is printed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import math
+import os
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import httpx2
+import openai
+
+from tui.core.datasets import load_dataset
+from tui.core.paths import demo_dir
+from tui.core.prepare import PrepareOptions, prepare
+from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.schema import SchemaCache
+from tui.server.engines import ChatExample, get_engine
+from tui.server.pace import Pace
+
+MODEL = "sqltune-local-base"
+FINAL = ("succeeded", "failed", "cancelled")
+
+
+class Server:
+    """``sqltune server`` in a subprocess; the key comes from SQLTUNE_SERVER_KEY, never printed."""
+
+    def __init__(self, data_dir: Path, speed: str) -> None:
+        self.api_key = "sk-bench-" + secrets.token_urlsafe(16)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "tui", "server", "--port", "0", "--data-dir", str(data_dir),
+             "--speed", speed], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+            env={**os.environ, "SQLTUNE_SERVER_KEY": self.api_key})
+        assert self.process.stdout is not None
+        self.base_url = ""
+        for line in self.process.stdout:
+            if "listening on" in line:
+                self.base_url = line.split()[-1]
+            if line.startswith("speed:"):
+                break
+        if not self.base_url:
+            raise RuntimeError("sqltune server did not start")
+
+    def client(self) -> openai.OpenAI:
+        return openai.OpenAI(base_url=self.base_url, api_key=self.api_key, max_retries=2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(30)
+
+
+def demo_chats(split: str, cache: SchemaCache) -> list[list[dict[str, Any]]]:
+    root = demo_dir()
+    return [messages_for(DEFAULT_TEMPLATE, cache, root / "database" / e.db_id /
+                         f"{e.db_id}.sqlite", e.question, e.query)
+            for e in load_dataset(root, split).examples]
+
+
+def jsonl(chats: list[list[dict[str, Any]]]) -> bytes:
+    return "".join(json.dumps({"messages": m}) + "\n" for m in chats).encode()
+
+
+def run_job(client: openai.OpenAI, train: bytes, valid: bytes | None,
+            hyperparameters: dict[str, Any], poll_s: float = 0.02) -> tuple[float, Any]:
+    """Upload, then time create -> final status (polled every ``poll_s``)."""
+    train_id = client.files.create(file=("train.jsonl", train), purpose="fine-tune").id
+    valid_id = (client.files.create(file=("valid.jsonl", valid), purpose="fine-tune").id
+                if valid else None)
+    started = time.perf_counter()
+    job = client.fine_tuning.jobs.create(model=MODEL, training_file=train_id,
+                                         validation_file=valid_id, seed=7,
+                                         hyperparameters=hyperparameters)  # type: ignore[arg-type]
+    while job.status not in FINAL:
+        time.sleep(poll_s)
+        job = client.fine_tuning.jobs.retrieve(job.id)
+    return time.perf_counter() - started, job
+
+
+def raw_engine(train: list[list[dict[str, Any]]], valid: list[list[dict[str, Any]]],
+               epochs: int) -> tuple[float, list[float]]:
+    """The engine alone: start, every step, final state; (seconds, per-step seconds)."""
+    engine = get_engine("ngram")
+    hp = engine.resolve_hyperparameters(len(train), {"n_epochs": epochs, "batch_size": 1})
+    started = time.perf_counter()
+    run = engine.start([ChatExample(m) for m in train],
+                       [ChatExample(m) for m in valid] if valid else None, hp, seed=7)
+    steps = []
+    while run.steps_done < run.total_steps:
+        t = time.perf_counter()
+        run.step()
+        steps.append(time.perf_counter() - t)
+    run.state()
+    return time.perf_counter() - started, steps
+
+
+def pct(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
+
+
+async def follow(base_url: str, key: str, job_id: str, followers: int,
+                 seconds: float) -> dict[str, float]:
+    """``followers`` concurrent clients paging the whole event log for ``seconds``."""
+    latencies: list[float] = []
+    url = f"{base_url}/fine_tuning/jobs/{job_id}/events"
+    end = time.perf_counter() + seconds
+    errors = [0]
+
+    async def one() -> None:
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"},
+                                      timeout=30) as http:
+            while time.perf_counter() < end:
+                after = None
+                while time.perf_counter() < end:
+                    params = {"limit": "100", **({"after": after} if after else {})}
+                    t = time.perf_counter()
+                    response = await http.get(url, params=params)
+                    latencies.append(time.perf_counter() - t)
+                    if response.status_code != 200:
+                        errors[0] += 1
+                        break
+                    page = response.json()
+                    if not page["has_more"]:
+                        break
+                    after = page["data"][-1]["id"]
+
+    started = time.perf_counter()
+    await asyncio.gather(*(one() for _ in range(followers)))
+    elapsed = time.perf_counter() - started
+    return {"followers": followers, "requests": len(latencies),
+            "requests_per_s": round(len(latencies) / elapsed, 1),
+            "p50_ms": round(statistics.median(latencies) * 1000, 2),
+            "p99_ms": round(pct(latencies, 0.99) * 1000, 2), "errors": errors[0]}
+
+
+def bench(followers: int, seconds: float, demo_live: bool) -> dict[str, Any]:
+    cache = SchemaCache()
+    train, dev = demo_chats("train", cache)[:125], demo_chats("dev", cache)
+    out: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as folder:
+        server = Server(Path(folder) / "max", "max")
+        try:
+            with server.client() as client:
+                wall, job = run_job(client, jsonl(train), jsonl(dev),
+                                    {"n_epochs": 8, "batch_size": 1})
+                assert job.status == "succeeded", job.error
+                raw, _ = raw_engine(train, dev, 8)
+                total_steps = 125 * 8
+                out["job_1000"] = {
+                    "steps": total_steps, "server_s": round(wall, 2), "raw_engine_s": round(raw, 2),
+                    "ratio_server_over_raw": round(wall / raw, 2),
+                    "server_steps_per_s": round(total_steps / wall, 1),
+                    "overhead_ms_per_step": round((wall - raw) / total_steps * 1000, 2),
+                    "trained_tokens": job.trained_tokens}
+                all_events = sum(1 for _ in client.fine_tuning.jobs.list_events(job.id, limit=100))
+                one = asyncio.run(follow(server.base_url, server.api_key, job.id, 1, seconds))
+                many = asyncio.run(follow(server.base_url, server.api_key, job.id, followers,
+                                          seconds))
+                out["events"] = {"events_in_log": all_events, "one": one, "many": many,
+                                 "throughput_ratio": round(many["requests_per_s"]
+                                                           / one["requests_per_s"], 2),
+                                 "p99_ratio": round(many["p99_ms"] / one["p99_ms"], 2)}
+                out["demo"] = demo_pacing(client, cache)
+        finally:
+            server.stop()
+        if demo_live:
+            live = Server(Path(folder) / "demo", "demo")
+            try:
+                with live.client() as client:
+                    prepared = demo_prepared(cache)
+                    wall, job = run_job(client, prepared, None, {}, poll_s=0.25)
+                    out["demo"]["live_demo_s"] = round(wall, 1)
+                    out["demo"]["live_status"] = job.status
+            finally:
+                live.stop()
+    return out
+
+
+def demo_prepared(cache: SchemaCache) -> bytes:
+    """The JSONL `sqltune prepare` makes of the demo data with default options."""
+    result = prepare(demo_dir(), PrepareOptions(parallel=False))
+    return jsonl([result.messages[i] for i in result.budget.kept_indices])
+
+
+def demo_pacing(client: openai.OpenAI, cache: SchemaCache) -> dict[str, Any]:
+    """The demo job's schedule at --speed demo, its compute at --speed max, and the prediction."""
+    data = demo_prepared(cache)
+    examples = data.count(b"\n")
+    wall_max, job = run_job(client, data, None, {})
+    assert job.status == "succeeded", job.error
+    hp = job.hyperparameters
+    steps = math.ceil(examples / int(hp.batch_size)) * int(hp.n_epochs)
+    pace = Pace.parse("demo")
+    delay, phases = pace.step_delay(steps), 2 * pace.phase_delay()
+    chats = [json.loads(line)["messages"] for line in data.decode().splitlines()]
+    raw, per_step = raw_engine(chats, [], int(hp.n_epochs))
+    overhead = max(0.0, (wall_max - raw) / steps)
+    predicted = phases + sum(max(delay, s + overhead) for s in per_step)
+    return {"examples": examples, "epochs": hp.n_epochs, "batch_size": hp.batch_size,
+            "steps": steps, "step_delay_s": delay, "scheduled_s": round(phases + steps * delay, 1),
+            "max_speed_s": round(wall_max, 2),
+            "compute_ms_per_step_p50": round(statistics.median(per_step) * 1000, 2),
+            "compute_ms_per_step_max": round(max(per_step) * 1000, 2),
+            "server_overhead_ms_per_step": round(overhead * 1000, 2),
+            "predicted_demo_s": round(predicted, 1)}
+
+
+def report(figures: dict[str, Any]) -> None:
+    job, events, demo = figures["job_1000"], figures["events"], figures["demo"]
+    print(f"(a) 1,000-step job at --speed max: create -> succeeded {job['server_s']:.2f} s "
+          f"({job['server_steps_per_s']:.0f} steps/s); raw engine loop, same steps: "
+          f"{job['raw_engine_s']:.2f} s; server/raw {job['ratio_server_over_raw']:.2f}x "
+          f"(+{job['overhead_ms_per_step']:.2f} ms/step)")
+    one, many = events["one"], events["many"]
+    print(f"(b) events endpoint, {events['events_in_log']} events, pages of 100 with after "
+          f"cursors:")
+    for row in (one, many):
+        print(f"    {row['followers']} follower(s): {row['requests_per_s']:.0f} req/s, "
+              f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms "
+              f"({row['requests']} requests, {row['errors']} errors)")
+    print(f"    {many['followers']} vs 1: throughput {events['throughput_ratio']:.2f}x, "
+          f"p99 {events['p99_ratio']:.2f}x")
+    print(f"(c) demo job: {demo['examples']} examples, {demo['epochs']} epochs, batch "
+          f"{demo['batch_size']} = {demo['steps']} steps at {demo['step_delay_s'] * 1000:.0f} ms: "
+          f"scheduled {demo['scheduled_s']} s; compute at --speed max {demo['max_speed_s']} s "
+          f"(engine p50 {demo['compute_ms_per_step_p50']} ms/step, max "
+          f"{demo['compute_ms_per_step_max']} ms, server +{demo['server_overhead_ms_per_step']} "
+          f"ms/step); predicted at --speed demo {demo['predicted_demo_s']} s")
+    if "live_demo_s" in demo:
+        print(f"    measured at --speed demo: {demo['live_demo_s']} s ({demo['live_status']})")
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--followers", type=int, default=8)
+    parser.add_argument("--seconds", type=float, default=5.0,
+                        help="duration of each follower load run")
+    parser.add_argument("--demo-live", action="store_true",
+                        help="also run the demo job at --speed demo (about 50 s)")
+    options = parser.parse_args()
+    figures = bench(options.followers, options.seconds, options.demo_live)
+    if options.json:
+        print(json.dumps(figures))
+    else:
+        report(figures)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
