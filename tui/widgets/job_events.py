@@ -203,6 +203,12 @@ class JobsPane(Pane):
     def _highlighted(self) -> None:
         self.refresh_bindings()
 
+    @on(DataTable.RowSelected, "#jobs-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        # The table's own enter binding wins over the pane's: enter on a row opens that job.
+        event.stop()
+        self.action_open_job(event.row_key.value)
+
     # ── detail ──────────────────────────────────────────────────────────────────────────
 
     def action_open_job(self, job_id: str | None = None) -> None:
