@@ -104,6 +104,8 @@ class FileList(Pane):
 
         outcome: str
         """done, failed or cancelled."""
+        error: str | None = None
+        """Why it failed (never holds a key); None when refused by validation or not failed."""
 
     @dataclass
     class ContentRead(Message):
@@ -262,8 +264,7 @@ class FileList(Pane):
             self.post_message(self.UploadEnded("cancelled"))
             return
         except Exception as error:
-            self.post_message(self.Failed(str(error)))
-            self.post_message(self.UploadEnded("failed"))
+            self.post_message(self.UploadEnded("failed", str(error)))
             return
         warning = await asyncio.to_thread(self._record_upload, path, info.id)
         if warning:
@@ -307,6 +308,11 @@ class FileList(Pane):
         self.query_one("#files-upload").display = False
         if message.outcome == "cancelled":
             self.notify("Upload cancelled", title="Files")
+        if message.error is not None:
+            # Kept in the content area: the list refresh below rewrites the state line.
+            self.query_one("#files-content-text", Static).update(
+                Text(f"Upload failed: {message.error}", style="bold red"))
+            self.notify(message.error, title="Upload failed", severity="error")
         self.action_refresh()
 
     def on_file_uploaded(self, message: FileUploaded) -> None:
