@@ -153,7 +153,7 @@ class TokenMeter(Pane):
         text = self.query_one("#budget-epochs", Input).value.strip().lower() or "auto"
         if text == "auto":
             return "auto"
-        number = int(text)
+        number = int(text) if text.isdigit() else 0
         if not 1 <= number <= 50:
             raise ValueError("epochs must be auto or 1-50")
         return number
