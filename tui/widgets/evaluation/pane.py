@@ -1,0 +1,389 @@
+"""The evaluation pane: run models over a split, compare every model evaluated, drill down."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from textual import on, work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Container, VerticalScroll
+from textual.message import Message
+from textual.widgets import ContentSwitcher, DataTable, Label, Static
+
+from tui.core.eval_runs import EvalRun
+from tui.core.report import EvalReport, QuestionResult
+from tui.messages import JobEnded
+from tui.widgets.evaluation.run_bar import RunBar
+from tui.widgets.evaluation.runner import EvalEnded, EvalFinished, EvalProgressed, EvalStarted
+from tui.widgets.evaluation.views import (
+    HardnessChart,
+    QuestionTable,
+    RunsTable,
+    SkippedTable,
+    question_detail,
+    share_text,
+)
+from tui.widgets.pane import Pane
+
+VIEWS = ("eval-compare", "eval-questions", "eval-skipped")
+"""The views ``v`` cycles through."""
+
+
+def export_base(path: Path) -> Path:
+    """``a/b.csv`` or ``a/b.json`` -> ``a/b``: both files are written next to each other."""
+    return path.with_suffix("") if path.suffix.lower() in (".csv", ".json") else path
+
+
+class EvaluationPane(Pane):
+    """Execution accuracy, cost and speed of models on a split, compared across runs."""
+
+    PANE_ID = "evaluation"
+    PANE_TITLE = "Evaluate"
+    SCOPED_CSS = False
+    DEFAULT_CSS = """
+    #pane-evaluation #eval-views, #pane-evaluation .eval-split { height: 1fr; }
+    #pane-evaluation #eval-compare, #pane-evaluation #eval-questions { height: 1fr; }
+    #pane-evaluation #eval-runs { height: 7; }
+    #pane-evaluation #eval-chart { height: 1fr; min-height: 8; }
+    #pane-evaluation #eval-questions-title { height: 1; padding: 0 1; color: $text-muted; }
+    #pane-evaluation #eval-question-table { height: 7; }
+    #pane-evaluation #eval-detail-scroll { height: 1fr; padding: 0 1;
+                                           border-top: solid $primary-darken-2; }
+    #pane-evaluation #eval-skipped { height: 1fr; }
+    Screen.-wide #pane-evaluation .eval-split { layout: horizontal; }
+    Screen.-wide #pane-evaluation #eval-runs { height: 1fr; width: 1fr; }
+    Screen.-wide #pane-evaluation #eval-chart { width: 64; }
+    Screen.-wide #pane-evaluation #eval-question-table { height: 1fr; width: 1fr; }
+    Screen.-wide #pane-evaluation #eval-detail-scroll { width: 1fr; border-top: none;
+                                                        border-left: solid $primary-darken-2; }
+    """
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("r", "run", "Run", id="evaluation.run",
+                tooltip="Evaluate the chosen model(s) on the split"),
+        Binding("x,escape", "cancel", "Cancel run", id="evaluation.cancel",
+                tooltip="Stop the run; the questions finished so far stay listed"),
+        Binding("m", "pick_models", "Models", id="evaluation.models",
+                tooltip="Choose models: the provider's (fine-tuned too) or any name"),
+        Binding("v", "next_view", "View", id="evaluation.view",
+                tooltip="Compare runs, then questions of the run, then skipped questions"),
+        Binding("e", "export", "Export", id="evaluation.export",
+                tooltip="Write the shown run's report as CSV and JSON"),
+        Binding("s", "next_split", "Split", id="evaluation.split", show=False,
+                tooltip="Evaluate on the next split of the dataset"),
+        Binding("c", "set_concurrency", "Concurrency", id="evaluation.concurrency",
+                show=False, tooltip="Questions in flight at once"),
+        Binding("l", "set_limit", "Limit", id="evaluation.limit", show=False,
+                tooltip="Only the first K questions (empty: all)"),
+        Binding("space", "mark", "Chart", id="evaluation.mark", show=False,
+                tooltip="Add or remove the highlighted model in the hardness chart"),
+        Binding("f", "failures", "Failures", id="evaluation.failures", show=False,
+                tooltip="Show only the questions that did not match"),
+    ]
+
+    @dataclass
+    class ModelsListed(Message):
+        """The provider's models were listed."""
+
+        models: list[str]
+        """Model ids, as listed."""
+
+    @dataclass
+    class RunsLoaded(Message):
+        """Recorded runs were read from history."""
+
+        runs: list[EvalRun]
+        """One per model (newest run of each)."""
+        select: int | None
+        """Run id to highlight."""
+
+    @dataclass
+    class ReportLoaded(Message):
+        """A recorded run's full report was read."""
+
+        run_id: int
+        """Its history id."""
+        report: EvalReport | None
+        """The report (None when this machine kept none)."""
+
+    @dataclass
+    class Exported(Message):
+        """A report was written."""
+
+        paths: list[Path]
+        """The CSV and the JSON file."""
+
+    def __init__(self, session: Any) -> None:
+        super().__init__(session)
+        self.report: EvalReport | None = None
+        """The report the drill-down shows (a recorded run, or the run in progress)."""
+        self._reports: dict[int, EvalReport | None] = {}
+
+    def compose(self) -> ComposeResult:
+        yield RunBar(self.session, id="eval-run-bar")
+        with ContentSwitcher(initial=VIEWS[0], id="eval-views"):
+            with Container(id="eval-compare", classes="eval-split"):
+                yield RunsTable(id="eval-runs")
+                yield HardnessChart(id="eval-chart")
+            with Container(id="eval-questions"):
+                yield Label("", id="eval-questions-title")
+                with Container(classes="eval-split"):
+                    yield QuestionTable(id="eval-question-table")
+                    with VerticalScroll(id="eval-detail-scroll", can_focus=True):
+                        yield Static(question_detail(None), id="eval-detail")
+            yield SkippedTable(id="eval-skipped")
+
+    def on_mount(self) -> None:
+        self.load_runs()
+
+    @property
+    def run_bar(self) -> RunBar:
+        """Settings and progress of the run."""
+        return self.query_one(RunBar)
+
+    def focus_default(self) -> None:
+        view = self.query_one(ContentSwitcher).current
+        target = {"eval-questions": "#eval-question-table",
+                  "eval-skipped": "#eval-skipped"}.get(view or "", "#eval-runs")
+        self.query_one(target).focus()
+
+    def provider_changed(self) -> None:
+        self.list_models()
+
+    def session_changed(self, fact: Message) -> None:
+        if isinstance(fact, JobEnded):
+            self.list_models()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if not self.is_mounted:
+            return True
+        bar, view = self.run_bar, self.query_one(ContentSwitcher).current
+        if action == "cancel":
+            return bar.running
+        if action == "run":
+            return None if bar.running or not bar.chosen else True
+        if action == "mark":
+            return view == "eval-compare"
+        if action == "failures":
+            return view == "eval-questions"
+        if action == "export":
+            return True if self.report is not None and self.report.rows else None
+        return True
+
+    # ── settings and the run ────────────────────────────────────────────────────────────
+
+    def action_run(self) -> None:
+        """Evaluate the chosen models on the split."""
+        self.run_bar.start()
+        self.refresh_bindings()
+
+    def action_cancel(self) -> None:
+        """Stop the run."""
+        self.run_bar.cancel()
+
+    def action_next_split(self) -> None:
+        """Evaluate on the next split of the dataset."""
+        self.run_bar.next_split()
+
+    def action_pick_models(self) -> None:
+        """Choose the models of the next run."""
+        self.run_bar.ask_models([run.model for run in self.query_one(RunsTable).runs])
+
+    def action_set_concurrency(self) -> None:
+        """Ask for the number of questions in flight."""
+        self.run_bar.ask_concurrency()
+
+    def action_set_limit(self) -> None:
+        """Ask for a question limit (empty: the whole split)."""
+        self.run_bar.ask_limit()
+
+    def on_eval_started(self, message: EvalStarted) -> None:
+        self.report = EvalReport(rows=[], model=message.model, total=message.total)
+        self._show_report(self.report, message.model)
+
+    def on_eval_progressed(self, message: EvalProgressed) -> None:
+        last = message.progress.last
+        if self.report is None:
+            return
+        if isinstance(last, QuestionResult):
+            self.report.rows.append(last)
+            self.query_one(QuestionTable).append(last)
+            if self.query_one(QuestionTable).row_count == 1:
+                self._update_detail()
+        else:
+            self.report.skipped.append(last)
+            self.query_one(SkippedTable).append(last)
+
+    def on_eval_finished(self, message: EvalFinished) -> None:
+        report = message.report
+        model = report.model or ""
+        if message.run is not None:
+            self._reports[message.run.id] = report
+            self.load_runs(message.run.id)
+        self._show_report(report, model)
+
+    def on_eval_ended(self, message: EvalEnded) -> None:
+        self.refresh_bindings()
+
+    # ── models and recorded runs ────────────────────────────────────────────────────────
+
+    @work(exclusive=True, group="eval-models", exit_on_error=False)
+    async def list_models(self) -> None:
+        """List the provider's models (fine-tuned ones included)."""
+        try:
+            client = await self.session.client()
+            models = [model.id async for model in client.models.list()]
+        except Exception as error:
+            self.run_bar.set_state(f"models: {error}", "red")
+            return
+        self.post_message(self.ModelsListed(models))
+
+    def on_evaluation_pane_models_listed(self, message: ModelsListed) -> None:
+        self.run_bar.set_models(message.models)
+        self.refresh_bindings()
+
+    @work(thread=True, exclusive=True, group="eval-runs", exit_on_error=False)
+    def load_runs(self, select: int | None = None) -> None:
+        """Read every recorded run (history and kept reports)."""
+        from tui.core.eval_runs import comparison, load_runs
+
+        self.post_message(self.RunsLoaded(comparison(load_runs()), select))
+
+    def on_evaluation_pane_runs_loaded(self, message: RunsLoaded) -> None:
+        self.query_one(RunsTable).show(message.runs, select=message.select)
+        self._chart_and_report()
+
+    @on(DataTable.RowHighlighted, "#eval-runs")
+    def _run_highlighted(self) -> None:
+        self._chart_and_report()
+
+    @on(DataTable.RowSelected, "#eval-runs")
+    def _run_selected(self) -> None:
+        self._show_view("eval-questions")
+
+    def _chart_and_report(self) -> None:
+        table = self.query_one(RunsTable)
+        self.query_one(HardnessChart).plot_runs(table.charted())
+        run = table.highlighted()
+        if run is None or self.run_bar.running:
+            return
+        if run.id in self._reports:
+            self._show_report(self._reports[run.id], run.model)
+        else:
+            self.load_report(run)
+
+    @work(thread=True, exclusive=True, group="eval-report", exit_on_error=False)
+    def load_report(self, run: EvalRun) -> None:
+        """Read a recorded run's per-question report."""
+        from tui.core.eval_runs import EvalRunError, load_report
+
+        report = None
+        if run.report_path is not None:
+            try:
+                report = load_report(run.report_path)
+            except EvalRunError:
+                report = None
+        self.post_message(self.ReportLoaded(run.id, report))
+
+    def on_evaluation_pane_report_loaded(self, message: ReportLoaded) -> None:
+        self._reports[message.run_id] = message.report
+        run = self.query_one(RunsTable).highlighted()
+        if run is not None and run.id == message.run_id and not self.run_bar.running:
+            self._show_report(message.report, run.model)
+
+    def _show_report(self, report: EvalReport | None, model: str) -> None:
+        self.report = report
+        self.query_one(QuestionTable).show(report.rows if report else [])
+        self.query_one(SkippedTable).show(report.skipped if report else [])
+        self._update_detail()
+        if report is None:
+            title = f"{model}: no per-question report on this machine"
+        else:
+            title = (f"{model} · {report.split} · {report.n} scored · EX "
+                     f"{share_text(report.execution_accuracy)} · {len(report.skipped)} skipped"
+                     + (" · cancelled" if report.cancelled else "") + " · f: failures only")
+        self.query_one("#eval-questions-title", Label).update(title)
+        self.refresh_bindings()
+
+    # ── views ───────────────────────────────────────────────────────────────────────────
+
+    def action_next_view(self) -> None:
+        """Compare → questions → skipped."""
+        current = self.query_one(ContentSwitcher).current or VIEWS[0]
+        self._show_view(VIEWS[(VIEWS.index(current) + 1) % len(VIEWS)])
+
+    def _show_view(self, view: str) -> None:
+        self.query_one(ContentSwitcher).current = view
+        self.focus_default()
+        self.refresh_bindings()
+
+    def action_mark(self) -> None:
+        """Add or remove the highlighted model in the hardness chart."""
+        table = self.query_one(RunsTable)
+        table.toggle_mark()
+        self.query_one(HardnessChart).plot_runs(table.charted())
+
+    def action_failures(self) -> None:
+        """Only the questions that did not match, or all."""
+        self.query_one(QuestionTable).toggle_failures()
+        self._update_detail()
+
+    @on(DataTable.RowHighlighted, "#eval-question-table")
+    def _update_detail(self) -> None:
+        row: QuestionResult | None = self.query_one(QuestionTable).highlighted()
+        self.query_one("#eval-detail", Static).update(question_detail(row))
+
+    # ── export ──────────────────────────────────────────────────────────────────────────
+
+    def action_export(self) -> None:
+        """Ask where to write the shown report, then write it as CSV and JSON."""
+        from tui.screens.prompt import PromptScreen
+
+        report = self.report
+        if report is None or not report.rows:
+            return
+        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", report.model or "predictions").strip("-")
+        suggested = Path.cwd() / f"sqltune-eval-{slug}-{report.split or 'split'}"
+
+        def answered(text: str | None) -> None:
+            if text:
+                self._confirm_export(report, export_base(Path(text).expanduser()))
+
+        self.app.push_screen(PromptScreen("Export the report", value=str(suggested),
+                                          hint="Writes PATH.csv (per question) and PATH.json "
+                                               "(summary + questions)."), answered)
+
+    def _confirm_export(self, report: EvalReport, base: Path) -> None:
+        from tui.screens.confirm import ConfirmScreen
+
+        paths = [base.with_name(base.name + ".csv"), base.with_name(base.name + ".json")]
+        existing = [path.name for path in paths if path.exists()]
+        if not existing:
+            self.export_report(report, paths)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.export_report(report, paths)
+
+        self.app.push_screen(ConfirmScreen(f"Overwrite {' and '.join(existing)}?",
+                                           yes="Overwrite"), answered)
+
+    @work(thread=True, group="eval-export", exit_on_error=False)
+    def export_report(self, report: EvalReport, paths: list[Path]) -> None:
+        """Write the CSV and the JSON (reads nothing from the provider)."""
+        try:
+            for path in paths:
+                report.write(path)
+        except OSError as error:
+            self.app.call_from_thread(self.notify, f"Cannot write {error.filename}: "
+                                      f"{error.strerror}", title="Export", severity="error")
+            return
+        self.post_message(self.Exported(paths))
+
+    def on_evaluation_pane_exported(self, message: Exported) -> None:
+        names = " and ".join(str(path) for path in message.paths)
+        self.notify(f"Wrote {names}", title="Export")
