@@ -69,6 +69,8 @@ def results_match(gold: Sequence[Row], predicted: Sequence[Row], *, ordered: boo
         return False
     gold_rows = [tuple(canonical(value) for value in row) for row in gold]
     pred_rows = [tuple(canonical(value) for value in row) for row in predicted]
+    if gold_rows == pred_rows:
+        return True  # the same columns in the same order (the usual right answer)
     if Counter(_sorted_key(row) for row in gold_rows) != Counter(
             _sorted_key(row) for row in pred_rows):
         return False  # no column order can help: the rows differ as bags of values
