@@ -5,6 +5,7 @@ budget counts them, ``auto`` resolved, validation-file failures, fine-tuned mode
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,12 +14,14 @@ import pydantic
 import pytest
 
 from tests.server.conftest import PAIRS, SCHEMA, Recorder, chat_lines
-from tests.server.helpers import all_events, await_for, wait_for
+from tests.server.helpers import all_events, await_for, wait_for, wait_for_event
 from tests.server.spec import check, validator
 from tui.core.budget import fit_to_budget, resolve_epochs
 from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.core.tokens import TokenCounter, encoding_for_model, get_encoding
-from tui.server.inprocess import LocalServer
+from tui.server.context import CTX
+from tui.server.inprocess import LocalServer, start_local_server
+from tui.server.pace import Pace
 from tui.server.store import Store
 
 BASE = "sqltune-local-base"
@@ -257,3 +260,37 @@ def test_event_pages_serialised_in_place_equal_the_decoded_ones(tmp_path: Path) 
         assert [e["message"][:5] for e in rest["data"]] == ["Quote"] and not rest["has_more"]
     finally:
         store.close()
+
+
+class _OneSecondSteps(Pace):
+    """No validating/queued wait, and a whole second per step: time to pause the last one."""
+
+    def phase_delay(self) -> float:
+        return 0.0
+
+    def step_delay(self, total_steps: int) -> float:
+        return 1.0
+
+
+def test_a_pause_during_the_last_step_holds_the_job_until_resumed(tmp_path: Path) -> None:
+    with start_local_server(tmp_path, speed="max") as server, openai.OpenAI(
+            base_url=server.base_url, api_key=server.api_key, max_retries=0) as client:
+        runner = server._app[CTX].runner  # type: ignore[index]
+        runner.pace = _OneSecondSteps(1.0)
+        train = client.files.create(file=("t.jsonl", chat_lines(PAIRS[:10])),
+                                    purpose="fine-tune").id
+        job = client.fine_tuning.jobs.create(model=BASE, training_file=train, hyperparameters={
+            "n_epochs": 1, "batch_size": 10})
+        wait_for_event(client, job.id, "Step 1/1:")
+        assert client.fine_tuning.jobs.pause(job.id).status == "paused"
+        time.sleep(1.5)  # the step's second is over: the driver is at the finish line
+        held = client.fine_tuning.jobs.retrieve(job.id)
+        assert held.status == "paused" and held.fine_tuned_model is None
+        assert client.models.list().data[-1].id == BASE
+        assert client.fine_tuning.jobs.resume(job.id).status == "running"
+        done = wait_for(client, job.id)
+        assert done.status == "succeeded" and done.fine_tuned_model
+        messages = [e.message for e in all_events(client, job.id)]
+        assert not any("restarted" in m for m in messages)
+        assert messages.index("Fine-tuning job resumed") < messages.index(
+            f"New fine-tuned model created: {done.fine_tuned_model}")

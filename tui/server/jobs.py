@@ -336,13 +336,22 @@ class JobDriver:
             self.blobs.delete("checkpoints", old)
 
     async def finish(self, run: TrainingRun) -> None:
+        while self.load().status == "paused" and not self.runner.stopping:
+            wake = self.runner.wake_event(self.job_id)  # paused during the last step
+            wake.clear()
+            if self.load().status == "paused":
+                await wake.wait()
+        if self.load().status != "running":
+            return
         state = await asyncio.to_thread(run.state)
         await asyncio.to_thread(self.blobs.write, "models", self.job_id, state)
         results_id = new_id("file-", 22)
         csv_bytes = results_csv(self.store.metrics(self.job_id))
         await asyncio.to_thread(self.blobs.write, "files", results_id, csv_bytes)
         job = self.load()
-        if job.status != "running":
+        if job.status != "running":  # cancelled while the blobs were written
+            self.blobs.delete("models", self.job_id)
+            self.blobs.delete("files", results_id)
             return
         name = job.private["model_name"]
         self.store.add_file(results_id, size=len(csv_bytes), filename="step_metrics.csv",
