@@ -25,6 +25,7 @@ from tui.core.paths import demo_dir
 from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
 from tui.core.schema import SchemaCache
 from tui.messages import JobEnded
+from tui.screens.confirm import ConfirmScreen
 from tui.server.inprocess import LocalServer, start_local_server
 from tui.widgets.evaluation import EvaluationPane
 from tui.widgets.evaluation.runner import EvalProgressed
@@ -109,6 +110,10 @@ def hardness_percent(report: EvalReport) -> list[float]:
     return [100 * (report.by_hardness[level]["execution_accuracy"] or 0.0) for level in LEVELS]
 
 
+def exported(posted: list[Message]) -> int:
+    return len({id(m) for m in posted if isinstance(m, EvaluationPane.Exported)})
+
+
 def no_key_anywhere(app: SqltuneApp, key: str) -> None:
     assert key not in app.export_screenshot()
 
@@ -157,8 +162,14 @@ async def test_base_model_scores_like_core_with_chart_drilldown_and_export(
         field = app.screen.query_one("#prompt-input", Input)
         field.value = str(tmp_path / "report.csv")
         await pilot.press("enter")
-        await until(pilot, lambda: any(type(m).__name__ == "Exported" for m in posted),
-                    "the export")
+        await until(pilot, lambda: exported(posted) == 1, "the export")
+        # The same path again: both files exist, so the pane asks before overwriting them.
+        await pilot.press("e")
+        app.screen.query_one("#prompt-input", Input).value = str(tmp_path / "report")
+        await pilot.press("enter")
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await until(pilot, lambda: exported(posted) == 2, "the second export")
         no_key_anywhere(app, starter.key)
     with (tmp_path / "report.csv").open(encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
@@ -287,5 +298,7 @@ async def test_questions_whose_database_is_missing_are_listed_as_skipped(
         skipped = pane.query_one(SkippedTable)
         assert app.focused is skipped and skipped.row_count == missing > 0
         assert {(s.db_id, s.reason) for s in skipped.skipped} == {("clinic", "missing_database")}
+        assert str(pane.query_one("#eval-skipped-note", Label).render()).startswith(
+            f"{missing} skipped")
         assert f"{missing} skipped" in str(pane.query_one("#eval-state", Label).render())
     assert not (data / "database" / "clinic" / "clinic.sqlite").exists()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
@@ -17,6 +16,7 @@ from textual.widgets import ContentSwitcher, DataTable, Label, Static
 from tui.core.eval_runs import EvalRun
 from tui.core.report import EvalReport, QuestionResult
 from tui.messages import JobEnded
+from tui.widgets.evaluation.export import ask_export
 from tui.widgets.evaluation.run_bar import RunBar
 from tui.widgets.evaluation.runner import EvalEnded, EvalFinished, EvalProgressed, EvalStarted
 from tui.widgets.evaluation.views import (
@@ -29,13 +29,8 @@ from tui.widgets.evaluation.views import (
 )
 from tui.widgets.pane import Pane
 
-VIEWS = ("eval-compare", "eval-questions", "eval-skipped")
+VIEWS = ("eval-compare", "eval-questions", "eval-skipped-view")
 """The views ``v`` cycles through."""
-
-
-def export_base(path: Path) -> Path:
-    """``a/b.csv`` or ``a/b.json`` -> ``a/b``: both files are written next to each other."""
-    return path.with_suffix("") if path.suffix.lower() in (".csv", ".json") else path
 
 
 class EvaluationPane(Pane):
@@ -53,10 +48,11 @@ class EvaluationPane(Pane):
     #pane-evaluation #eval-question-table { height: 7; }
     #pane-evaluation #eval-detail-scroll { height: 1fr; padding: 0 1;
                                            border-top: solid $primary-darken-2; }
-    #pane-evaluation #eval-skipped { height: 1fr; }
+    #pane-evaluation #eval-skipped-view, #pane-evaluation #eval-skipped { height: 1fr; }
+    #pane-evaluation #eval-skipped-note { height: 1; padding: 0 1; color: $text-muted; }
     Screen.-wide #pane-evaluation .eval-split { layout: horizontal; }
     Screen.-wide #pane-evaluation #eval-runs { height: 1fr; width: 1fr; }
-    Screen.-wide #pane-evaluation #eval-chart { width: 64; }
+    Screen.-wide #pane-evaluation #eval-chart { width: 50; }
     Screen.-wide #pane-evaluation #eval-question-table { height: 1fr; width: 1fr; }
     Screen.-wide #pane-evaluation #eval-detail-scroll { width: 1fr; border-top: none;
                                                         border-left: solid $primary-darken-2; }
@@ -121,6 +117,7 @@ class EvaluationPane(Pane):
         self.report: EvalReport | None = None
         """The report the drill-down shows (a recorded run, or the run in progress)."""
         self._reports: dict[int, EvalReport | None] = {}
+        self._new_model: str | None = None
 
     def compose(self) -> ComposeResult:
         yield RunBar(self.session, id="eval-run-bar")
@@ -134,7 +131,9 @@ class EvaluationPane(Pane):
                     yield QuestionTable(id="eval-question-table")
                     with VerticalScroll(id="eval-detail-scroll", can_focus=True):
                         yield Static(question_detail(None), id="eval-detail")
-            yield SkippedTable(id="eval-skipped")
+            with Container(id="eval-skipped-view"):
+                yield Label("", id="eval-skipped-note")
+                yield SkippedTable(id="eval-skipped")
 
     def on_mount(self) -> None:
         self.load_runs()
@@ -147,7 +146,7 @@ class EvaluationPane(Pane):
     def focus_default(self) -> None:
         view = self.query_one(ContentSwitcher).current
         target = {"eval-questions": "#eval-question-table",
-                  "eval-skipped": "#eval-skipped"}.get(view or "", "#eval-runs")
+                  "eval-skipped-view": "#eval-skipped"}.get(view or "", "#eval-runs")
         self.query_one(target).focus()
 
     def provider_changed(self) -> None:
@@ -155,6 +154,7 @@ class EvaluationPane(Pane):
 
     def session_changed(self, fact: Message) -> None:
         if isinstance(fact, JobEnded):
+            self._new_model = fact.fine_tuned_model
             self.list_models()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -216,6 +216,7 @@ class EvaluationPane(Pane):
         else:
             self.report.skipped.append(last)
             self.query_one(SkippedTable).append(last)
+            self._note_skipped()
 
     def on_eval_finished(self, message: EvalFinished) -> None:
         report = message.report
@@ -242,7 +243,11 @@ class EvaluationPane(Pane):
         self.post_message(self.ModelsListed(models))
 
     def on_evaluation_pane_models_listed(self, message: ModelsListed) -> None:
-        self.run_bar.set_models(message.models)
+        bar = self.run_bar
+        bar.set_models(message.models)
+        if self._new_model in message.models and not bar.running:
+            bar.set_state(f"new model {self._new_model} · m: choose it", "green")
+            self._new_model = None
         self.refresh_bindings()
 
     @work(thread=True, exclusive=True, group="eval-runs", exit_on_error=False)
@@ -306,7 +311,14 @@ class EvaluationPane(Pane):
                      f"{share_text(report.execution_accuracy)} · {len(report.skipped)} skipped"
                      + (" · cancelled" if report.cancelled else "") + " · f: failures only")
         self.query_one("#eval-questions-title", Label).update(title)
+        self._note_skipped()
         self.refresh_bindings()
+
+    def _note_skipped(self) -> None:
+        skipped = len(self.report.skipped) if self.report is not None else 0
+        self.query_one("#eval-skipped-note", Label).update(
+            f"{skipped} skipped: no database file, or the gold SQL fails (never scored)"
+            if skipped else "No question was skipped.")
 
     # ── views ───────────────────────────────────────────────────────────────────────────
 
@@ -340,37 +352,8 @@ class EvaluationPane(Pane):
 
     def action_export(self) -> None:
         """Ask where to write the shown report, then write it as CSV and JSON."""
-        from tui.screens.prompt import PromptScreen
-
-        report = self.report
-        if report is None or not report.rows:
-            return
-        slug = re.sub(r"[^A-Za-z0-9._-]+", "-", report.model or "predictions").strip("-")
-        suggested = Path.cwd() / f"sqltune-eval-{slug}-{report.split or 'split'}"
-
-        def answered(text: str | None) -> None:
-            if text:
-                self._confirm_export(report, export_base(Path(text).expanduser()))
-
-        self.app.push_screen(PromptScreen("Export the report", value=str(suggested),
-                                          hint="Writes PATH.csv (per question) and PATH.json "
-                                               "(summary + questions)."), answered)
-
-    def _confirm_export(self, report: EvalReport, base: Path) -> None:
-        from tui.screens.confirm import ConfirmScreen
-
-        paths = [base.with_name(base.name + ".csv"), base.with_name(base.name + ".json")]
-        existing = [path.name for path in paths if path.exists()]
-        if not existing:
-            self.export_report(report, paths)
-            return
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.export_report(report, paths)
-
-        self.app.push_screen(ConfirmScreen(f"Overwrite {' and '.join(existing)}?",
-                                           yes="Overwrite"), answered)
+        if self.report is not None and self.report.rows:
+            ask_export(self, self.report, self.export_report)
 
     @work(thread=True, group="eval-export", exit_on_error=False)
     def export_report(self, report: EvalReport, paths: list[Path]) -> None:

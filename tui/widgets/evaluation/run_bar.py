@@ -49,6 +49,7 @@ class RunBar(Vertical):
     RunBar #eval-settings { height: 1; padding: 0 1; color: $text-muted; }
     RunBar #eval-progress-row { height: 1; padding: 0 1; }
     RunBar #eval-progress { width: auto; margin-right: 1; }
+    RunBar #eval-progress Bar { width: 16; }
     RunBar #eval-state { width: 1fr; }
     """
 

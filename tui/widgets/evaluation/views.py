@@ -27,8 +27,10 @@ def seconds_text(value: float | None) -> str:
 
 
 def dollars_text(value: float | None) -> str:
-    """``$0.000123`` or ``-`` when unpriced."""
-    return "-" if value is None else f"${value:.6f}"
+    """``$0.000123``, ``$0`` when free, ``-`` when unpriced."""
+    if value is None:
+        return "-"
+    return "$0" if value == 0 else f"${value:.6f}"
 
 
 def count_text(value: int | None) -> str:
