@@ -55,8 +55,14 @@ def figures_text(answer: Answer, own_prompt: bool) -> Text:
 
 
 def outcome_text(outcome: Outcome) -> Text:
-    """Rows and time, or the error; then the verdict against gold when there is one."""
+    """The verdict against gold when there is one, then rows and time, or the error."""
     text = Text()
+    if outcome.match is True:
+        text.append("✓ matches gold · ", style="bold green")
+    elif outcome.match is False:
+        text.append("✗ differs from gold · ", style="bold red")
+    elif outcome.gold is not None and outcome.gold_error:
+        text.append(f"no verdict: gold failed ({outcome.gold_error}) · ", style="yellow")
     if outcome.error is not None:
         text.append(f"SQL {outcome.error.type.replace('_', ' ')}: ", style="bold red")
         text.append(outcome.error.message, style="red")
@@ -65,13 +71,6 @@ def outcome_text(outcome: Outcome) -> Text:
         more = f" (first {result.row_count:,} shown)" if result.truncated else ""
         text.append(f"{result.row_count:,} row{'s' if result.row_count != 1 else ''}{more}"
                     f" in {result.elapsed_ms:.1f} ms")
-    if outcome.gold is not None:
-        if outcome.match is True:
-            text.append(" · ✓ matches gold", style="bold green")
-        elif outcome.match is False:
-            text.append(" · ✗ differs from gold", style="bold red")
-        elif outcome.gold_error:
-            text.append(f" · no verdict: gold failed ({outcome.gold_error})", style="yellow")
     return text
 
 

@@ -153,7 +153,7 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
         """True while the model list is still being read."""
 
     def compose(self) -> ComposeResult:
-        typed = self.current if self.current and self.current.kind == "endpoint" else None
+        typed = self.current if self.current not in self.models else None
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-question")
             yield OptionList(*(Option(model_line(m, self.current), id=str(i))

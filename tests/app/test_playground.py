@@ -1,0 +1,412 @@
+"""Playground pane at 80x24 against the real local server: ask, run read-only, score, compare."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import sqlite3
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+import pytest
+from rich.console import Console
+from textual import events
+from textual.message import Message
+from textual.pilot import Pilot
+
+from tui.app import SqltuneApp, make_app
+from tui.core.matching import order_matters, results_match
+from tui.core.paths import demo_dir
+from tui.core.playground import QuestionHistory, pretty_sql
+from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.schema import SchemaCache
+from tui.messages import JobEnded
+from tui.server.inprocess import LocalServer, start_local_server
+from tui.widgets.playground import PlaygroundPane
+from tui.widgets.playground.answer import AnswerView
+from tui.widgets.playground.pickers import ChoicePicker, ModelPicker
+
+SIZE = (80, 24)
+BASE = "sqltune-local-base"
+SHIPPED = "How many orders have not been shipped yet?"
+
+
+@dataclass
+class Attached:
+    """The app's local-server starter: hands out the module's server and never stops it."""
+
+    base_url: str
+    api_key: str = field(repr=False)
+
+    def __call__(self) -> Attached:
+        return self
+
+    def stop(self) -> None:
+        """The module fixture owns the server."""
+
+
+def demo_db(db_id: str) -> Path:
+    return demo_dir() / "database" / db_id / f"{db_id}.sqlite"
+
+
+def train_job(client: openai.OpenAI, examples: list[dict[str, str]], suffix: str) -> str:
+    """Tune the base model on demo examples (speed max: a couple of seconds); its model name."""
+    cache = SchemaCache()
+    lines = [json.dumps({"messages": messages_for(DEFAULT_TEMPLATE, cache, demo_db(e["db_id"]),
+                                                  e["question"], e["query"])})
+             for e in examples]
+    upload = client.files.create(file=("train.jsonl", ("\n".join(lines) + "\n").encode()),
+                                 purpose="fine-tune")
+    job = client.fine_tuning.jobs.create(
+        model=BASE, training_file=upload.id, suffix=suffix,
+        method={"type": "supervised", "supervised": {"hyperparameters": {"n_epochs": 1}}})
+    deadline = time.monotonic() + 30
+    while job.status not in ("succeeded", "failed", "cancelled"):
+        assert time.monotonic() < deadline, "the tuning job did not finish"
+        time.sleep(0.05)
+        job = client.fine_tuning.jobs.retrieve(job.id)
+    assert job.status == "succeeded" and job.fine_tuned_model, job.error
+    return job.fine_tuned_model
+
+
+@pytest.fixture(scope="module")
+def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
+    """One local server at full speed for the module."""
+    with start_local_server(tmp_path_factory.mktemp("pg-server"), speed="max") as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def tuned(pg_server: LocalServer) -> str:
+    """A model tuned on the demo training split."""
+    train = json.loads((demo_dir() / "train.json").read_text())
+    with openai.OpenAI(base_url=pg_server.base_url, api_key=pg_server.api_key) as client:
+        return train_job(client, train, "demo")
+
+
+def screen_text(app: SqltuneApp) -> str:
+    """The terminal as plain text."""
+    width, height = app.size
+    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
+                      record=True)
+    console.print(app.screen._compositor.render_update(
+        full=True, screen_stack=app._background_screens))
+    return console.export_text()
+
+
+async def wait_until(pilot: Pilot[Any], condition: Callable[[], object],
+                     what: str = "condition", timeout: float = 15.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}:\n{screen_text(pilot.app)}")
+        await pilot.pause(0.02)
+
+
+async def open_playground(pilot: Pilot[Any]) -> PlaygroundPane:
+    """Show the pane (key 5) and wait for its databases and the provider's models."""
+    await pilot.press("5")
+    pane = pilot.app.query_one(PlaygroundPane)
+    await wait_until(pilot, lambda: pane.database is not None and pane.models_loaded,
+                     "databases and models")
+    return pane
+
+
+async def settle(pilot: Pilot[Any], pane: PlaygroundPane) -> None:
+    """Wait until no side is asking or running."""
+    await wait_until(pilot, lambda: not any(v.busy for v in pane.query(AnswerView)),
+                     "the sides to finish")
+    await pilot.pause()  # let the screen catch up with the last update
+
+
+async def type_text(pilot: Pilot[Any], text: str) -> None:
+    """Key presses, one per character (for short text)."""
+    await pilot.press(*text)
+
+
+async def paste(pilot: Pilot[Any], text: str) -> None:
+    """A terminal paste, as the driver delivers it (for long text: faster than keys)."""
+    pilot.app.post_message(events.Paste(text))
+    await pilot.pause()
+
+
+async def ask(pilot: Pilot[Any], pane: PlaygroundPane, question: str) -> None:
+    """Type a question in the field and press enter."""
+    field_ = pane.query_one("#pg-question")
+    field_.focus()
+    await pilot.pause()
+    field_.value = ""  # type: ignore[attr-defined]
+    await paste(pilot, question)
+    await pilot.press("enter")
+    await pilot.pause()
+    await settle(pilot, pane)
+
+
+async def pick_model(pilot: Pilot[Any], pane: PlaygroundPane, name: str,
+                     key: str = "ctrl+o") -> None:
+    """Open the model picker and choose ``name`` with the arrow keys."""
+    await pilot.press(key)
+    await wait_until(pilot, lambda: isinstance(pilot.app.screen, ModelPicker), "model picker")
+    names = [choice.name for choice in pane.models]
+    await pilot.press("home", *["down"] * names.index(name), "enter")
+    await wait_until(pilot, lambda: not isinstance(pilot.app.screen, ModelPicker), "pick")
+
+
+def readonly_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
+    """What plain SQLite returns for ``sql`` (the test's own view of the result)."""
+    connection = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    try:
+        return connection.execute(sql).fetchall()
+    finally:
+        connection.close()
+
+
+def table_rows(view: AnswerView) -> list[list[str]]:
+    table = view.table
+    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def verdict(db: Path, gold: str, sql: str) -> bool:
+    """EX computed here, independently of the pane."""
+    try:
+        predicted = readonly_rows(db, sql)
+    except sqlite3.Error:
+        return False
+    return results_match(readonly_rows(db, gold), predicted, ordered=order_matters(gold))
+
+
+def dev_gold(question: str) -> tuple[str, str]:
+    """(db_id, gold SQL) of a demo dev question."""
+    entry = next(e for e in json.loads((demo_dir() / "dev.json").read_text())
+                 if e["question"] == question)
+    return entry["db_id"], entry["query"]
+
+
+def folder_state(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
+
+
+async def test_base_model_answers_with_figures_history_recalls_and_the_key_stays_hidden(
+        pg_server: LocalServer, tuned: str) -> None:
+    answers: list[AnswerView.Answered] = []
+
+    def hook(message: Message) -> None:
+        if isinstance(message, AnswerView.Answered) and message not in answers:
+            answers.append(message)  # the hook sees it at every node it bubbles through
+
+    app = make_app(start_local=Attached(pg_server.base_url, pg_server.api_key))
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        pane = await open_playground(pilot)
+        kinds = {choice.name: choice.kind for choice in pane.models}
+        assert kinds[tuned] == "fine-tuned" and kinds[BASE] == "base"
+        assert any(kind == "checkpoint" and name.startswith(tuned) for name, kind in kinds.items())
+        await pick_model(pilot, pane, BASE)
+        await ask(pilot, pane, "How many authors are there?")
+        side = pane.pair.a
+        assert side.choice is not None and side.choice.name == BASE
+        assert len(answers) == 1
+        answer = answers[0].answer
+        first_sql = side.editor.text
+        assert first_sql == pretty_sql(answer.sql) and "COUNT(*)" in first_sql.upper()
+        assert side.editor.language == "sql"
+        db = demo_db("bookshop")
+        assert pane.database is not None and pane.database.path == db
+        assert table_rows(side) == [[str(v) for v in row] for row in readonly_rows(db, first_sql)]
+        status = side.status_text
+        assert answer.prompt_tokens > 0 and answer.completion_tokens > 0
+        for figure in (f"{answer.latency_s:.2f} s", f"{answer.prompt_tokens:,} prompt",
+                       f"{answer.completion_tokens:,} completion", "$0", "1 row in"):
+            assert figure in status
+        shown = screen_text(app)
+        assert f"{answer.prompt_tokens:,} prompt" in shown and "gold" not in status
+        assert pg_server.api_key not in shown
+        assert pg_server.api_key not in app.export_screenshot()
+        # A second question, then recall the first from the history (newest first).
+        await ask(pilot, pane, "List the titles of all books.")
+        assert len(answers) == 2 and side.editor.text != first_sql
+        await pilot.press("ctrl+l")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoicePicker), "history")
+        lines = screen_text(app)
+        assert lines.index("List the titles of all books.") < lines.index(
+            "How many authors are there?")
+        await pilot.press("down", "enter")
+        await pilot.pause()
+        await settle(pilot, pane)
+        assert pane.query_one("#pg-question").value == "How many authors are there?"  # type: ignore[attr-defined]
+        assert side.editor.text == first_sql
+        assert side.outcome is not None and side.outcome.sql == first_sql
+        assert table_rows(side) == [[str(v) for v in row] for row in readonly_rows(db, first_sql)]
+        assert len(answers) == 2  # recalled and run again, not asked again
+        # The model picker lists the tuned model and its checkpoint, never the key.
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker), "picker")
+        assert tuned in screen_text(app) and pg_server.api_key not in screen_text(app)
+        assert pg_server.api_key not in app.export_screenshot()
+        await pilot.press("escape")
+    # The history outlives the app.
+    assert [entry.question for entry in QuestionHistory().load()] == [
+        "List the titles of all books.", "How many authors are there?"]
+
+
+async def test_dev_question_gold_verdict_edit_rerun_and_refused_writes(
+        pg_server: LocalServer, tuned: str) -> None:
+    app = make_app(start_local=Attached(pg_server.base_url, pg_server.api_key))
+    db_id, gold = dev_gold(SHIPPED)
+    db = demo_db(db_id)
+    before = folder_state(db.parent)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_playground(pilot)
+        await pick_model(pilot, pane, BASE)
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoicePicker), "questions")
+        await type_text(pilot, "shipped")
+        await pilot.press("enter")
+        await pilot.pause()
+        await settle(pilot, pane)
+        side = pane.pair.a
+        assert pane.database is not None and pane.database.db_id == db_id
+        assert pane.current_gold() == gold
+        assert f"gold {gold}" in screen_text(app)
+        first = side.editor.text
+        expected = verdict(db, gold, first)
+        assert side.outcome is not None and side.outcome.match is expected
+        assert ("✓ matches gold" if expected else "✗ differs from gold") in side.status_text
+        # Edit the SQL from the keyboard and run it again.
+        await pilot.press("tab")
+        assert app.focused is side.editor
+        side.editor.select_all()
+        fixed = "SELECT count(order_id) FROM orders WHERE shipped_date IS NULL"
+        assert fixed != gold
+        await paste(pilot, fixed)
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await settle(pilot, pane)
+        assert side.editor.text == fixed and side.outcome is not None
+        assert side.outcome.sql == fixed
+        assert table_rows(side) == [[str(v) for v in row] for row in readonly_rows(db, fixed)]
+        assert side.outcome.match is verdict(db, gold, fixed) is True
+        assert "✓ matches gold" in screen_text(app)
+        # Statements that write are refused; the database folder stays byte-identical.
+        writes = ["DELETE FROM orders", "DROP TABLE author", "UPDATE book SET price = 0",
+                  f"ATTACH DATABASE '{db.parent / 'evil.sqlite'}' AS evil",
+                  "SELECT 1; DELETE FROM orders", "PRAGMA journal_mode=DELETE"]
+        for index, sql in enumerate(writes):
+            side.editor.select_all()
+            await (type_text if index == 0 else paste)(pilot, sql)
+            await pilot.press("ctrl+r")
+            await pilot.pause()
+            await settle(pilot, pane)
+            assert side.outcome is not None and side.outcome.sql == sql
+            assert side.outcome.error is not None, sql
+            assert side.outcome.error.type == "not_allowed", (sql, side.outcome.error)
+            assert "SQL not allowed" in side.status_text and side.table.row_count == 0
+        assert "SQL not allowed" in screen_text(app)
+        # A runaway query stops at its deadline and says so.
+        side.sql_timeout = 0.3
+        side.editor.load_text("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
+                              " SELECT count(*) FROM c")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await settle(pilot, pane)
+        assert side.outcome is not None and side.outcome.error is not None
+        assert side.outcome.error.type == "timeout" and "SQL timeout" in side.status_text
+    assert folder_state(db.parent) == before
+
+
+async def test_compare_two_models_side_by_side_and_a_new_model_appears(
+        pg_server: LocalServer, tuned: str) -> None:
+    app = make_app(start_local=Attached(pg_server.base_url, pg_server.api_key))
+    db_id, gold = dev_gold(SHIPPED)
+    db = demo_db(db_id)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_playground(pilot)
+        left, right = pane.pair.a, pane.pair.b
+        assert left.choice is not None and left.choice.kind == "fine-tuned"
+        assert not right.display or not pane.pair.comparing
+        await pick_model(pilot, pane, tuned)
+        await pick_model(pilot, pane, BASE, key="ctrl+t")
+        assert pane.pair.comparing and right.choice is not None and right.choice.name == BASE
+        await pilot.press("ctrl+g")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoicePicker), "questions")
+        await type_text(pilot, "shipped")
+        await pilot.press("enter")
+        await pilot.pause()
+        await settle(pilot, pane)
+        shown = screen_text(app)
+        assert tuned[:30] in shown and BASE in shown
+        for side in (left, right):
+            assert side.outcome is not None and side.outcome.result is not None
+            assert side.answer is not None and side.outcome.gold == gold
+            assert side.outcome.match is verdict(db, gold, side.editor.text)
+            assert table_rows(side) == [[str(v) for v in row]
+                                        for row in readonly_rows(db, side.editor.text)]
+        # The demo-tuned model gets this one right; the schema-only base model does not.
+        assert (left.outcome.match, right.outcome.match) == (True, False)  # type: ignore[union-attr]
+        assert "✓ matches gold" in shown and "✗ differs from gold" in shown
+        await pilot.press("ctrl+t")  # hide the comparison again
+        assert not pane.pair.comparing
+        # A job ending elsewhere (the jobs pane posts JobEnded) brings its model into the list.
+        few = json.loads((demo_dir() / "train.json").read_text())[:20]
+        with openai.OpenAI(base_url=pg_server.base_url, api_key=pg_server.api_key) as client:
+            fresh = train_job(client, few, "fresh")
+        assert fresh not in [choice.name for choice in pane.models]
+        app.post_message(JobEnded("ftjob-any", "succeeded", fresh))
+        await wait_until(pilot, lambda: fresh in [c.name for c in pane.models], "new model")
+
+
+async def test_provider_down_is_shown_and_another_endpoint_still_answers(
+        pg_server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    def no_server() -> Any:
+        raise RuntimeError("the local server could not start (test)")
+
+    monkeypatch.setenv("PG_ENDPOINT_KEY", pg_server.api_key)
+    app = make_app(start_local=no_server)
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_playground(pilot)
+        assert pane.models == []
+        side = pane.pair.a
+        await ask(pilot, pane, "How many authors are there?")  # no model yet: the picker opens
+        assert isinstance(app.screen, ModelPicker)
+        await paste(pilot, BASE)
+        await pilot.press("enter")
+        await pilot.pause()
+        await settle(pilot, pane)
+        assert "model call failed" in side.status_text
+        assert "could not start (test)" in side.status_text
+        # The same model on another OpenAI-compatible endpoint, its key from a variable.
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker), "picker")
+        assert app.screen.query_one("#model-name").value == BASE  # type: ignore[attr-defined]
+        await pilot.press("tab")
+        await paste(pilot, pg_server.base_url)
+        await pilot.press("tab")
+        await paste(pilot, "PG_ENDPOINT_KEY")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert side.choice is not None and side.choice.base_url == pg_server.base_url
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await settle(pilot, pane)
+        assert side.outcome is not None and side.outcome.result is not None
+        assert "COUNT(*)" in side.editor.text.upper() and side.table.row_count == 1
+        assert pg_server.base_url in screen_text(app)
+        assert pg_server.api_key not in screen_text(app)
+        assert pg_server.api_key not in app.export_screenshot()
+        # An endpoint nobody listens on: a clear connection error, no crash.
+        await pilot.press("ctrl+o")
+        await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker), "picker")
+        url = app.screen.query_one("#model-url")
+        url.value = ""  # type: ignore[attr-defined]
+        url.focus()
+        await paste(pilot, "http://127.0.0.1:9/v1")
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("ctrl+n")
+        await pilot.pause()
+        await settle(pilot, pane)
+        assert "model call failed" in side.status_text and "connection" in side.status_text
