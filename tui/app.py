@@ -34,10 +34,12 @@ from tui.widgets.dataset_preview import DatasetPreview
 from tui.widgets.token_meter import TokenMeter
 from tui.widgets.file_list import FileList
 from tui.widgets.job_events import JobsPane
+from tui.widgets.playground import PlaygroundPane
 from tui.widgets.evaluation import EvaluationPane
 # isort: on
 
-PANES: list[type[Pane]] = [DatasetPreview, TokenMeter, FileList, JobsPane, EvaluationPane]
+PANES: list[type[Pane]] = [DatasetPreview, TokenMeter, FileList, JobsPane, PlaygroundPane,
+                          EvaluationPane]
 # ─────────────────────────────────────────────────────────────────────────────────────────
 
 MAX_PANES = 9
