@@ -138,9 +138,15 @@ def run(args: argparse.Namespace) -> int:
         if type(error).__name__ == "ProviderError":
             return _fail(args, str(error))
         raise
-    if args.out is not None:
-        report.write(args.out)
+    # The numbers are printed whatever happens to --out: a failed export loses nothing.
     print(json.dumps(report.to_json()) if args.json else _summary(report))
+    if args.out is not None:
+        try:
+            report.write(args.out)
+        except OSError as error:
+            print(f"sqltune eval: cannot write {args.out}: {error.strerror or error}",
+                  file=sys.stderr)
+            return 1
     return 0
 
 
