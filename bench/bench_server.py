@@ -1,19 +1,20 @@
 """Local server bench: job speed at --speed max, the events endpoint under concurrent followers,
 and the demo job's pacing at --speed demo.
 
-    .venv/bin/python bench/bench_server.py [--json] [--followers 8] [--seconds 6] [--repeat 2]
-                                              [--demo-live]
+    .venv/bin/python bench/bench_server.py [--json] [--followers 8] [--seconds 6]
+                                           [--repeat 2] [--demo-live]
 
 The server runs as ``sqltune server`` in a subprocess on a loopback port (its own process and
-event loop, as users run it); clients are the official SDK (jobs) and the SDK's HTTP library
-(followers). Reported, each against a baseline measured in the same run:
+event loop, as users run it); clients are the official SDK (jobs) and lean keep-alive HTTP
+connections (followers: the client library's cost is not what is measured; an httpx client
+cost more CPU per request than the server). Reported against baselines from the same run:
 (a) a 1,000-step job (125 demo examples x 8 epochs, batch 1, the demo dev split as validation
     file): create -> succeeded as the SDK sees it, vs. the raw engine loop alone (start, the same
     1,000 steps with validation, final state) in this process; the ratio is the server's overhead
     (file validation, HTTP, the store, events, checkpoints, snapshots);
 (b) the events endpoint with N concurrent followers, each paging the job's whole event log
     newest-first (limit=100, ``after`` cursors) over and over as an attaching follower does:
-    requests/s, p50 and p99 latency, vs. one follower;
+    requests/s, p50 and p99 latency and CPU per request, vs. one follower;
 (c) the demo job (``sqltune prepare`` on the demo data, all ``auto``) at --speed demo: the pacing
     schedule, the job's measured compute at --speed max, and the predicted wall time; with
     --demo-live the job also runs at demo speed and its measured duration is printed.
@@ -34,10 +35,10 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import httpx2
 import openai
 
 from tui.core.datasets import load_dataset
@@ -137,34 +138,73 @@ def pct(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, math.ceil(q * len(ordered)) - 1))]
 
 
+class Follower:
+    """A lean keep-alive HTTP/1.1 client on one loopback connection, so that the bench measures
+    the server rather than a client library (its CPU is reported beside the server's)."""
+
+    def __init__(self, base_url: str, key: str, job_id: str) -> None:
+        url = urlsplit(base_url)
+        self.host, self.port = url.hostname or "127.0.0.1", url.port or 80
+        self.path = f"{url.path}/fine_tuning/jobs/{job_id}/events?limit=100"
+        self.head = f"Host: {self.host}:{self.port}\r\nAuthorization: Bearer {key}\r\n\r\n"
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def open(self) -> None:
+        self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+
+    async def page(self, after: str | None) -> tuple[int, bytes]:
+        """(status, body) of one events page."""
+        assert self.reader is not None and self.writer is not None
+        target = self.path + (f"&after={after}" if after else "")
+        self.writer.write(f"GET {target} HTTP/1.1\r\n{self.head}".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(head.split(b" ", 2)[1])
+        length = next(int(line.split(b":", 1)[1]) for line in head.split(b"\r\n")
+                      if line.lower().startswith(b"content-length:"))
+        return status, await self.reader.readexactly(length)
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            await self.writer.wait_closed()
+
+
+def last_id(body: bytes) -> str | None:
+    """The last event id of a page that has more, found without decoding the page."""
+    if not body.endswith(b'"has_more":true}'):
+        return None
+    start = body.rindex(b'{"id":"') + 7
+    return body[start:body.index(b'"', start)].decode()
+
+
 async def follow(base_url: str, key: str, job_id: str, followers: int,
                  seconds: float, latencies: list[float], errors: list[int]) -> float:
-    """``followers`` concurrent clients paging the whole event log for ``seconds``; return the
-    elapsed time (latencies and errors are appended to)."""
-    url = f"{base_url}/fine_tuning/jobs/{job_id}/events"
+    """``followers`` concurrent clients paging the whole event log (newest first, pages of
+    100, ``after`` cursors) over and over for ``seconds``; return the elapsed time."""
+    clients = [Follower(base_url, key, job_id) for _ in range(followers)]
+    await asyncio.gather(*(c.open() for c in clients))
+    status, body = await clients[0].page(None)  # the lean parsing agrees with the JSON
+    page = json.loads(body)
+    assert status == 200 and last_id(body) == (page["data"][-1]["id"] if page["has_more"]
+                                               else None)
     end = time.perf_counter() + seconds
 
-    async def one() -> None:
-        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {key}"},
-                                      timeout=30) as http:
-            while time.perf_counter() < end:
-                after = None
-                while time.perf_counter() < end:
-                    params = {"limit": "100", **({"after": after} if after else {})}
-                    t = time.perf_counter()
-                    response = await http.get(url, params=params)
-                    latencies.append(time.perf_counter() - t)
-                    if response.status_code != 200:
-                        errors[0] += 1
-                        break
-                    page = response.json()
-                    if not page["has_more"]:
-                        break
-                    after = page["data"][-1]["id"]
+    async def one(client: Follower) -> None:
+        after: str | None = None
+        while time.perf_counter() < end:
+            t = time.perf_counter()
+            status, body = await client.page(after)
+            latencies.append(time.perf_counter() - t)
+            if status != 200:
+                errors[0] += 1
+            after = last_id(body) if status == 200 else None
 
     started = time.perf_counter()
-    await asyncio.gather(*(one() for _ in range(followers)))
-    return time.perf_counter() - started
+    await asyncio.gather(*(one(c) for c in clients))
+    elapsed = time.perf_counter() - started
+    await asyncio.gather(*(c.close() for c in clients))
+    return elapsed
 
 
 def follower_load(server: Server, job_id: str, followers: int, seconds: float,
@@ -174,16 +214,20 @@ def follower_load(server: Server, job_id: str, followers: int, seconds: float,
     pooled: dict[int, tuple[list[float], list[int], list[float]]] = {
         n: ([], [0], []) for n in (1, followers)}
     cpu = {n: 0.0 for n in pooled}
+    client_cpu = {n: 0.0 for n in pooled}
     for _ in range(rounds):
         for n, (latencies, errors, elapsed) in pooled.items():
-            before = server.cpu_seconds()
+            before, mine = server.cpu_seconds(), time.process_time()
             elapsed.append(asyncio.run(follow(server.base_url, server.api_key, job_id, n,
                                               seconds / rounds, latencies, errors)))
             cpu[n] += server.cpu_seconds() - before
+            client_cpu[n] += time.process_time() - mine
     out = []
     for n, (latencies, errors, elapsed) in pooled.items():
         out.append({"followers": n, "requests": len(latencies),
                     "server_cpu_ms_per_request": round(cpu[n] / len(latencies) * 1000, 2),
+                    "client_cpu_ms_per_request": round(client_cpu[n] / len(latencies) * 1000,
+                                                       2),
                     "requests_per_s": round(len(latencies) / sum(elapsed), 1),
                     "p50_ms": round(statistics.median(latencies) * 1000, 2),
                     "p99_ms": round(pct(latencies, 0.99) * 1000, 2), "errors": errors[0]})
@@ -289,8 +333,9 @@ def report(figures: dict[str, Any]) -> None:
     for row in (one, many):
         print(f"    {row['followers']} follower(s): {row['requests_per_s']:.0f} req/s, "
               f"p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms "
-              f"({row['requests']} requests, {row['errors']} errors, server CPU "
-              f"{row['server_cpu_ms_per_request']:.2f} ms/request)")
+              f"({row['requests']} requests, {row['errors']} errors; CPU per request: server "
+              f"{row['server_cpu_ms_per_request']:.2f} ms, client "
+              f"{row['client_cpu_ms_per_request']:.2f} ms)")
     print(f"    {many['followers']} vs 1: throughput {events['throughput_ratio']:.2f}x, "
           f"p99 {events['p99_ratio']:.2f}x")
     print(f"(c) demo job: {demo['examples']} examples, {demo['epochs']} epochs, batch "
