@@ -98,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--allow-remote", action="store_true")
+
+    # Hidden (no help=): the README's screenshots, one SVG per pane, made by the app itself.
+    shots = sub.add_parser("screenshots")
+    shots.add_argument("--out", type=Path, default=Path("assets/screenshots"))
+    shots.add_argument("--panes", default="", help="comma-separated pane ids (default: all)")
+    shots.add_argument("--size", default="100x30", help="COLUMNSxROWS")
     return parser
 
 
