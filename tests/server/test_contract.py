@@ -5,6 +5,7 @@ budget counts them, ``auto`` resolved, validation-file failures, fine-tuned mode
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -294,3 +295,13 @@ def test_a_pause_during_the_last_step_holds_the_job_until_resumed(tmp_path: Path
         assert not any("restarted" in m for m in messages)
         assert messages.index("Fine-tuning job resumed") < messages.index(
             f"New fine-tuned model created: {done.fine_tuned_model}")
+
+
+def test_state_is_sqlite_in_wal_mode_beside_a_blob_folder(server: LocalServer,
+                                                          client: openai.OpenAI) -> None:
+    created = client.files.create(file=("t.jsonl", b"{}\n"), purpose="fine-tune")
+    database = server.data_dir / "server.sqlite3"
+    with sqlite3.connect(f"file:{database}?mode=ro", uri=True) as db:
+        assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert db.execute("SELECT id FROM files").fetchall() == [(created.id,)]
+    assert (server.data_dir / "blobs" / "files" / created.id).read_bytes() == b"{}\n"
