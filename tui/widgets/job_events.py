@@ -331,8 +331,10 @@ class JobsPane(Pane):
 
     def on_jobs_pane_controlled(self, message: Controlled) -> None:
         self.notify(f"{message.job.id}: {message.job.status}", title=f"Job {message.action}")
-        if self._in_detail():
-            self.query_one(JobDetail).job = message.job
+        detail = self.query_one(JobDetail)
+        if detail.job is not None and detail.job.id == message.job.id:
+            detail.job = message.job
+            detail.poke(message.job.id)
         self.action_refresh()
 
 

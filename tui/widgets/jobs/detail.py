@@ -100,6 +100,7 @@ class JobDetail(Vertical, can_focus=True):
         """Step progress read from metrics events."""
         self._events: list[Any] = []
         self._was_terminal = True
+        self._follower: Any = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="job-header")
@@ -161,6 +162,7 @@ class JobDetail(Vertical, can_focus=True):
             self.post_message(self.Loaded(job))
             follower = EventFollower(client, job_id,
                                      on_state=lambda s: self.post_message(self.LinkChanged(s)))
+            self._follower = follower
             async for batch in follower.follow():
                 self.post_message(self.EventsArrived(job_id, batch.events, batch.job_status))
                 if batch.job_status and self.job and batch.job_status != self.job.status:
@@ -175,6 +177,12 @@ class JobDetail(Vertical, can_focus=True):
                     self.post_message(JobEnded(job.id, job.status, job.fine_tuned_model))
         except Exception as error:
             self.post_message(self.Failed(str(error)))
+
+    def poke(self, job_id: str) -> None:
+        """The user changed this job (pause, resume, cancel): poll now, not at the slow pace."""
+        follower = self._follower
+        if follower is not None and follower.job_id == job_id:
+            follower.poke()
 
     def _service(self, client: Any) -> Any:
         from tui.core.jobs import JobService
