@@ -315,6 +315,20 @@ async def test_dev_question_gold_verdict_edit_rerun_and_refused_writes(
         await settle(pilot, pane)
         assert side.outcome is not None and side.outcome.error is not None
         assert side.outcome.error.type == "timeout" and "SQL timeout" in side.status_text
+        # escape cancels a query that is running; the next one runs normally.
+        side.sql_timeout = 60.0
+        await pilot.press("ctrl+r")
+        await pilot.pause(0.2)
+        assert side.busy and app.screen.active_bindings["escape"].enabled
+        started = time.monotonic()
+        await pilot.press("escape")
+        await settle(pilot, pane)
+        assert time.monotonic() - started < 5 and "cancelled" in side.status_text
+        side.editor.load_text("SELECT 1 AS one")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await settle(pilot, pane)
+        assert table_rows(side) == [["1"]] and "1 row in" in side.status_text
     assert folder_state(db.parent) == before
 
 

@@ -88,12 +88,18 @@ class AnswerView(Vertical):
     SCOPED_CSS = False
     DEFAULT_CSS = """
     AnswerView { width: 1fr; height: 1fr; }
-    AnswerView > TextArea { height: 7; border: round $primary-darken-2; padding: 0; }
-    AnswerView > TextArea:focus { border: round $accent; }
-    Screen.-wide AnswerView > TextArea { height: 12; }
-    AnswerView > .answer-status { height: auto; max-height: 4; padding: 0 1; }
+    AnswerView > .answer-head { height: auto; }
+    AnswerView TextArea { height: 7; border: round $primary-darken-2; padding: 0; }
+    AnswerView TextArea:focus { border: round $accent; }
+    Screen.-wide AnswerView TextArea { height: 12; }
+    AnswerView .answer-status { height: auto; max-height: 4; padding: 0 1; }
     AnswerView > DataTable { height: 1fr; min-height: 3; }
-    AnswerView.-busy > .answer-status { color: $text-muted; text-style: italic; }
+    AnswerView.-busy .answer-status { color: $text-muted; text-style: italic; }
+    /* Wide and alone: the SQL on the left, its rows on the right. */
+    Screen.-wide SideBySide.-single AnswerView { layout: horizontal; }
+    Screen.-wide SideBySide.-single .answer-head { width: 1fr; height: 1fr; }
+    Screen.-wide SideBySide.-single TextArea { height: 1fr; }
+    Screen.-wide SideBySide.-single AnswerView > DataTable { width: 1fr; margin-left: 1; }
     """
 
     busy = reactive(False, toggle_class="-busy")
@@ -154,8 +160,9 @@ class AnswerView(Vertical):
         editor = TextArea("", language="sql", soft_wrap=True, tab_behavior="focus",
                           id=f"pg-sql-{self.side}")
         editor.border_title = "no model"
-        yield editor
-        yield Static("", classes="answer-status", id=f"pg-status-{self.side}")
+        with Vertical(classes="answer-head"):
+            yield editor
+            yield Static("", classes="answer-status", id=f"pg-status-{self.side}")
         table: DataTable[Any] = DataTable(id=f"pg-rows-{self.side}", zebra_stripes=True)
         yield table
 
@@ -316,9 +323,25 @@ class AnswerView(Vertical):
 class SideBySide(Horizontal):
     """The left side, always shown, and the comparison side, shown on demand."""
 
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(classes="-single", **kwargs)
+
     def compose(self) -> ComposeResult:
         yield AnswerView("a")
         yield AnswerView("b", classes="-hidden")
+
+    def set_comparing(self, comparing: bool) -> None:
+        """Show or hide the comparison side."""
+        self.b.set_class(not comparing, "-hidden")
+        self.set_class(not comparing, "-single")
+
+    def forget_provider_models(self) -> None:
+        """The provider changed: its models mean nothing on the new one (endpoints stay)."""
+        for view in (self.a, self.b):
+            if view.choice is not None and view.choice.base_url is None:
+                view.set_choice(None)
+        if self.b.choice is None:
+            self.set_comparing(False)
 
     @property
     def a(self) -> AnswerView:

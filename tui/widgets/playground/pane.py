@@ -156,6 +156,7 @@ class PlaygroundPane(Pane):
         self._set_database(first or message.workspace.databases[0])
 
     def provider_changed(self) -> None:
+        self.pair.forget_provider_models()
         self.list_models()
 
     def session_changed(self, fact: Message) -> None:
@@ -338,7 +339,7 @@ class PlaygroundPane(Pane):
                 return
             view.set_choice(choice)
             if show:
-                view.remove_class("-hidden")
+                self.pair.set_comparing(True)
                 view.set_database(self.database)
                 question = self.query_one("#pg-question", Input).value.strip()
                 if question and self.pair.a.answer is not None:
@@ -354,7 +355,7 @@ class PlaygroundPane(Pane):
         """Show a second model side by side (pick it first); hide it when shown."""
         if self.pair.comparing:
             self.pair.b.cancel()
-            self.pair.b.add_class("-hidden")
+            self.pair.set_comparing(False)
             self.focus_default()
             return
         self._pick_model_for(self.pair.b, show=True)
