@@ -80,13 +80,22 @@ def test_a_run_recorded_without_a_report_shows_history_numbers_only() -> None:
 
 
 def test_a_stale_report_with_the_same_id_is_ignored() -> None:
-    saved = save_run(report("m1", [True]), provider=None)
-    assert saved.report_path is not None
-    data = json.loads(saved.report_path.read_text(encoding="utf-8"))
-    data["model"] = "someone-else"
-    saved.report_path.write_text(json.dumps(data), encoding="utf-8")
+    save_run(report("m1", [True]), provider=None)
+    kept = sorted(reports_dir().iterdir())
+    assert [path.name for path in kept] == ["1.json", "1.summary.json"]
+    for path in kept:  # as if left behind by an older history file whose ids started over
+        data = json.loads(path.read_text(encoding="utf-8"))
+        path.write_text(json.dumps({**data, "model": "someone-else"}), encoding="utf-8")
     (run,) = load_runs()
     assert run.report_path is None and run.execution_accuracy == 1.0
+
+
+def test_the_table_reads_the_full_report_when_the_summary_is_gone() -> None:
+    saved = save_run(report("m1", [True, False]), provider=None)
+    assert saved.report_path is not None
+    (reports_dir() / "1.summary.json").unlink()
+    (run,) = load_runs()
+    assert run == saved
 
 
 def test_an_unreadable_report_is_a_clear_error(tmp_path: Path) -> None:

@@ -82,13 +82,13 @@ def save_run(report: EvalReport, *, provider: str | None,
     finally:
         if own:
             store.close()
-    data = {**report.to_json(include_rows=True), "history_id": record.id}
+    summary = {**report.to_json(), "history_id": record.id}
     path = reports_dir() / f"{record.id}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    partial = path.with_suffix(".json.part")
-    partial.write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(partial, path)
-    return _run(record, data, path)
+    # The table reads only the small summary; the drill-down and exports read the full report.
+    _write_json(path, {**report.to_json(include_rows=True), "history_id": record.id})
+    _write_json(_summary_path(path), summary)
+    return _run(record, summary, path)
 
 
 def load_runs(history: History | None = None) -> list[EvalRun]:
@@ -103,7 +103,9 @@ def load_runs(history: History | None = None) -> list[EvalRun]:
     runs = []
     for record in records:
         path = reports_dir() / f"{record.id}.json"
-        data = _read_summary(path, record)
+        data = _read_summary(_summary_path(path), record) if path.is_file() else None
+        if data is None and path.is_file():
+            data = _read_summary(path, record)
         runs.append(_run(record, data, path if data is not None else None))
     return runs
 
@@ -171,6 +173,16 @@ def eval_source(data: Path | None) -> EvalSource:
     default = "dev" if "dev" in splits else (splits[0] if splits else "dev")
     label = "demo" if root == demo_dir() else root.name
     return EvalSource(root, label, splits or [default], default, note)
+
+
+def _summary_path(report: Path) -> Path:
+    return report.with_name(f"{report.stem}.summary.json")
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(json.dumps(data, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(partial, path)
 
 
 def _read_summary(path: Path, record: EvaluationRecord) -> dict[str, Any] | None:

@@ -42,7 +42,7 @@ class EvaluationPane(Pane):
     DEFAULT_CSS = """
     #pane-evaluation #eval-views, #pane-evaluation .eval-split { height: 1fr; }
     #pane-evaluation #eval-compare, #pane-evaluation #eval-questions { height: 1fr; }
-    #pane-evaluation #eval-runs { height: 7; }
+    #pane-evaluation #eval-runs { height: auto; max-height: 8; }
     #pane-evaluation #eval-chart { height: 1fr; min-height: 8; }
     #pane-evaluation #eval-questions-title { height: 1; padding: 0 1; color: $text-muted; }
     #pane-evaluation #eval-question-table { height: 7; }
@@ -73,7 +73,7 @@ class EvaluationPane(Pane):
         Binding("c", "set_concurrency", "Concurrency", id="evaluation.concurrency",
                 show=False, tooltip="Questions in flight at once"),
         Binding("l", "set_limit", "Limit", id="evaluation.limit", show=False,
-                tooltip="Only the first K questions (empty: all)"),
+                tooltip="Only the first K questions (all: every one)"),
         Binding("space", "mark", "Chart", id="evaluation.mark", show=False,
                 tooltip="Add or remove the highlighted model in the hardness chart"),
         Binding("f", "failures", "Failures", id="evaluation.failures", show=False,
@@ -177,7 +177,10 @@ class EvaluationPane(Pane):
 
     def action_run(self) -> None:
         """Evaluate the chosen models on the split."""
-        self.run_bar.start()
+        bar = self.run_bar
+        if not bar.running and not bar.chosen:
+            self.notify("Choose a model first (m)", title="Evaluation", severity="warning")
+        bar.start()
         self.refresh_bindings()
 
     def action_cancel(self) -> None:

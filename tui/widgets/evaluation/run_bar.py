@@ -48,7 +48,7 @@ class RunBar(Vertical):
     RunBar { height: 2; }
     RunBar #eval-settings { height: 1; padding: 0 1; color: $text-muted; }
     RunBar #eval-progress-row { height: 1; padding: 0 1; }
-    RunBar #eval-progress { width: auto; margin-right: 1; }
+    RunBar #eval-progress { width: auto; margin-right: 1; display: none; }
     RunBar #eval-progress Bar { width: 16; }
     RunBar #eval-state { width: 1fr; }
     """
@@ -241,7 +241,9 @@ class RunBar(Vertical):
         self.done, self.total, self.matched, self.skipped = 0, message.total, 0, 0
         self.model = message.model
         self._position = f" ({message.position + 1}/{message.count})" if message.count > 1 else ""
-        self.query_one(ProgressBar).update(total=max(message.total, 1), progress=0)
+        bar = self.query_one(ProgressBar)
+        bar.display = True
+        bar.update(total=max(message.total, 1), progress=0)
         self._show_progress()
 
     def on_eval_progressed(self, message: EvalProgressed) -> None:

@@ -52,7 +52,7 @@ RUN_COLUMNS = (("model", "model", 24), ("split", "split", 6), ("n", "n", 5), ("e
 def run_cells(run: EvalRun, marked: bool) -> tuple[str | Text, ...]:
     """One comparison row."""
     name = Text(("● " if marked else "  ") + run.model)
-    tokens = ("-" if run.prompt_tokens is None
+    tokens = ("-" if not (run.prompt_tokens or run.completion_tokens)
               else f"{count_text(run.prompt_tokens)}/{count_text(run.completion_tokens)}")
     return (name, run.split, "-" if run.n is None else str(run.n),
             share_text(run.execution_accuracy), share_text(run.valid_sql_rate),
@@ -144,7 +144,9 @@ class HardnessChart(PlotextPlot):
             else:
                 plt.multiple_bar(list(LEVELS), [self.series[k] for k in labels],
                                  labels=labels)  # type: ignore[call-arg]
-            plt.ylim(0, 100)
+            # Head-room above 100 keeps the legend (top left) off the tallest bars.
+            plt.ylim(0, 125)
+            plt.yticks([0, 25, 50, 75, 100])
         self.refresh()
 
 
