@@ -16,6 +16,7 @@ import time
 import zlib
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -221,43 +222,64 @@ def chromium_path() -> Path:
     return CHROMIUM
 
 
+@dataclass
+class Launched:
+    """A process the test started in its own process group, with its output in a log file."""
+
+    what: str
+    """What it is, for messages."""
+    process: subprocess.Popen[bytes]
+    """The group leader."""
+    log: Path
+    """Its stdout and stderr."""
+    address: str = ""
+    """Where to reach it: the page URL, or chromium's profile dir."""
+
+    def check_alive(self) -> None:
+        """Fail at once, with the end of its log, when the process has exited."""
+        if self.process.poll() is not None:
+            tail = self.log.read_text(errors="replace")[-3000:]
+            raise AssertionError(f"{self.what} exited with {self.process.returncode}:\n{tail}")
+
+
+@contextlib.contextmanager
+def launched(what: str, command: list[str], log: Path, address: str) -> Iterator[Launched]:
+    """Start ``command`` as a process-group leader; stop the whole group afterwards, always."""
+    with log.open("wb") as output:
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output,
+                                   stderr=subprocess.STDOUT, start_new_session=True)
+        try:
+            yield Launched(what, process, log, address)
+        finally:
+            survivors = stop_group(process)
+            assert survivors == [], f"{what} left processes behind: {survivors}"
+
+
 @pytest.fixture
-def serve_url(tmp_path: Path) -> Iterator[str]:
-    """`sqltune serve` on a free loopback port, in its own process group (the apps it spawns
-    included), isolated config and data dirs (the autouse fixture's environment)."""
+def serve(tmp_path: Path) -> Iterator[Launched]:
+    """`sqltune serve` on a free loopback port with the isolated config and data dirs of the
+    autouse fixture; the app processes it spawns share its process group."""
     port = free_port()
-    log = (tmp_path / "serve.log").open("wb")
-    process = subprocess.Popen([sys.executable, "-m", "tui", "serve", "--port", str(port)],
-                               stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                               start_new_session=True, env=dict(os.environ))
-    try:
-        yield f"http://127.0.0.1:{port}/"
-    finally:
-        survivors = stop_group(process)
-        log.close()
-        assert survivors == [], f"sqltune serve left processes behind: {survivors}"
+    command = [sys.executable, "-m", "tui", "serve", "--port", str(port)]
+    with launched("sqltune serve", command, tmp_path / "serve.log",
+                  f"http://127.0.0.1:{port}/") as server:
+        yield server
 
 
 @pytest.fixture
-def browser(chromium_path: Path, tmp_path: Path) -> Iterator[Path]:
-    """Headless chromium in its own process group; yields its profile dir (DevToolsActivePort)."""
+def browser(chromium_path: Path, tmp_path: Path) -> Iterator[Launched]:
+    """Headless chromium; its address is the profile dir (where DevToolsActivePort appears)."""
     profile = tmp_path / "chromium-profile"
-    log = (tmp_path / "chromium.log").open("wb")
-    process = subprocess.Popen(
-        [str(chromium_path), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"],
-        stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=log, start_new_session=True)
-    try:
-        yield profile
-    finally:
-        survivors = stop_group(process)
-        log.close()
-        assert survivors == [], f"chromium left processes behind: {survivors}"
+    command = [str(chromium_path), *CHROMIUM_FLAGS, f"--user-data-dir={profile}", "about:blank"]
+    with launched("chromium", command, tmp_path / "chromium.log", str(profile)) as chromium:
+        yield chromium
 
 
-async def wait_http(session: aiohttp.ClientSession, url: str, what: str) -> Any:
+async def wait_http(session: aiohttp.ClientSession, url: str, owner: Launched) -> Any:
     """GET url until it answers 200 (JSON when it is JSON)."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
+        owner.check_alive()
         try:
             async with session.get(url) as response:
                 if response.status == 200:
@@ -267,36 +289,38 @@ async def wait_http(session: aiohttp.ClientSession, url: str, what: str) -> Any:
         except aiohttp.ClientError:
             pass
         await asyncio.sleep(0.2)
-    raise AssertionError(f"{what} did not answer at {url} within {START_TIMEOUT:.0f} s")
+    raise AssertionError(f"{owner.what} did not answer at {url} within {START_TIMEOUT:.0f} s")
 
 
-async def page_target(session: aiohttp.ClientSession, profile: Path) -> str:
+async def page_target(session: aiohttp.ClientSession, chromium: Launched) -> str:
     """The DevTools websocket URL of chromium's first page."""
-    port_file = profile / "DevToolsActivePort"
+    port_file = Path(chromium.address) / "DevToolsActivePort"
     deadline = time.monotonic() + START_TIMEOUT
     while not (port_file.exists() and port_file.read_text().strip()):
+        chromium.check_alive()
         assert time.monotonic() < deadline, "chromium never opened its DevTools port"
         await asyncio.sleep(0.1)
     port = int(port_file.read_text().split()[0])
-    targets = await wait_http(session, f"http://127.0.0.1:{port}/json/list", "chromium")
+    targets = await wait_http(session, f"http://127.0.0.1:{port}/json/list", chromium)
     return str(next(t for t in targets if t["type"] == "page")["webSocketDebuggerUrl"])
 
 
-async def test_serve_in_headless_chromium(browser: Path, serve_url: str, tmp_path: Path) -> None:
+async def test_serve_in_headless_chromium(browser: Launched, serve: Launched,
+                                          tmp_path: Path) -> None:
     tabs = [f"{index + 1} {pane.PANE_TITLE}" for index, pane in enumerate(PANES)]
     # The second pane's own footer keys prove which pane the browser is showing.
     second = [f"{b.key_display or b.key} {b.description}" for b in PANES[1].pane_bindings()
               if b.show and len(b.key) == 1]
     assert second, f"{PANES[1].__name__} shows no single-key binding to look for"
     async with aiohttp.ClientSession() as session:
-        page = await wait_http(session, serve_url, "sqltune serve")
+        page = await wait_http(session, serve.address, serve)
         assert "textual-terminal" in page
         websocket_url = await page_target(session, browser)
         async with session.ws_connect(websocket_url, max_msg_size=0) as socket:
             tools = DevTools(socket)
             await tools.call("Page.enable")
             await tools.call("Page.addScriptToEvaluateOnNewDocument", source=CATCH_TERMINAL)
-            await tools.call("Page.navigate", url=serve_url)
+            await tools.call("Page.navigate", url=serve.address)
 
             # Every pane's tab, and the shared local server reached through the status line.
             first = await tools.wait_for_screen(*tabs, "provider local", timeout=START_TIMEOUT)
@@ -313,7 +337,7 @@ async def test_serve_in_headless_chromium(browser: Path, serve_url: str, tmp_pat
     path = tmp_path / "serve-pane-2.png"
     path.write_bytes(png)
     width, height, rows, bpp = decode_png(path.read_bytes())
-    assert (width, height) > (600, 300)
+    assert width > 600 and height > 300
     colours = Counter(row[i:i + bpp] for row in rows for i in range(0, len(row), bpp))
     background = colours.most_common(1)[0][1]
     assert len(colours) > 16, "the screenshot is (nearly) one colour"
