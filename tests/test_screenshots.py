@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from tui.commands.screenshots import (
     HIDDEN_KEY,
     ScreenshotError,
     Stage,
+    isolated_home,
     leaked_secrets,
     shoot,
     stage_demo,
@@ -109,3 +111,16 @@ def test_cli_command_is_hidden_and_checks_its_size(capsys: pytest.CaptureFixture
     assert "size must be at least 40x12, not '30x5'" in capsys.readouterr().err
     assert main(["screenshots", "--size", "wide"]) == 1
     assert "size is COLUMNSxROWS" in capsys.readouterr().err
+
+
+def test_isolated_home_hides_provider_settings_and_restores_them(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-not-a-real-key-0000")
+    before = dict(os.environ)
+    with isolated_home() as home:
+        assert "OPENAI_API_KEY" not in os.environ
+        assert os.environ["SQLTUNE_CONFIG_DIR"] == str(home / "config")
+        assert os.environ["SQLTUNE_DATA_DIR"] == str(home / "data")
+        assert home.is_dir()
+    assert dict(os.environ) == before
+    assert not home.exists()
