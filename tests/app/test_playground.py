@@ -27,6 +27,7 @@ from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
 from tui.core.schema import SchemaCache
 from tui.messages import JobEnded
 from tui.server.inprocess import LocalServer, start_local_server
+from tui.widgets.pane import Session
 from tui.widgets.playground import PlaygroundPane
 from tui.widgets.playground.answer import AnswerView
 from tui.widgets.playground.pickers import ChoicePicker, ModelPicker
@@ -108,9 +109,17 @@ async def wait_until(pilot: Pilot[Any], condition: Callable[[], object],
         await pilot.pause(0.02)
 
 
+def playground_app(start_local: Callable[[], Any]) -> SqltuneApp:
+    """The same app class and session with only this pane: the other panes' start-up work
+    (token counts, file lists) is not what these tests are about, and costs seconds."""
+    return SqltuneApp(Session(data=None, provider=None, start_local=start_local),
+                      panes=[PlaygroundPane])
+
+
 async def open_playground(pilot: Pilot[Any]) -> PlaygroundPane:
-    """Show the pane (key 5) and wait for its databases and the provider's models."""
-    await pilot.press("5")
+    """Show the pane by its number key and wait for its databases and the provider's models."""
+    app: SqltuneApp = pilot.app  # type: ignore[assignment]
+    await pilot.press(str(app.pane_classes().index(PlaygroundPane) + 1))
     pane = pilot.app.query_one(PlaygroundPane)
     await wait_until(pilot, lambda: pane.database is not None and pane.models_loaded,
                      "databases and models")
@@ -255,7 +264,7 @@ async def test_base_model_answers_with_figures_history_recalls_and_the_key_stays
 
 async def test_dev_question_gold_verdict_edit_rerun_and_refused_writes(
         pg_server: LocalServer, tuned: str) -> None:
-    app = make_app(start_local=Attached(pg_server.base_url, pg_server.api_key))
+    app = playground_app(Attached(pg_server.base_url, pg_server.api_key))
     db_id, gold = dev_gold(SHIPPED)
     db = demo_db(db_id)
     before = folder_state(db.parent)
@@ -264,7 +273,7 @@ async def test_dev_question_gold_verdict_edit_rerun_and_refused_writes(
         await pick_model(pilot, pane, BASE)
         await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: isinstance(app.screen, ChoicePicker), "questions")
-        await type_text(pilot, "shipped")
+        await paste(pilot, "shipped")
         await pilot.press("enter")
         await pilot.pause()
         await settle(pilot, pane)
@@ -347,7 +356,7 @@ async def test_compare_two_models_side_by_side_and_a_new_model_appears(
         assert pane.pair.comparing and right.choice is not None and right.choice.name == BASE
         await pilot.press("ctrl+g")
         await wait_until(pilot, lambda: isinstance(app.screen, ChoicePicker), "questions")
-        await type_text(pilot, "shipped")
+        await paste(pilot, "shipped")
         await pilot.press("enter")
         await pilot.pause()
         await settle(pilot, pane)
@@ -379,7 +388,7 @@ async def test_provider_down_is_shown_and_another_endpoint_still_answers(
         raise RuntimeError("the local server could not start (test)")
 
     monkeypatch.setenv("PG_ENDPOINT_KEY", pg_server.api_key)
-    app = make_app(start_local=no_server)
+    app = playground_app(no_server)
     async with app.run_test(size=SIZE) as pilot:
         pane = await open_playground(pilot)
         assert pane.models == []
