@@ -45,6 +45,12 @@ def all_events(client: openai.OpenAI, job_id: str, page: int = 100) -> list[Fine
     return list(reversed(list(client.fine_tuning.jobs.list_events(job_id, limit=page))))
 
 
+def data(event: FineTuningJobEvent) -> dict[str, Any]:
+    """A metrics event's ``data`` (the SDK types it as a bare object)."""
+    assert isinstance(event.data, dict), event
+    return event.data
+
+
 def wait_for_event(client: openai.OpenAI, job_id: str, needle: str,
                    deadline_s: float = 60.0) -> FineTuningJobEvent:
     """Poll the newest events until one whose message contains ``needle`` appears."""

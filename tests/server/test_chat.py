@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx2
 import openai
@@ -13,7 +14,7 @@ from tests.server.spec import check
 from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.server.inprocess import LocalServer
 
-QUESTION = render_messages(DEFAULT_TEMPLATE, SCHEMA, "How many singers are there?")
+QUESTION: Any = render_messages(DEFAULT_TEMPLATE, SCHEMA, "How many singers are there?")
 
 
 def test_base_model_answers_and_models_are_listed(client: openai.OpenAI,
@@ -22,7 +23,7 @@ def test_base_model_answers_and_models_are_listed(client: openai.OpenAI,
     assert "sqltune-local-base" in [model.id for model in models]
     assert client.models.retrieve("sqltune-local-base").owned_by == "sqltune"
     answer = client.chat.completions.create(model="sqltune-local-base",
-                                            messages=QUESTION)  # type: ignore[arg-type]
+                                            messages=QUESTION)
     choice = answer.choices[0]
     assert choice.message.role == "assistant" and choice.finish_reason == "stop"
     assert (choice.message.content or "").strip().upper().startswith("SELECT")
@@ -30,7 +31,7 @@ def test_base_model_answers_and_models_are_listed(client: openai.OpenAI,
     assert answer.usage.total_tokens == answer.usage.prompt_tokens + \
         answer.usage.completion_tokens
     with pytest.raises(openai.NotFoundError) as missing:
-        client.chat.completions.create(model="ft:nope", messages=QUESTION)  # type: ignore[arg-type]
+        client.chat.completions.create(model="ft:nope", messages=QUESTION)
     assert missing.value.code == "model_not_found"
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("ft:nope")
@@ -44,8 +45,8 @@ def test_base_model_answers_and_models_are_listed(client: openai.OpenAI,
 
 
 def test_streaming_with_usage_matches_the_plain_answer(client: openai.OpenAI) -> None:
-    plain = client.chat.completions.create(model="sqltune-local-base", messages=QUESTION)  # type: ignore[arg-type]
-    stream = client.chat.completions.create(model="sqltune-local-base", messages=QUESTION,  # type: ignore[arg-type]
+    plain = client.chat.completions.create(model="sqltune-local-base", messages=QUESTION)
+    stream = client.chat.completions.create(model="sqltune-local-base", messages=QUESTION,
                                             stream=True, stream_options={"include_usage": True})
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
@@ -54,7 +55,7 @@ def test_streaming_with_usage_matches_the_plain_answer(client: openai.OpenAI) ->
     assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
     assert chunks[-1].choices == [] and chunks[-1].usage == plain.usage
     assert all(c.usage is None for c in chunks[:-1])
-    no_usage = list(client.chat.completions.create(model="sqltune-local-base",  # type: ignore[call-overload]
+    no_usage = list(client.chat.completions.create(model="sqltune-local-base",
                                                    messages=QUESTION, stream=True))
     assert all(c.choices for c in no_usage)
 
@@ -74,10 +75,10 @@ def test_stream_chunks_match_the_spec(server: LocalServer) -> None:
 
 async def test_async_chat_and_max_tokens(aclient: openai.AsyncOpenAI) -> None:
     answer = await aclient.chat.completions.create(model="sqltune-local-base",
-                                                   messages=QUESTION, max_tokens=1)  # type: ignore[arg-type]
+                                                   messages=QUESTION, max_tokens=1)
     assert answer.choices[0].finish_reason == "length"
     assert answer.usage is not None and answer.usage.completion_tokens <= 1
-    stream = await aclient.chat.completions.create(model="sqltune-local-base",  # type: ignore[call-overload]
+    stream = await aclient.chat.completions.create(model="sqltune-local-base",
                                                    messages=QUESTION, stream=True)
     pieces = [chunk async for chunk in stream]
     assert pieces[-1].choices[0].finish_reason == "stop"

@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
+from typing import Any
 
 import openai
 import pytest
 
 from tests.server.conftest import PAIRS, SCHEMA, Recorder, chat_lines
-from tests.server.helpers import all_events, await_for, wait_for, wait_for_event
+from tests.server.helpers import all_events, await_for, data, wait_for, wait_for_event
 from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.server.inprocess import LocalServer, start_local_server
 
@@ -32,7 +33,9 @@ def test_whole_job_from_upload_to_chat_answer(client: openai.OpenAI, train_bytes
     job = wait_for(client, created.id)
     assert job.status == "succeeded", job.error
     assert job.fine_tuned_model == f"ft:sqltune-local-base:sqltune:sql:{job.id[-8:]}"
-    hp = job.method.supervised.hyperparameters  # type: ignore[union-attr]
+    assert job.method is not None and job.method.supervised is not None
+    hp = job.method.supervised.hyperparameters
+    assert hp is not None
     assert (hp.n_epochs, hp.batch_size) == (2, 1) and isinstance(hp.learning_rate_multiplier,
                                                                  float)
     assert job.hyperparameters.n_epochs == 2 and job.finished_at and job.seed == 7
@@ -46,16 +49,16 @@ def test_whole_job_from_upload_to_chat_answer(client: openai.OpenAI, train_bytes
     assert messages[-1] == "The job has successfully completed"
     assert f"New fine-tuned model created: {job.fine_tuned_model}" in messages
     metrics = [event for event in events if event.type == "metrics"]
-    total = metrics[0].data["total_steps"]
-    assert [event.data["step"] for event in metrics] == list(range(1, total + 1))
+    total = data(metrics[0])["total_steps"]
+    assert [data(event)["step"] for event in metrics] == list(range(1, total + 1))
     assert total == 2 * len(PAIRS)
     first = metrics[0]
     assert first.message.startswith(f"Step 1/{total}: training loss=")
-    assert set(first.data) >= {"step", "total_steps", "train_loss", "train_mean_token_accuracy",
+    assert set(data(first)) >= {"step", "total_steps", "train_loss", "train_mean_token_accuracy",
                                "valid_loss", "valid_mean_token_accuracy", "full_valid_loss",
                                "full_valid_mean_token_accuracy"}
-    assert first.data["valid_loss"] is not None and first.data["full_valid_loss"] is None
-    assert metrics[-1].data["full_valid_loss"] is not None  # epoch end
+    assert data(first)["valid_loss"] is not None and data(first)["full_valid_loss"] is None
+    assert data(metrics[-1])["full_valid_loss"] is not None  # epoch end
     assert "Checkpoint created at step 24" in messages
     checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
     assert [c.step_number for c in checkpoints] == [48, 24]
@@ -71,11 +74,11 @@ def test_whole_job_from_upload_to_chat_answer(client: openai.OpenAI, train_bytes
     assert [int(row["step"]) for row in rows] == list(range(1, total + 1))
     assert {"train_loss", "train_accuracy", "valid_loss", "valid_mean_token_accuracy"} <= \
         set(rows[0])
-    assert float(rows[0]["train_loss"]) == pytest.approx(first.data["train_loss"], rel=1e-5)
+    assert float(rows[0]["train_loss"]) == pytest.approx(data(first)["train_loss"], rel=1e-5)
     # the tuned model, and a checkpoint model, answer with SQL from the training data
-    messages_in = render_messages(DEFAULT_TEMPLATE, SCHEMA, "How many singers are there?")
+    messages_in: Any = render_messages(DEFAULT_TEMPLATE, SCHEMA, "How many singers are there?")
     for name in (job.fine_tuned_model, checkpoints[1].fine_tuned_model_checkpoint):
-        answer = client.chat.completions.create(model=name, messages=messages_in,  # type: ignore[arg-type]
+        answer = client.chat.completions.create(model=name, messages=messages_in,
                                                 temperature=0)
         assert "count(*)" in (answer.choices[0].message.content or "").lower()
         assert answer.usage and answer.usage.prompt_tokens > 0
@@ -93,7 +96,7 @@ async def test_async_sdk_runs_a_job(aclient: openai.AsyncOpenAI, train_bytes: by
     job = await await_for(aclient, created.id)
     assert job.status == "succeeded" and job.hyperparameters.batch_size == 4
     events = [event async for event in aclient.fine_tuning.jobs.list_events(job.id, limit=5)]
-    steps = [event.data["step"] for event in events if event.type == "metrics"]
+    steps = [data(event)["step"] for event in events if event.type == "metrics"]
     assert steps == list(range(6, 0, -1))  # newest first, 24 examples / batch 4
     jobs = [j.id async for j in aclient.fine_tuning.jobs.list(limit=1)]
     assert jobs == [job.id]

@@ -12,7 +12,7 @@ from urllib.parse import urlparse
 import openai
 
 from tests.server.conftest import PAIRS, chat_lines
-from tests.server.helpers import ServerProcess, all_events, wait_for, wait_for_event
+from tests.server.helpers import ServerProcess, all_events, data, wait_for, wait_for_event
 from tui.server.inprocess import start_local_server
 
 
@@ -22,7 +22,7 @@ def _resume_point(client: openai.OpenAI, job_id: str) -> tuple[int, list[int]]:
     marks = [i for i, e in enumerate(events) if e.message.startswith("The server restarted")]
     assert len(marks) == 1, [e.message for e in events if e.type == "message"]
     step = int(events[marks[0]].message.rsplit(" ", 1)[1])
-    after = [int(e.data["step"]) for e in events[marks[0]:] if e.type == "metrics"]
+    after = [int(data(e)["step"]) for e in events[marks[0]:] if e.type == "metrics"]
     return step, after
 
 
@@ -67,7 +67,7 @@ def test_clean_stop_snapshots_and_the_next_start_resumes_exactly(tmp_path: Path)
         assert done.status == "succeeded"
         step, after = _resume_point(client, job.id)
         events = all_events(client, job.id)
-        last_before = max(int(e.data["step"]) for e in events[:[
+        last_before = max(int(data(e)["step"]) for e in events[:[
             e.message for e in events].index(f"The server restarted; resuming the job from step "
                                              f"{step}")] if e.type == "metrics")
         assert step == last_before >= 5  # nothing lost, nothing repeated
