@@ -257,6 +257,13 @@ async def test_base_model_answers_with_figures_history_recalls_and_the_key_stays
         assert tuned in screen_text(app) and pg_server.api_key not in screen_text(app)
         assert pg_server.api_key not in app.export_screenshot()
         await pilot.press("escape")
+        # Every action is in the command palette too (entries come from the bindings).
+        await pilot.press("ctrl+p")
+        await paste(pilot, "Playground: History")
+        await wait_until(pilot, lambda: "Playground: History" in screen_text(app), "palette")
+        await pilot.press("enter")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoicePicker), "history")
+        await pilot.press("escape")
     # The history outlives the app.
     assert [entry.question for entry in QuestionHistory().load()] == [
         "List the titles of all books.", "How many authors are there?"]

@@ -19,6 +19,8 @@ from tui.core.playground import ModelChoice, Workspace, classify_model
 
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 """An environment variable name as the key field accepts it (a pasted key is refused)."""
+MAX_SHOWN = 200
+"""Choices listed at once (Spider has thousands of questions: the filter narrows them)."""
 KIND_STYLE = {"fine-tuned": "bold green", "checkpoint": "green", "base": "", "endpoint": "cyan"}
 """How each kind of model is drawn in the list."""
 
@@ -56,6 +58,7 @@ class ChoicePicker(ModalScreen[int | None]):
         """What is being picked."""
         self.items = [item if isinstance(item, Text) else Text(item) for item in items]
         """Every choice, as drawn."""
+        self._plain = [item.plain.lower() for item in self.items]
         self.hint = hint
         """A line of help under the list."""
         self.selected = selected
@@ -81,11 +84,15 @@ class ChoicePicker(ModalScreen[int | None]):
 
     def _fill(self, text: str) -> None:
         words = text.lower().split()
+        matches = [index for index, plain in enumerate(self._plain)
+                   if all(word in plain for word in words)]
         options = self.query_one(OptionList)
         options.clear_options()
-        options.add_options(
-            Option(item, id=str(index)) for index, item in enumerate(self.items)
-            if all(word in item.plain.lower() for word in words))
+        options.add_options(Option(self.items[index], id=str(index))
+                            for index in matches[:MAX_SHOWN])
+        if len(matches) > MAX_SHOWN:
+            options.add_option(Option(Text(f"… {len(matches) - MAX_SHOWN:,} more: type to "
+                                           "narrow", style="dim italic"), disabled=True))
         if options.option_count:
             options.highlighted = 0
 
@@ -98,11 +105,14 @@ class ChoicePicker(ModalScreen[int | None]):
         event.stop()
         options = self.query_one(OptionList)
         if options.highlighted is not None:
-            self.dismiss(int(options.get_option_at_index(options.highlighted).id or 0))
+            option = options.get_option_at_index(options.highlighted)
+            if option.id is not None:
+                self.dismiss(int(option.id))
 
     @on(OptionList.OptionSelected)
     def _selected(self, event: OptionList.OptionSelected) -> None:
-        self.dismiss(int(event.option.id or 0))
+        if event.option.id is not None:
+            self.dismiss(int(event.option.id))
 
     def action_move(self, step: int) -> None:
         """Move the highlight while the filter keeps the focus."""
