@@ -33,7 +33,7 @@ from tui.widgets.evaluation.views import HardnessChart, QuestionTable, RunsTable
 
 BASE = "sqltune-local-base"
 SIZE = (80, 24)
-LIMIT = 20
+LIMIT = 10
 
 
 class Starter:

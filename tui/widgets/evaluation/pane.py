@@ -118,6 +118,7 @@ class EvaluationPane(Pane):
         """The report the drill-down shows (a recorded run, or the run in progress)."""
         self._reports: dict[int, EvalReport | None] = {}
         self._new_model: str | None = None
+        self._binding_state: tuple[object, ...] = ()
 
     def compose(self) -> ComposeResult:
         yield RunBar(self.session, id="eval-run-bar")
@@ -173,6 +174,18 @@ class EvaluationPane(Pane):
             return True if self.report is not None and self.report.rows else None
         return True
 
+    def _sync_bindings(self) -> None:
+        """Refresh the footer only when what it shows changed (a refresh recomposes it)."""
+        bar = self.run_bar
+        state = (bar.running, bool(bar.chosen), self.query_one(ContentSwitcher).current,
+                 self.report is not None and bool(self.report.rows))
+        if state != self._binding_state:
+            self._binding_state = state
+            self.refresh_bindings()
+
+    def on_run_bar_changed(self, message: RunBar.Changed) -> None:
+        self._sync_bindings()
+
     # ── settings and the run ────────────────────────────────────────────────────────────
 
     def action_run(self) -> None:
@@ -181,7 +194,7 @@ class EvaluationPane(Pane):
         if not bar.running and not bar.chosen:
             self.notify("Choose a model first (m)", title="Evaluation", severity="warning")
         bar.start()
-        self.refresh_bindings()
+        self._sync_bindings()
 
     def action_cancel(self) -> None:
         """Stop the run."""
@@ -230,7 +243,7 @@ class EvaluationPane(Pane):
         self._show_report(report, model)
 
     def on_eval_ended(self, message: EvalEnded) -> None:
-        self.refresh_bindings()
+        self._sync_bindings()
 
     # ── models and recorded runs ────────────────────────────────────────────────────────
 
@@ -251,7 +264,7 @@ class EvaluationPane(Pane):
         if self._new_model in message.models and not bar.running:
             bar.set_state(f"new model {self._new_model} · m: choose it", "green")
             self._new_model = None
-        self.refresh_bindings()
+        self._sync_bindings()
 
     @work(thread=True, exclusive=True, group="eval-runs", exit_on_error=False)
     def load_runs(self, select: int | None = None) -> None:
@@ -315,7 +328,7 @@ class EvaluationPane(Pane):
                      + (" · cancelled" if report.cancelled else "") + " · f: failures only")
         self.query_one("#eval-questions-title", Label).update(title)
         self._note_skipped()
-        self.refresh_bindings()
+        self._sync_bindings()
 
     def _note_skipped(self) -> None:
         skipped = len(self.report.skipped) if self.report is not None else 0
@@ -333,7 +346,7 @@ class EvaluationPane(Pane):
     def _show_view(self, view: str) -> None:
         self.query_one(ContentSwitcher).current = view
         self.focus_default()
-        self.refresh_bindings()
+        self._sync_bindings()
 
     def action_mark(self) -> None:
         """Add or remove the highlighted model in the hardness chart."""

@@ -10,6 +10,7 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
+from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Label, ProgressBar
 
@@ -52,6 +53,9 @@ class RunBar(Vertical):
     RunBar #eval-progress Bar { width: 16; }
     RunBar #eval-state { width: 1fr; }
     """
+
+    class Changed(Message):
+        """The settings or the running state changed (the footer may need a refresh)."""
 
     running = reactive(False)
     """True while a run is in flight."""
@@ -108,7 +112,7 @@ class RunBar(Vertical):
             ("models " if len(self.chosen) > 1 else "model ", "dim"), (models, "bold"),
             f" · split {self.split} ({where}) · conc {self.concurrency} · limit {limit}",
             ("  m s c l", "dim")))
-        self.refresh_bindings()
+        self.post_message(self.Changed())
 
     # ── settings ────────────────────────────────────────────────────────────────────────
 
@@ -282,3 +286,4 @@ class RunBar(Vertical):
     def on_eval_ended(self, message: EvalEnded) -> None:
         self.running = False
         self._cancel = None
+        self.post_message(self.Changed())
