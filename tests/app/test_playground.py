@@ -16,14 +16,16 @@ import openai
 import pytest
 from rich.console import Console
 from textual import events
+from textual.app import App
 from textual.message import Message
 from textual.pilot import Pilot
 
 from tui.app import SqltuneApp, make_app
+from tui.core.history import History
 from tui.core.matching import order_matters, results_match
 from tui.core.paths import demo_dir
 from tui.core.playground import QuestionHistory, pretty_sql
-from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.prompts import COMPACT_TEMPLATE, DEFAULT_TEMPLATE, PromptTemplate, messages_for
 from tui.core.schema import SchemaCache
 from tui.messages import JobEnded
 from tui.server.inprocess import LocalServer, start_local_server
@@ -55,10 +57,21 @@ def demo_db(db_id: str) -> Path:
     return demo_dir() / "database" / db_id / f"{db_id}.sqlite"
 
 
-def train_job(client: openai.OpenAI, examples: list[dict[str, str]], suffix: str) -> str:
-    """Tune the base model on demo examples (speed max: a couple of seconds); its model name."""
+@dataclass(frozen=True)
+class Tuned:
+    """A finished tuning job on the module's server."""
+
+    model: str
+    job_id: str
+    training_file: str
+    template: PromptTemplate
+
+
+def train_job(client: openai.OpenAI, examples: list[dict[str, str]], suffix: str,
+              template: PromptTemplate = DEFAULT_TEMPLATE) -> Tuned:
+    """Tune the base model on demo examples (speed max: a couple of seconds)."""
     cache = SchemaCache()
-    lines = [json.dumps({"messages": messages_for(DEFAULT_TEMPLATE, cache, demo_db(e["db_id"]),
+    lines = [json.dumps({"messages": messages_for(template, cache, demo_db(e["db_id"]),
                                                   e["question"], e["query"])})
              for e in examples]
     upload = client.files.create(file=("train.jsonl", ("\n".join(lines) + "\n").encode()),
@@ -72,7 +85,7 @@ def train_job(client: openai.OpenAI, examples: list[dict[str, str]], suffix: str
         time.sleep(0.05)
         job = client.fine_tuning.jobs.retrieve(job.id)
     assert job.status == "succeeded" and job.fine_tuned_model, job.error
-    return job.fine_tuned_model
+    return Tuned(job.fine_tuned_model, job.id, upload.id, template)
 
 
 @pytest.fixture(scope="module")
@@ -83,14 +96,14 @@ def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]
 
 
 @pytest.fixture(scope="module")
-def tuned(pg_server: LocalServer) -> str:
-    """A model tuned on the demo training split."""
+def tuned(pg_server: LocalServer) -> Tuned:
+    """A model tuned on the demo training split, rendered with the compact template."""
     train = json.loads((demo_dir() / "train.json").read_text())
     with openai.OpenAI(base_url=pg_server.base_url, api_key=pg_server.api_key) as client:
-        return train_job(client, train, "demo")
+        return train_job(client, train, "demo", COMPACT_TEMPLATE)
 
 
-def screen_text(app: SqltuneApp) -> str:
+def screen_text(app: App[Any]) -> str:
     """The terminal as plain text."""
     width, height = app.size
     console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
@@ -201,7 +214,7 @@ def folder_state(folder: Path) -> dict[str, str]:
 
 
 async def test_base_model_answers_with_figures_history_recalls_and_the_key_stays_hidden(
-        pg_server: LocalServer, tuned: str) -> None:
+        pg_server: LocalServer, tuned: Tuned) -> None:
     answers: list[AnswerView.Answered] = []
 
     def hook(message: Message) -> None:
@@ -212,8 +225,9 @@ async def test_base_model_answers_with_figures_history_recalls_and_the_key_stays
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
         pane = await open_playground(pilot)
         kinds = {choice.name: choice.kind for choice in pane.models}
-        assert kinds[tuned] == "fine-tuned" and kinds[BASE] == "base"
-        assert any(kind == "checkpoint" and name.startswith(tuned) for name, kind in kinds.items())
+        assert kinds[tuned.model] == "fine-tuned" and kinds[BASE] == "base"
+        assert any(kind == "checkpoint" and name.startswith(tuned.model)
+                   for name, kind in kinds.items())
         await pick_model(pilot, pane, BASE)
         await ask(pilot, pane, "How many authors are there?")
         side = pane.pair.a
@@ -254,7 +268,7 @@ async def test_base_model_answers_with_figures_history_recalls_and_the_key_stays
         # The model picker lists the tuned model and its checkpoint, never the key.
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker), "picker")
-        assert tuned in screen_text(app) and pg_server.api_key not in screen_text(app)
+        assert tuned.model in screen_text(app) and pg_server.api_key not in screen_text(app)
         assert pg_server.api_key not in app.export_screenshot()
         await pilot.press("escape")
         # Every action is in the command palette too (entries come from the bindings).
@@ -270,7 +284,7 @@ async def test_base_model_answers_with_figures_history_recalls_and_the_key_stays
 
 
 async def test_dev_question_gold_verdict_edit_rerun_and_refused_writes(
-        pg_server: LocalServer, tuned: str) -> None:
+        pg_server: LocalServer) -> None:
     app = playground_app(Attached(pg_server.base_url, pg_server.api_key))
     db_id, gold = dev_gold(SHIPPED)
     db = demo_db(db_id)
@@ -349,7 +363,11 @@ async def test_dev_question_gold_verdict_edit_rerun_and_refused_writes(
 
 
 async def test_compare_two_models_side_by_side_and_a_new_model_appears(
-        pg_server: LocalServer, tuned: str) -> None:
+        pg_server: LocalServer, tuned: Tuned) -> None:
+    with History() as history:  # as the jobs pane records a job it created, with its template
+        history.record_job("local", tuned.job_id, BASE, tuned.training_file,
+                           template=tuned.template.to_dict())
+        history.record_job_status("local", tuned.job_id, "succeeded", tuned.model)
     app = make_app(start_local=Attached(pg_server.base_url, pg_server.api_key))
     db_id, gold = dev_gold(SHIPPED)
     db = demo_db(db_id)
@@ -358,7 +376,7 @@ async def test_compare_two_models_side_by_side_and_a_new_model_appears(
         left, right = pane.pair.a, pane.pair.b
         assert left.choice is not None and left.choice.kind == "fine-tuned"
         assert not right.display or not pane.pair.comparing
-        await pick_model(pilot, pane, tuned)
+        await pick_model(pilot, pane, tuned.model)
         await pick_model(pilot, pane, BASE, key="ctrl+t")
         assert pane.pair.comparing and right.choice is not None and right.choice.name == BASE
         await pilot.press("ctrl+g")
@@ -368,7 +386,7 @@ async def test_compare_two_models_side_by_side_and_a_new_model_appears(
         await pilot.pause()
         await settle(pilot, pane)
         shown = screen_text(app)
-        assert tuned[:30] in shown and BASE in shown
+        assert tuned.model[:30] in shown and BASE in shown
         for side in (left, right):
             assert side.outcome is not None and side.outcome.result is not None
             assert side.answer is not None and side.outcome.gold == gold
@@ -378,12 +396,16 @@ async def test_compare_two_models_side_by_side_and_a_new_model_appears(
         # The demo-tuned model gets this one right; the schema-only base model does not.
         assert (left.outcome.match, right.outcome.match) == (True, False)  # type: ignore[union-attr]
         assert "✓ matches gold" in shown and "✗ differs from gold" in shown
+        # Each model saw the prompt it was trained with: the compact one is shorter.
+        assert "its training prompt" in left.status_text
+        assert "default prompt" in right.status_text
+        assert left.answer.prompt_tokens < right.answer.prompt_tokens  # type: ignore[union-attr]
         await pilot.press("ctrl+t")  # hide the comparison again
         assert not pane.pair.comparing
         # A job ending elsewhere (the jobs pane posts JobEnded) brings its model into the list.
         few = json.loads((demo_dir() / "train.json").read_text())[:20]
         with openai.OpenAI(base_url=pg_server.base_url, api_key=pg_server.api_key) as client:
-            fresh = train_job(client, few, "fresh")
+            fresh = train_job(client, few, "fresh").model
         assert fresh not in [choice.name for choice in pane.models]
         app.post_message(JobEnded("ftjob-any", "succeeded", fresh))
         await wait_until(pilot, lambda: fresh in [c.name for c in pane.models], "new model")
