@@ -302,3 +302,11 @@ async def test_questions_whose_database_is_missing_are_listed_as_skipped(
             f"{missing} skipped")
         assert f"{missing} skipped" in str(pane.query_one("#eval-state", Label).render())
     assert not (data / "database" / "clinic" / "clinic.sqlite").exists()
+
+
+def test_every_key_has_an_evaluation_id_and_a_tooltip() -> None:
+    bindings = list(EvaluationPane.pane_bindings())
+    assert {b.action for b in bindings} >= {"run", "cancel", "pick_models", "export",
+                                           "next_view"}
+    for binding in bindings:
+        assert binding.id and binding.id.startswith("evaluation.") and binding.tooltip

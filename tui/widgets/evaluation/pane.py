@@ -171,17 +171,20 @@ class EvaluationPane(Pane):
         if action == "failures":
             return view == "eval-questions"
         if action == "export":
-            return True if self.report is not None and self.report.rows else None
+            return None if bar.running or not self._exportable() else True
         return True
 
     def _sync_bindings(self) -> None:
         """Refresh the footer only when what it shows changed (a refresh recomposes it)."""
         bar = self.run_bar
         state = (bar.running, bool(bar.chosen), self.query_one(ContentSwitcher).current,
-                 self.report is not None and bool(self.report.rows))
+                 self._exportable())
         if state != self._binding_state:
             self._binding_state = state
             self.refresh_bindings()
+
+    def _exportable(self) -> bool:
+        return self.report is not None and bool(self.report.rows)
 
     def on_run_bar_changed(self, message: RunBar.Changed) -> None:
         self._sync_bindings()
@@ -368,7 +371,7 @@ class EvaluationPane(Pane):
 
     def action_export(self) -> None:
         """Ask where to write the shown report, then write it as CSV and JSON."""
-        if self.report is not None and self.report.rows:
+        if self.report is not None and self._exportable() and not self.run_bar.running:
             ask_export(self, self.report, self.export_report)
 
     @work(thread=True, group="eval-export", exit_on_error=False)
