@@ -113,6 +113,8 @@ class AnswerView(Vertical):
         """The side that asked."""
         answer: Answer
         """The reply, its latency, tokens and cost."""
+        pretty_sql: str
+        """Its SQL laid out for the editor."""
         question: str
         """What was asked."""
         gold: str | None
@@ -231,6 +233,7 @@ class AnswerView(Vertical):
                    question: str, gold: str | None) -> None:
         try:
             answer, own_prompt = await ask_call(choice, database, question)
+            pretty = await asyncio.to_thread(pretty_sql, answer.sql)
         except asyncio.CancelledError:
             raise
         except Exception as error:
@@ -238,13 +241,13 @@ class AnswerView(Vertical):
 
             self.post_message(self.Failed(self, redact(str(error)) or type(error).__name__))
             return
-        self.post_message(self.Answered(self, answer, question, gold, own_prompt))
+        self.post_message(self.Answered(self, answer, pretty, question, gold, own_prompt))
 
     def on_answer_view_answered(self, message: Answered) -> None:
         if message.view is not self:
             return
         self.answer = message.answer
-        self.editor.load_text(pretty_sql(message.answer.sql))
+        self.editor.load_text(message.pretty_sql)
         self._show(figures_text(message.answer, message.own_prompt))
         if message.answer.sql.strip():
             self.run(message.gold)

@@ -24,7 +24,7 @@ class ModelCaller:
     async def __call__(self, choice: ModelChoice, database: Database,
                        question: str) -> tuple[Answer, bool]:
         """The answer, and True when the model's own training template built the prompt."""
-        from tui.core.inference import ask_for_sql
+        from tui.core.inference import InferenceError, ask_for_sql
         from tui.core.playground import template_for
         from tui.core.prompts import messages_for
 
@@ -32,7 +32,13 @@ class ModelCaller:
         template, own = await asyncio.to_thread(template_for, choice.name, provider)
         messages = await asyncio.to_thread(messages_for, template, self.schemas,
                                            database.path, question)
-        return await ask_for_sql(client, model, messages), own
+        try:
+            return await ask_for_sql(client, model, messages), own
+        except InferenceError as error:
+            # Reasoning models refuse any temperature but the default one.
+            if error.kind != "bad_request" or "temperature" not in error.message:
+                raise
+        return await ask_for_sql(client, model, messages, temperature=None), own
 
     async def provider_models(self) -> list[ModelChoice]:
         """The provider's chat models, fine-tuned first, with its jobs' checkpoints."""
