@@ -336,6 +336,11 @@ async def test_dev_question_gold_verdict_edit_rerun_and_refused_writes(
             assert side.outcome.error.type == "not_allowed", (sql, side.outcome.error)
             assert "SQL not allowed" in side.status_text and side.table.row_count == 0
         assert "SQL not allowed" in screen_text(app)
+        side.editor.load_text("SELEC title FROM book")
+        await pilot.press("ctrl+r")
+        await pilot.pause()
+        await settle(pilot, pane)
+        assert "SQL syntax error" in side.status_text and side.table.row_count == 0
         # A runaway query stops at its deadline and says so.
         side.sql_timeout = 0.3
         side.editor.load_text("WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c)"
@@ -449,6 +454,18 @@ async def test_provider_down_is_shown_and_another_endpoint_still_answers(
         assert pg_server.base_url in screen_text(app)
         assert pg_server.api_key not in screen_text(app)
         assert pg_server.api_key not in app.export_screenshot()
+        # Another database: the question is asked about it and the SQL runs there.
+        await pilot.press("ctrl+b")
+        await wait_until(pilot, lambda: isinstance(app.screen, ChoicePicker), "databases")
+        await paste(pilot, "clinic")
+        await pilot.press("enter")
+        await pilot.pause()
+        assert pane.database is not None and pane.database.db_id == "clinic"
+        assert side.database == pane.database and "clinic" in screen_text(app)
+        await ask(pilot, pane, "How many patients are registered?")
+        assert side.outcome is not None and side.outcome.result is not None
+        assert table_rows(side) == [[str(v) for v in row]
+                                    for row in readonly_rows(demo_db("clinic"), side.editor.text)]
         # An endpoint nobody listens on: a clear connection error, no crash.
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker), "picker")
