@@ -85,8 +85,12 @@ class SqltuneApp(App[int]):
         self.query_one(ContentTabs).can_focus = False
         if self._panes:
             self.pane(self._panes[0].PANE_ID).focus_default()
-        # The provider (maybe the embedded server) starts after the first frame.
-        self.call_after_refresh(self.connect_provider, self.session.provider_name)
+
+    def on_ready(self) -> None:
+        """The first frame is on screen: now the slow work (provider, datasets, token counts)."""
+        self.connect_provider(self.session.provider_name)
+        for pane in self.panes():
+            pane.after_first_frame()
 
     def _data_label(self) -> str:
         data = self.session.data

@@ -6,9 +6,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
-
-import openai
+from typing import TYPE_CHECKING, Protocol
 
 from tui.core.datasets import Example
 from tui.core.hardness import HardnessError, hardness
@@ -19,6 +17,9 @@ from tui.core.report import EvalReport, QuestionResult, SkippedQuestion
 from tui.core.schema import SchemaCache
 from tui.core.sqlexec import QueryError, QueryResult, run_readonly
 
+if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
+    import openai
+
 __all__ = [
     "EvalReport", "EvaluationError", "Prediction", "Progress", "QuestionResult",
     "SkippedQuestion", "evaluate", "hardness", "model_predictor", "predictions_predictor",
@@ -26,6 +27,8 @@ __all__ = [
 ]
 
 SQL_TIMEOUT_S = 30.0
+# An evaluation is a batch: it waits out rate limits rather than score a 429 as a wrong answer.
+EVAL_RATE_LIMIT_RETRIES = 12
 # Results are compared whole; a result past this many rows cannot be scored.
 MAX_RESULT_ROWS = 100_000
 
@@ -83,7 +86,8 @@ def model_predictor(client: openai.AsyncOpenAI, model: str, *,
                     db_path_for: Callable[[Example], Path | None],
                     template: PromptTemplate = DEFAULT_TEMPLATE,
                     schema_cache: SchemaCache | None = None, temperature: float | None = 0.0,
-                    max_tokens: int = DEFAULT_MAX_TOKENS) -> Predictor:
+                    max_tokens: int = DEFAULT_MAX_TOKENS,
+                    rate_limit_retries: int = EVAL_RATE_LIMIT_RETRIES) -> Predictor:
     """Ask `model` each question with the one training prompt (render_messages)."""
     cache = schema_cache or SchemaCache()
 
@@ -94,7 +98,8 @@ def model_predictor(client: openai.AsyncOpenAI, model: str, *,
         messages = await asyncio.to_thread(messages_for, template, cache, db, example.question)
         try:
             answer = await ask_for_sql(client, model, messages, temperature=temperature,
-                                       max_tokens=max_tokens)
+                                       max_tokens=max_tokens,
+                                       rate_limit_retries=rate_limit_retries)
         except InferenceError as error:
             if error.fatal:
                 raise EvaluationError(f"{model}: {error}") from None

@@ -12,12 +12,13 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any, TypeVar, cast
-
-import openai
-from openai.types import FilePurpose
+from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
 
 from tui.core.providers import Capabilities, redact
+
+if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
+    import openai
+    from openai.types import FilePurpose
 
 PART_SIZE = 64 * 1024 * 1024
 """Uploads API part size (the API's maximum per part)."""
@@ -172,6 +173,7 @@ async def _cancellable(awaitable: Awaitable[T], cancel: asyncio.Event | None,
 
 def describe_error(error: BaseException) -> str:
     """A short, key-free description of an SDK error."""
+    import openai  # lazily: the SDK is slow to import
     if isinstance(error, openai.APIStatusError):
         if error.status_code in (401, 403):
             text = f"the provider refused the API key (HTTP {error.status_code})"
@@ -199,6 +201,7 @@ class FileService:
         """Files larger than this go through the Uploads API (when the provider has it)."""
 
     async def _call(self, what: str, awaitable: Awaitable[T]) -> T:
+        import openai  # lazily: the SDK is slow to import
         try:
             return await awaitable
         except openai.OpenAIError as error:
@@ -275,6 +278,7 @@ class FileService:
     async def _upload_single(self, path: Path, size: int, purpose: str,
                              progress: ProgressCallback | None,
                              cancel: asyncio.Event | None) -> FileInfo:
+        import openai  # lazily: the SDK is slow to import
         def report(sent: int) -> None:
             if progress is not None:
                 progress(UploadProgress(sent, size))
@@ -285,7 +289,7 @@ class FileService:
                 f"uploading {path.name}",
                 _cancellable(self._client.files.create(
                     file=(path.name, cast(IO[bytes], window), "application/jsonl"),
-                    purpose=cast(FilePurpose, purpose)), cancel,
+                    purpose=cast("FilePurpose", purpose)), cancel,
                     lambda: window.tell() >= size))
         if cancel is not None and cancel.is_set():
             # The body was already on the wire when cancel came: a cancelled upload leaves no file.
@@ -298,12 +302,13 @@ class FileService:
     async def _upload_parts(self, path: Path, size: int, purpose: str,
                             progress: ProgressCallback | None,
                             cancel: asyncio.Event | None) -> FileInfo:
+        import openai  # lazily: the SDK is slow to import
         parts = max(1, -(-size // self.part_size))
         upload = await self._call(
             f"starting the upload of {path.name}",
             _cancellable(self._client.uploads.create(
                 bytes=size, filename=path.name, mime_type="application/jsonl",
-                purpose=cast(FilePurpose, purpose)), cancel))
+                purpose=cast("FilePurpose", purpose)), cancel))
         md5 = hashlib.md5(usedforsecurity=False)
         part_ids: list[str] = []
         try:

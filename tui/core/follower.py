@@ -11,11 +11,12 @@ import random
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any, Literal, Protocol
-
-import openai
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tui.core.providers import redact
+
+if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
+    import openai
 
 log = logging.getLogger(__name__)
 
@@ -195,6 +196,7 @@ def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
 
 def is_transient(error: BaseException) -> bool:
     """Dropped connections, timeouts, 408/409/429 and 5xx are worth retrying."""
+    import openai  # lazily: the SDK is slow to import
     if isinstance(error, openai.APIConnectionError):
         return True
     if isinstance(error, openai.APIStatusError):
@@ -291,6 +293,7 @@ class EventFollower:
             self._wake.clear()
 
     def _backoff(self, attempt: int, error: BaseException) -> float:
+        import openai  # lazily: the SDK is slow to import
         headers = getattr(getattr(error, "response", None), "headers", None)
         asked = retry_after_seconds(headers) if isinstance(error, openai.APIStatusError) else None
         if asked is not None:
@@ -300,6 +303,7 @@ class EventFollower:
 
     async def _request(self, kind: str, call: Callable[[], Awaitable[Any]]) -> Any:
         """One API call, retried with backoff on transient errors until it works or stop()."""
+        import openai  # lazily: the SDK is slow to import
         while True:
             self.stats.requests += 1
             self.stats.by_kind[kind] = self.stats.by_kind.get(kind, 0) + 1
@@ -401,6 +405,7 @@ class EventFollower:
 
 
 def _describe(error: BaseException, job_id: str) -> str:
+    import openai  # lazily: the SDK is slow to import
     if isinstance(error, openai.APIStatusError):
         if error.status_code == 404:
             text = f"job {job_id} was not found on this provider"

@@ -8,11 +8,12 @@ import re
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import openai
+from typing import TYPE_CHECKING, Any
 
 from tui.core.pricing import inference_cost
+
+if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
+    import openai
 
 DEFAULT_MAX_TOKENS = 512
 # Extra waits after the SDK's own retries are used up on 429 (its max_retries comes first).
@@ -30,7 +31,7 @@ _CONTINUES_SQL = re.compile(
 
 
 class InferenceError(Exception):
-    """A model call that failed; `kind` is rate_limited, auth, not_found, bad_request,
+    """A model call that failed; `kind` is rate_limited, quota, auth, not_found, bad_request,
     timeout, connection, server or empty. `fatal` errors will fail every call alike."""
 
     def __init__(self, kind: str, message: str) -> None:
@@ -41,7 +42,7 @@ class InferenceError(Exception):
     @property
     def fatal(self) -> bool:
         """True when retrying other questions is pointless (bad key, unknown model...)."""
-        return self.kind in ("auth", "not_found", "permission")
+        return self.kind in ("auth", "not_found", "permission", "quota")
 
 
 @dataclass(frozen=True)
@@ -134,6 +135,8 @@ def _retry_after(error: openai.APIStatusError) -> float | None:
 
 
 def _as_inference_error(error: openai.OpenAIError) -> InferenceError:
+    import openai
+
     kinds: list[tuple[type[Exception], str]] = [
         (openai.RateLimitError, "rate_limited"), (openai.AuthenticationError, "auth"),
         (openai.PermissionDeniedError, "permission"), (openai.NotFoundError, "not_found"),
@@ -157,6 +160,8 @@ async def ask_for_sql(
 ) -> Answer:
     """One chat completion; raises InferenceError. 429s the SDK gave up on are retried with
     backoff (Retry-After when the provider sends it)."""
+    import openai
+
     options: dict[str, Any] = {"max_completion_tokens": max_tokens}
     if temperature is not None:
         options["temperature"] = temperature
@@ -168,6 +173,10 @@ async def ask_for_sql(
                 model=model, messages=list(messages), **options)  # type: ignore[arg-type]
             break
         except openai.RateLimitError as error:
+            if getattr(error, "code", None) == "insufficient_quota":
+                # OpenAI's 429 for an exhausted quota or billing limit: waiting cannot help.
+                raise InferenceError("quota", getattr(error, "message", "") or str(error)) \
+                    from None
             if attempt >= rate_limit_retries:
                 raise _as_inference_error(error) from None
             delay = _retry_after(error)

@@ -9,14 +9,15 @@ import io
 import math
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Literal, TypeVar, cast
-
-import openai
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from tui.core.config import ProviderKind
 from tui.core.files import describe_error
 from tui.core.follower import TERMINAL_STATUSES, JobEvent
 from tui.core.providers import Capabilities, default_capabilities, fine_tuning_note
+
+if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
+    import openai
 
 T = TypeVar("T")
 
@@ -252,6 +253,7 @@ class JobService:
         """What the provider supports."""
 
     async def _call(self, what: str, awaitable: Awaitable[T]) -> T:
+        import openai  # lazily: the SDK is slow to import
         try:
             return await awaitable
         except openai.OpenAIError as error:

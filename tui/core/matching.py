@@ -14,10 +14,6 @@ from collections import Counter
 from collections.abc import Hashable, Iterator, Sequence
 from typing import Any
 
-import sqlglot
-from sqlglot import exp
-from sqlglot.errors import SqlglotError
-
 FLOAT_DIGITS = 10
 # Column assignments tried before giving up (only pathological, highly symmetric results).
 MAX_PERMUTATIONS = 20_000
@@ -49,6 +45,10 @@ def order_matters(gold_sql: str) -> bool:
     a subquery does not order the result, so only the outermost one counts here (the text
     test is the fallback when the SQL does not parse).
     """
+    import sqlglot  # lazily: it costs a quarter second of the app's start-up
+    from sqlglot import exp
+    from sqlglot.errors import SqlglotError
+
     try:
         tree = sqlglot.parse_one(gold_sql, read="sqlite")
     except SqlglotError:

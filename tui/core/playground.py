@@ -10,9 +10,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-import sqlglot
-from sqlglot.errors import SqlglotError
-
 from tui.core.datasets import DatasetError, Example, available_splits, load_dataset
 from tui.core.matching import order_matters, results_match
 from tui.core.paths import data_dir, demo_dir
@@ -203,6 +200,9 @@ def pretty_sql(sql: str) -> str:
     """The SQL laid out by sqlglot (SQLite dialect); the text unchanged when it does not parse."""
     if not sql.strip():
         return sql
+    import sqlglot  # lazily: it costs a quarter second of the app's start-up
+    from sqlglot.errors import SqlglotError
+
     try:
         statements = sqlglot.transpile(sql, read="sqlite", write="sqlite", pretty=True)
     except SqlglotError:

@@ -8,9 +8,7 @@ import os
 import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
-
-import openai
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tui.core.config import (
     Config,
@@ -21,6 +19,9 @@ from tui.core.config import (
     load_config,
     mask_key,
 )
+
+if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
+    import openai
 
 __all__ = [
     "OPENAI_FINE_TUNING_END",
@@ -363,6 +364,7 @@ def resolve_provider(name: str | None = None, *,
 def make_async_client(resolved: ResolvedProvider, *, max_retries: int = 2,
                       timeout: float | None = 60.0) -> openai.AsyncOpenAI:
     """An AsyncOpenAI (or AsyncAzureOpenAI for azure profiles) for the resolved provider."""
+    import openai  # lazily: the SDK is slow to import
     profile = resolved.profile
     if profile.kind == "azure":
         if profile.endpoint:

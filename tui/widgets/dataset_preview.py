@@ -150,6 +150,8 @@ class DatasetPreview(Pane):
         table.add_column("question", key="question", width=QUESTION_WIDTH)
         table.add_column("tok", key="tokens", width=5)
         table.add_column("!", key="problem", width=1)
+
+    def after_first_frame(self) -> None:
         self.open_data(self.session.data)
 
     def focus_default(self) -> None:

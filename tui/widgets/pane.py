@@ -133,6 +133,9 @@ class Pane(Vertical, can_focus=False):
                 widget.focus()
                 return
 
+    def after_first_frame(self) -> None:
+        """The app's first frame is on screen: start slow work here (override)."""
+
     def provider_changed(self) -> None:
         """The provider connection changed (override to reload provider data)."""
 

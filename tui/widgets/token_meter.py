@@ -106,6 +106,7 @@ class TokenMeter(Pane):
         """The last PrepareResult (tokens of every usable example)."""
         self.budget: Budget | None = None
         """The fit shown."""
+        self._requested: tuple[Path | None, Any] | None = None
 
     def compose(self) -> ComposeResult:
         models = priced_models()
@@ -138,6 +139,8 @@ class TokenMeter(Pane):
         table.add_column("model", key="model", width=16)
         table.add_column("$/1M train", key="rate", width=10)
         table.add_column("estimated cost", key="cost", width=16)
+
+    def after_first_frame(self) -> None:
         self.prepare_data()
 
     def focus_default(self) -> None:
@@ -190,6 +193,9 @@ class TokenMeter(Pane):
         except ValueError as error:
             self._show_state(str(error), error=True)
             return
+        if (self.session.data, options) == self._requested:
+            return  # already counted or counting (a Select posts Changed when it mounts)
+        self._requested = (self.session.data, options)
         self._show_state("counting…")
         self._prepare(self.session.data, options)
 
@@ -210,6 +216,7 @@ class TokenMeter(Pane):
         self._show(message.result.budget)
 
     def on_token_meter_prepare_failed(self, message: PrepareFailed) -> None:
+        self._requested = None  # asking again retries
         self._show_state(message.error, error=True)
 
     @work(thread=True, exclusive=True, group="budget", exit_on_error=False)
@@ -228,7 +235,8 @@ class TokenMeter(Pane):
     @on(Select.Changed, "#budget-model")
     @on(Input.Submitted, "#budget-validation")
     def _recount(self) -> None:
-        self.prepare_data()
+        if self._requested is not None:  # before the first frame, after_first_frame starts it
+            self.prepare_data()
 
     @on(Select.Changed, "#budget-strategy")
     @on(Input.Changed, "#budget-epochs")
