@@ -208,6 +208,16 @@ async def test_cancel_mid_run_stops_early_and_records_nothing(tmp_path: Path) ->
         assert pane.query_one(QuestionTable).row_count == len(report.rows)
         assert "cancelled" in str(pane.query_one("#eval-state", Label).render())
         assert pane.query_one(RunsTable).row_count == 0
+        # A typed name the provider does not serve: a clear error, nothing recorded.
+        await pilot.press("m", "space", "tab")
+        app.screen.query_one("#eval-models-other", Input).value = "no-such-model"
+        await pilot.press("enter")
+        assert bar.chosen == ["no-such-model"]
+        await pilot.press("r")
+        await until(pilot, lambda: not bar.running, "the failed run")
+        state = str(pane.query_one("#eval-state", Label).render())
+        assert "no-such-model" in state and "not_found" in state
+        assert pane.query_one(RunsTable).row_count == 0
         no_key_anywhere(app, starter.key)
     with History() as history:
         assert history.evaluations() == []

@@ -27,7 +27,7 @@ from tui.widgets.evaluation.views import (
     question_detail,
     share_text,
 )
-from tui.widgets.pane import Pane
+from tui.widgets.pane import Pane, ProviderUnavailable
 
 VIEWS = ("eval-compare", "eval-questions", "eval-skipped-view")
 """The views ``v`` cycles through."""
@@ -257,7 +257,10 @@ class EvaluationPane(Pane):
             client = await self.session.client()
             models = [model.id async for model in client.models.list()]
         except Exception as error:
-            self.run_bar.set_state(f"models: {error}", "red")
+            from tui.core.files import describe_error
+
+            text = str(error) if isinstance(error, ProviderUnavailable) else describe_error(error)
+            self.run_bar.set_state(f"models: {text}", "red")
             return
         self.post_message(self.ModelsListed(models))
 

@@ -280,8 +280,11 @@ class RunBar(Vertical):
                                                       if report.skipped else ""), "green")
 
     def on_eval_failed(self, message: EvalFailed) -> None:
-        self.set_state(message.error, "bold red")
-        self.notify(message.error, title="Evaluation", severity="error")
+        from tui.core.providers import redact
+
+        error = redact(message.error)
+        self.set_state(error, "bold red")
+        self.notify(error, title="Evaluation", severity="error")
 
     def on_eval_ended(self, message: EvalEnded) -> None:
         self.running = False
