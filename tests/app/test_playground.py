@@ -31,7 +31,7 @@ from tui.messages import JobEnded
 from tui.server.inprocess import LocalServer, start_local_server
 from tui.widgets.pane import Session
 from tui.widgets.playground import PlaygroundPane
-from tui.widgets.playground.answer import AnswerView
+from tui.widgets.playground.answer import AnswerView, cell
 from tui.widgets.playground.pickers import ChoicePicker, ModelPicker
 
 SIZE = (80, 24)
@@ -190,7 +190,12 @@ def readonly_rows(db: Path, sql: str) -> list[tuple[Any, ...]]:
 
 def table_rows(view: AnswerView) -> list[list[str]]:
     table = view.table
-    return [[str(cell) for cell in table.get_row_at(i)] for i in range(table.row_count)]
+    return [[str(value) for value in table.get_row_at(i)] for i in range(table.row_count)]
+
+
+def shown_rows(rows: list[tuple[Any, ...]]) -> list[list[str]]:
+    """Rows as the table shows them (floats as the sqlite3 shell prints them, NULL...)."""
+    return [[str(cell(value)) for value in row] for row in rows]
 
 
 def verdict(db: Path, gold: str, sql: str) -> bool:
@@ -239,7 +244,7 @@ async def test_base_model_answers_with_figures_history_recalls_and_the_key_stays
         assert side.editor.language == "sql"
         db = demo_db("bookshop")
         assert pane.database is not None and pane.database.path == db
-        assert table_rows(side) == [[str(v) for v in row] for row in readonly_rows(db, first_sql)]
+        assert table_rows(side) == shown_rows(readonly_rows(db, first_sql))
         status = side.status_text
         assert answer.prompt_tokens > 0 and answer.completion_tokens > 0
         for figure in (f"{answer.latency_s:.2f} s", f"{answer.prompt_tokens:,} prompt",
@@ -263,7 +268,7 @@ async def test_base_model_answers_with_figures_history_recalls_and_the_key_stays
         assert pane.query_one("#pg-question").value == "How many authors are there?"  # type: ignore[attr-defined]
         assert side.editor.text == first_sql
         assert side.outcome is not None and side.outcome.sql == first_sql
-        assert table_rows(side) == [[str(v) for v in row] for row in readonly_rows(db, first_sql)]
+        assert table_rows(side) == shown_rows(readonly_rows(db, first_sql))
         assert len(answers) == 2  # recalled and run again, not asked again
         # The model picker lists the tuned model and its checkpoint, never the key.
         await pilot.press("ctrl+o")
@@ -318,7 +323,7 @@ async def test_dev_question_gold_verdict_edit_rerun_and_refused_writes(
         await settle(pilot, pane)
         assert side.editor.text == fixed and side.outcome is not None
         assert side.outcome.sql == fixed
-        assert table_rows(side) == [[str(v) for v in row] for row in readonly_rows(db, fixed)]
+        assert table_rows(side) == shown_rows(readonly_rows(db, fixed))
         assert side.outcome.match is verdict(db, gold, fixed) is True
         assert "✓ matches gold" in screen_text(app)
         # Statements that write are refused; the database folder stays byte-identical.
@@ -396,8 +401,7 @@ async def test_compare_two_models_side_by_side_and_a_new_model_appears(
             assert side.outcome is not None and side.outcome.result is not None
             assert side.answer is not None and side.outcome.gold == gold
             assert side.outcome.match is verdict(db, gold, side.editor.text)
-            assert table_rows(side) == [[str(v) for v in row]
-                                        for row in readonly_rows(db, side.editor.text)]
+            assert table_rows(side) == shown_rows(readonly_rows(db, side.editor.text))
         # The demo-tuned model gets this one right; the schema-only base model does not.
         assert (left.outcome.match, right.outcome.match) == (True, False)  # type: ignore[union-attr]
         assert "✓ matches gold" in shown and "✗ differs from gold" in shown
@@ -464,8 +468,7 @@ async def test_provider_down_is_shown_and_another_endpoint_still_answers(
         assert side.database == pane.database and "clinic" in screen_text(app)
         await ask(pilot, pane, "How many patients are registered?")
         assert side.outcome is not None and side.outcome.result is not None
-        assert table_rows(side) == [[str(v) for v in row]
-                                    for row in readonly_rows(demo_db("clinic"), side.editor.text)]
+        assert table_rows(side) == shown_rows(readonly_rows(demo_db("clinic"), side.editor.text))
         # An endpoint nobody listens on: a clear connection error, no crash.
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker), "picker")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -78,6 +79,8 @@ def cell(value: Any) -> Text | str:
     """One value as a table cell: NULL dimmed, blobs as x'..', long text cut."""
     if value is None:
         return Text("NULL", style="dim italic")
+    if isinstance(value, float) and math.isfinite(value):
+        return f"{value:.15g}"  # as the sqlite3 shell prints it: 39.69, not 39.690000000000005
     shown = str(jsonable(value)).replace("\n", " ")
     return shown if len(shown) <= CELL_WIDTH else shown[: CELL_WIDTH - 1] + "…"
 

@@ -131,8 +131,8 @@ def model_line(choice: ModelChoice, current: ModelChoice | None = None) -> Text:
     """One model as the picker lists it: a mark for the current one, its name and kind."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("● " if choice == current else "  ", style="green")
+    text.append(f"{choice.kind:<11}", style="dim")
     text.append(choice.label, style=KIND_STYLE.get(choice.kind, ""))
-    text.append(f"  {choice.kind}", style="dim")
     return text
 
 
