@@ -8,6 +8,7 @@ from pathlib import Path
 
 import openai
 
+from tui.core.jsonl import validate_jsonl
 from tui.core.paths import demo_dir
 from tui.core.prepare import PrepareOptions, prepare
 from tui.server.inprocess import LocalServer
@@ -22,6 +23,7 @@ def demo_training_file(folder: Path) -> Path:
     path = folder / "demo-train.jsonl"
     written = result.write(path)
     assert written.examples == len(result.examples) > 100
+    assert validate_jsonl(path, BASE).ok  # what the app checks before an upload
     return path
 
 

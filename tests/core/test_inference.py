@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import openai
 import pytest
+from aiohttp import web
 
 from tui.core.inference import InferenceError, ask_for_sql, extract_sql
 from tui.core.paths import demo_dir
@@ -137,3 +138,40 @@ async def test_429_gives_up_after_the_retries(always_429: LocalServer) -> None:
     # 3 attempts of ours, each with 1 SDK retry.
     assert always_429.faults_injected["429"] - before == 6
 
+
+
+async def test_exhausted_quota_is_fatal_at_once(quota_server: str) -> None:
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+
+    async with openai.AsyncOpenAI(base_url=quota_server, api_key="sk-test",
+                                  max_retries=0) as client:
+        with pytest.raises(InferenceError) as caught:
+            await ask_for_sql(client, BASE, _messages(), sleep=sleep)
+    assert caught.value.kind == "quota" and caught.value.fatal
+    assert "quota" in caught.value.message and waits == []
+
+
+@pytest.fixture
+async def quota_server() -> AsyncIterator[str]:
+    """A stand-in for OpenAI when the account's quota is used up (not reproducible here):
+    every request gets OpenAI's documented 429 insufficient_quota body."""
+    async def refuse(request: web.Request) -> web.Response:
+        return web.json_response({"error": {
+            "message": "You exceeded your current quota, please check your plan and billing "
+                       "details.", "type": "insufficient_quota", "param": None,
+            "code": "insufficient_quota"}}, status=429)
+
+    app = web.Application()
+    app.router.add_post("/v1/chat/completions", refuse)
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    port = runner.addresses[0][1]
+    try:
+        yield f"http://127.0.0.1:{port}/v1"
+    finally:
+        await runner.cleanup()
