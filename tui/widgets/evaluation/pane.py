@@ -276,21 +276,24 @@ class EvaluationPane(Pane):
     def load_runs(self, select: int | None = None) -> None:
         """Read every recorded run (history and kept reports)."""
         from tui.core.eval_runs import comparison, load_runs
+        from tui.core.history import HistoryError
 
-        self.post_message(self.RunsLoaded(comparison(load_runs()), select))
+        try:
+            runs = comparison(load_runs())
+        except (HistoryError, OSError) as error:
+            self.app.call_from_thread(self.run_bar.set_state, f"history: {error}", "red")
+            return
+        self.post_message(self.RunsLoaded(runs, select))
 
     def on_evaluation_pane_runs_loaded(self, message: RunsLoaded) -> None:
         self.query_one(RunsTable).show(message.runs, select=message.select)
-        self._chart_and_report()
-
-    @on(DataTable.RowHighlighted, "#eval-runs")
-    def _run_highlighted(self) -> None:
         self._chart_and_report()
 
     @on(DataTable.RowSelected, "#eval-runs")
     def _run_selected(self) -> None:
         self._show_view("eval-questions")
 
+    @on(DataTable.RowHighlighted, "#eval-runs")
     def _chart_and_report(self) -> None:
         table = self.query_one(RunsTable)
         self.query_one(HardnessChart).plot_runs(table.charted())
