@@ -18,6 +18,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -33,12 +36,13 @@ from tui.core.evaluate import EvalReport, evaluate, model_predictor
 from tui.core.paths import demo_dir
 from tui.core.prepare import PrepareOptions, prepare
 from tui.core.schema import SchemaCache
+from tui.server.auth import KEY_ENV, key_path
 from tui.server.inprocess import LocalServer, start_local_server
 
 BASE = "gpt-4.1-mini-2025-04-14"
 
 
-def _tune(server: LocalServer, folder: Path) -> str:
+def _tune(server: Server, folder: Path) -> str:
     result = prepare(demo_dir(), PrepareOptions(model=BASE, parallel=False))
     path = folder / "demo-train.jsonl"
     result.write(path)
@@ -56,7 +60,38 @@ def _tune(server: LocalServer, folder: Path) -> str:
         client.close()
 
 
-async def _run(server: LocalServer, model: str, examples: list[Example],
+class _ServerProcess:
+    """`sqltune server` in a child process (its own interpreter, so its own GIL)."""
+
+    def __init__(self, folder: Path, faults: str) -> None:
+        command = [sys.executable, "-m", "tui", "server", "--port", "0", "--speed", "max",
+                   "--data-dir", str(folder)] + (["--faults", faults] if faults else [])
+        env = {k: v for k, v in os.environ.items() if k != KEY_ENV}
+        self._process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True, env=env)
+        assert self._process.stdout is not None
+        first = self._process.stdout.readline()
+        if "listening on " not in first:
+            self._process.kill()
+            raise SystemExit(f"sqltune server did not start: {first!r}")
+        self.base_url = first.split("listening on ", 1)[1].strip()
+        self.api_key = key_path(folder).read_text(encoding="utf-8").strip()
+
+    def __enter__(self) -> _ServerProcess:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._process.send_signal(signal.SIGTERM)
+        try:
+            self._process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+Server = LocalServer | _ServerProcess
+
+
+async def _run(server: Server, model: str, examples: list[Example],
                db_path_for: Any, concurrency: int) -> tuple[EvalReport, float]:
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key,
                                   max_retries=2) as client:
@@ -80,20 +115,28 @@ def _summary(report: EvalReport, wall: float) -> dict[str, Any]:
     }
 
 
-def _scenario(model_name: str | None, tuned: bool, faults: str, questions: int, high: int,
-              dev_examples: list[Example], db_path_for: Any) -> dict[str, Any]:
+def _scenario(tuned: bool, faults: str, questions: int, high: int, dev_examples: list[Example],
+              db_path_for: Any, *, process: bool = False) -> dict[str, Any]:
     examples = [dev_examples[i % len(dev_examples)] for i in range(questions)]
-    with tempfile.TemporaryDirectory() as folder, \
-            start_local_server(Path(folder) / "server", speed="max", faults=faults) as server:
-        model = model_name or (_tune(server, Path(folder)) if tuned else BASE)
-        asyncio.run(_run(server, model, examples[:20], db_path_for, 4))  # warm-up, not timed
-        runs: dict[int, tuple[EvalReport, float]] = {}
-        for concurrency in (1, high):
-            runs[concurrency] = asyncio.run(_run(server, model, examples, db_path_for,
-                                                 concurrency))
+    with tempfile.TemporaryDirectory() as folder:
+        data = Path(folder) / "server"
+        with (_ServerProcess(data, faults) if process else
+              start_local_server(data, speed="max", faults=faults)) as server:
+            result = _measure(server, tuned, Path(folder), examples, high, db_path_for)
+    return {**result, "questions": questions, "server_faults": faults or None,
+            "server": "process" if process else "in-process"}
+
+
+def _measure(server: Server, tuned: bool, folder: Path, examples: list[Example], high: int,
+             db_path_for: Any) -> dict[str, Any]:
+    model = _tune(server, folder) if tuned else BASE
+    asyncio.run(_run(server, model, examples[:20], db_path_for, 4))  # warm-up, not timed
+    runs: dict[int, tuple[EvalReport, float]] = {}
+    for concurrency in (1, high):
+        runs[concurrency] = asyncio.run(_run(server, model, examples, db_path_for, concurrency))
     (serial, serial_s), (parallel, parallel_s) = runs[1], runs[high]
     return {
-        "model": model, "questions": questions, "server_faults": faults or None,
+        "model": model,
         "serial": _summary(serial, serial_s),
         "concurrent": {"concurrency": high, **_summary(parallel, parallel_s)},
         "speedup": round(serial_s / parallel_s, 2),
@@ -109,6 +152,9 @@ def main() -> int:
     parser.add_argument("--latency-ms", type=int, default=100,
                         help="provider latency emulated in the second scenario (0: skip it)")
     parser.add_argument("--latency-questions", type=int, default=200)
+    parser.add_argument("--server-process", action="store_true",
+                        help="also run the first scenario against `sqltune server` in a child "
+                             "process")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
@@ -117,10 +163,13 @@ def main() -> int:
     def db_path_for(example: Example) -> Path | None:
         return dev.db_path(example.db_id)
 
-    scenarios = {"local": _scenario(None, args.tuned, "", args.questions, args.high,
-                                    dev.examples, db_path_for)}
+    scenarios = {"local": _scenario(args.tuned, "", args.questions, args.high, dev.examples,
+                                    db_path_for)}
+    if args.server_process:
+        scenarios["process"] = _scenario(args.tuned, "", args.questions, args.high,
+                                         dev.examples, db_path_for, process=True)
     if args.latency_ms > 0:
-        scenarios["latency"] = _scenario(None, args.tuned, f"latency={args.latency_ms}ms",
+        scenarios["latency"] = _scenario(args.tuned, f"latency={args.latency_ms}ms",
                                          args.latency_questions, args.high, dev.examples,
                                          db_path_for)
     same = all(row["identical_scores"] for row in scenarios.values())
@@ -128,6 +177,7 @@ def main() -> int:
         print(json.dumps(scenarios))
         return 0 if same else 1
     titles = {"local": "local server in-process, no added latency",
+              "process": "`sqltune server` in a child process, no added latency",
               "latency": f"local server with {args.latency_ms} ms added per request "
                          "(a remote provider's latency)"}
     for key, result in scenarios.items():
