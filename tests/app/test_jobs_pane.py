@@ -7,7 +7,7 @@ import time
 import openai
 import pytest
 from textual.message import Message
-from textual.widgets import DataTable, Log, OptionList
+from textual.widgets import ContentSwitcher, DataTable, Log, OptionList
 
 from tests.app.conftest import Attached, ServerFactory
 from tests.app.helpers import keep_once, screen_text, wait_for_text, wait_until
@@ -197,9 +197,16 @@ async def test_provider_switcher_lists_profiles_with_keys_masked(
     stale = "sk-stale-0123456789abcdefSTALE"
     monkeypatch.setenv("SQLTUNE_LAB_KEY", server.api_key)
     monkeypatch.setenv("SQLTUNE_STALE_KEY", stale)
+    with openai.OpenAI(base_url=server.base_url, api_key=server.api_key) as sdk:
+        job_id = start_job(sdk, epochs=20)
     app = make_app()  # config.toml's default profile: no local server involved
     async with app.run_test(size=(80, 24), notifications=True) as pilot:
         await wait_for_text(pilot, "provider lab")
+        await pilot.press("4")
+        await wait_for_text(pilot, job_id)
+        await pilot.press("enter")
+        await wait_for_text(pilot, f"{job_id} ● ")
+        detail = app.query_one(JobDetail)
         await pilot.press("f2")
         screen = await wait_for_text(pilot, "Switch provider")
         await wait_for_text(pilot, "stale")
@@ -218,13 +225,22 @@ async def test_provider_switcher_lists_profiles_with_keys_masked(
             await pilot.press("down")
         await pilot.press("enter")
         await wait_for_text(pilot, "provider stale")
-        await pilot.press("4")
+        # the job shown belonged to "lab": the pane stops following it and lists stale's jobs
+        switcher = app.query_one("#jobs-switcher", ContentSwitcher)
+        await wait_until(pilot, lambda: switcher.current == "jobs-list-view",
+                         what="the job list")
+        await wait_until(pilot, lambda: not [w for w in app.workers
+                                             if w.group == "job-follow" and w.is_running],
+                         what="the follower to stop")
+        assert detail._follower is None
         screen = await wait_for_text(pilot, "(HTTP 401)")
         assert stale not in screen and server.api_key not in screen
+        assert "listing jobs failed" in screen  # the Jobs pane is still the one shown
+        assert job_id not in screen  # lab's job is not listed as if it were stale's
         # back to "lab": the pane lists jobs again
         await pilot.press("f2")
         await wait_for_text(pilot, "Switch provider")
         await pilot.press("down")  # from the current (stale) profile to "lab", just above
         await pilot.press("home", "down", "enter")
         await wait_for_text(pilot, "provider lab")
-        await wait_for_text(pilot, "0 jobs")
+        await wait_for_text(pilot, "1 job ")

@@ -148,6 +148,10 @@ class FileList(Pane):
         self.query_one("#files-table").focus()
 
     def provider_changed(self) -> None:
+        # Rows of the old provider must not pass for the new one's while the list reloads.
+        self.files = []
+        self.query_one("#files-table", DataTable).clear()
+        self.query_one("#files-content-text", Static).update("")
         self.action_refresh()
 
     def session_changed(self, fact: Message) -> None:

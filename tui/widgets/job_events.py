@@ -114,6 +114,18 @@ class JobsPane(Pane):
             self.query_one("#jobs-table").focus()
 
     def provider_changed(self) -> None:
+        if self._in_detail():
+            # The job shown belongs to the old provider: stop following it, show the new list.
+            detail = self.query_one(JobDetail)
+            had_focus = detail.has_focus_within
+            detail.stop()
+            self.query_one(ContentSwitcher).current = "jobs-list-view"
+            if had_focus:  # else focus falls to another tab's widget, and that tab shows
+                self.query_one("#jobs-table").focus()
+        # Rows of the old provider must not pass for the new one's while the list reloads.
+        self.jobs = []
+        self.query_one("#jobs-table", DataTable).clear()
+        self.refresh_bindings()
         self.action_refresh()
 
     def session_changed(self, fact: Message) -> None:

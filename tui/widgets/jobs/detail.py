@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
@@ -158,25 +159,46 @@ class JobDetail(Vertical, can_focus=True):
             client = await self.session.client()
             service = self._service(client)
             job = await service.retrieve(job_id)
-            self._was_terminal = job.terminal
-            self.post_message(self.Loaded(job))
-            follower = EventFollower(client, job_id,
-                                     on_state=lambda s: self.post_message(self.LinkChanged(s)))
-            self._follower = follower
-            async for batch in follower.follow():
-                self.post_message(self.EventsArrived(job_id, batch.events, batch.job_status))
-                if batch.job_status and self.job and batch.job_status != self.job.status:
-                    self.post_message(self.Loaded(await service.retrieve(job_id)))
-            job = await service.retrieve(job_id)
-            self.post_message(self.Loaded(job))
-            if job.terminal:
-                checkpoints = await service.checkpoints(job_id)
-                results = await service.results(job)
-                self.post_message(self.Extras(checkpoints, results))
-                if not self._was_terminal:
-                    self.post_message(JobEnded(job.id, job.status, job.fine_tuned_model))
         except Exception as error:
             self.post_message(self.Failed(str(error)))
+            return
+        self._was_terminal = job.terminal
+        self.post_message(self.Loaded(job))
+        follower = EventFollower(client, job_id,
+                                 on_state=lambda s: self.post_message(self.LinkChanged(s)))
+        self._follower = follower
+        try:
+            async for batch in follower.follow():
+                self.post_message(self.EventsArrived(job_id, batch.events, batch.job_status))
+                if batch.job_status and batch.job_status != job.status:
+                    # A failed read must not end the live view: show the follower's status.
+                    job = await _retrieved(service, job_id, tries=1) or \
+                        replace(job, status=batch.job_status)
+                    self.post_message(self.Loaded(job))
+        except Exception as error:
+            self.post_message(self.Failed(str(error)))
+            return
+        finally:
+            if self._follower is follower:
+                self._follower = None
+        job = await _retrieved(service, job_id, tries=4) or job
+        self.post_message(self.Loaded(job))
+        if not job.terminal:
+            return
+        if not self._was_terminal:
+            self.post_message(JobEnded(job.id, job.status, job.fine_tuned_model))
+        try:
+            checkpoints = await service.checkpoints(job_id)
+            results = await service.results(job)
+        except Exception as error:
+            self.post_message(self.Failed(f"{error} (the job itself {job.status})"))
+            return
+        self.post_message(self.Extras(checkpoints, results))
+
+    def stop(self) -> None:
+        """Stop following (the provider changed: this job belongs to the old one)."""
+        self.workers.cancel_group(self, "job-follow")
+        self._follower = None
 
     def poke(self, job_id: str) -> None:
         """The user changed this job (pause, resume, cancel): poll now, not at the slow pace."""
@@ -270,6 +292,18 @@ class JobDetail(Vertical, can_focus=True):
             third.append(f"{hyper or 'hyperparameters auto'} · {job.training_file}", style="dim")
         text = Group(first, second, third)
         self.query_one("#job-header", Static).update(text)
+
+
+async def _retrieved(service: Any, job_id: str, *, tries: int) -> Any:
+    """The job, read with up to ``tries`` attempts (0.5 s, 1 s, 2 s apart); None if all fail."""
+    for attempt in range(tries):
+        if attempt:
+            await asyncio.sleep(0.5 * 2 ** (attempt - 1))
+        try:
+            return await service.retrieve(job_id)
+        except Exception:
+            continue
+    return None
 
 
 def _loss(value: float | None) -> str:
