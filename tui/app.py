@@ -180,15 +180,15 @@ class SqltuneApp(App[int]):
     def on_provider_connected(self, message: ProviderConnected) -> None:
         connection: Connection = message.connection
         self.session.settle(connection)
-        status = self.query_one(ProviderStatus)
-        status.connection, status.state = connection, "connected"
+        for status in self.query(ProviderStatus):  # none once the app is shutting down
+            status.connection, status.state = connection, "connected"
         for pane in self.panes():
             pane.provider_changed()
 
     def on_provider_failed(self, message: ProviderFailed) -> None:
         self.session.settle(None, message.error)
-        status = self.query_one(ProviderStatus)
-        status.connection, status.error, status.state = None, message.error, "failed"
+        for status in self.query(ProviderStatus):  # none once the app is shutting down
+            status.connection, status.error, status.state = None, message.error, "failed"
         self.notify(message.error, title="Provider unavailable", severity="error")
         for pane in self.panes():
             pane.provider_changed()

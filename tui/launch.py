@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from tui.server.inprocess import LocalServer, start_local_server
+if TYPE_CHECKING:  # aiohttp and the server load on first use, after the app's first frame
+    from tui.server.inprocess import LocalServer
 
 LOCAL_URL_ENV = "SQLTUNE_LOCAL_URL"
 """Set by ``sqltune serve`` for the app processes it spawns: the shared server's base URL."""
@@ -32,4 +34,6 @@ def local_endpoint() -> AttachedServer | LocalServer:
     key = os.environ.get(LOCAL_KEY_ENV)
     if url and key:
         return AttachedServer(base_url=url, api_key=key)
+    from tui.server.inprocess import start_local_server
+
     return start_local_server()
