@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -13,7 +13,6 @@ from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Label, Static
 
-from tui.core.eval_runs import EvalRun
 from tui.core.report import EvalReport, QuestionResult
 from tui.messages import JobEnded
 from tui.widgets.evaluation.export import ask_export
@@ -28,6 +27,9 @@ from tui.widgets.evaluation.views import (
     share_text,
 )
 from tui.widgets.pane import Pane, ProviderUnavailable
+
+if TYPE_CHECKING:
+    from tui.core.eval_runs import EvalRun
 
 VIEWS = ("eval-compare", "eval-questions", "eval-skipped-view")
 """The views ``v`` cycles through."""
@@ -136,7 +138,8 @@ class EvaluationPane(Pane):
                 yield Label("", id="eval-skipped-note")
                 yield SkippedTable(id="eval-skipped")
 
-    def on_mount(self) -> None:
+    def after_first_frame(self) -> None:
+        self.run_bar.find_source()
         self.load_runs()
 
     @property

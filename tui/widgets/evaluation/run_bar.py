@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
@@ -14,7 +14,6 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Label, ProgressBar
 
-from tui.core.eval_runs import EvalSource
 from tui.core.report import QuestionResult
 from tui.widgets.evaluation.runner import (
     DEFAULT_CONCURRENCY,
@@ -28,6 +27,9 @@ from tui.widgets.evaluation.runner import (
     run_plan,
 )
 from tui.widgets.evaluation.views import share_text
+
+if TYPE_CHECKING:
+    from tui.core.eval_runs import EvalSource
 
 
 def default_models(models: Sequence[str]) -> list[str]:
@@ -97,7 +99,6 @@ class RunBar(Vertical):
 
     def on_mount(self) -> None:
         self.show_settings()
-        self.find_source()
 
     def set_state(self, text: str, style: str = "") -> None:
         """One line of status beside the progress bar."""

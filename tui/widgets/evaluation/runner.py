@@ -6,14 +6,15 @@ import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from tui.core.datasets import DatasetError, Example, load_dataset
-from tui.core.eval_runs import EvalRun, save_run, template_for
-from tui.core.evaluate import EvaluationError, Progress, evaluate, model_predictor
-from tui.core.report import EvalReport
+if TYPE_CHECKING:  # the evaluation core loads when a run starts, not with the app
+    from tui.core.datasets import Example
+    from tui.core.eval_runs import EvalRun
+    from tui.core.evaluate import Progress
+    from tui.core.report import EvalReport
 
 DEFAULT_CONCURRENCY = 8
 """Questions in flight at once."""
@@ -88,6 +89,10 @@ class EvalEnded(Message):
 async def run_plan(plan: RunPlan, client: Any, provider: str | None,
                    post: Callable[[Message], object], cancel: asyncio.Event) -> None:
     """Evaluate each model of the plan in turn, posting progress; never raises."""
+    from tui.core.datasets import DatasetError, load_dataset
+    from tui.core.eval_runs import save_run, template_for
+    from tui.core.evaluate import EvaluationError, evaluate, model_predictor
+
     try:
         dataset = await asyncio.to_thread(load_dataset, plan.root, plan.split)
     except DatasetError as error:

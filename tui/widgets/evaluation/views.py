@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
@@ -11,9 +11,11 @@ from textual.coordinate import Coordinate
 from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
-from tui.core.eval_runs import EvalRun
 from tui.core.hardness import LEVELS
 from tui.core.report import EvalReport, QuestionResult, SkippedQuestion
+
+if TYPE_CHECKING:
+    from tui.core.eval_runs import EvalRun
 
 
 def share_text(value: float | None) -> str:
