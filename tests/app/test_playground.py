@@ -378,7 +378,7 @@ async def test_compare_two_models_side_by_side_and_a_new_model_appears(
         history.record_job("local", tuned.job_id, BASE, tuned.training_file,
                            template=tuned.template.to_dict())
         history.record_job_status("local", tuned.job_id, "succeeded", tuned.model)
-    app = make_app(start_local=Attached(pg_server.base_url, pg_server.api_key))
+    app = playground_app(Attached(pg_server.base_url, pg_server.api_key))
     db_id, gold = dev_gold(SHIPPED)
     db = demo_db(db_id)
     async with app.run_test(size=SIZE) as pilot:

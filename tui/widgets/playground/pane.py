@@ -112,10 +112,8 @@ class PlaygroundPane(Pane):
         yield Static("", id="pg-gold", classes="-none")
         yield SideBySide(id="pg-sides")
 
-    def on_mount(self) -> None:
+    def after_first_frame(self) -> None:
         self.open_workspace()
-        if self.session.connection is not None:
-            self.list_models()
 
     async def on_unmount(self) -> None:
         for view in self.query(AnswerView):
