@@ -270,6 +270,16 @@ async def test_base_model_answers_with_figures_history_recalls_and_the_key_stays
         assert side.outcome is not None and side.outcome.sql == first_sql
         assert table_rows(side) == shown_rows(readonly_rows(db, first_sql))
         assert len(answers) == 2  # recalled and run again, not asked again
+        # In the question field, up and down walk the history as a shell does.
+        field_ = pane.query_one("#pg-question")
+        assert app.focused is field_
+        walked = []
+        for key in ("up", "up", "up", "down", "down"):
+            await pilot.press(key)
+            walked.append(field_.value)  # type: ignore[attr-defined]
+        assert walked == ["List the titles of all books.", "How many authors are there?",
+                          "How many authors are there?", "List the titles of all books.",
+                          "How many authors are there?"]  # the last one: the draft again
         # The model picker lists the tuned model and its checkpoint, never the key.
         await pilot.press("ctrl+o")
         await wait_until(pilot, lambda: isinstance(app.screen, ModelPicker), "picker")

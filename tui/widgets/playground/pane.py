@@ -27,6 +27,7 @@ from tui.widgets.pane import Pane
 from tui.widgets.playground.answer import AnswerView, SideBySide
 from tui.widgets.playground.asking import ModelCaller
 from tui.widgets.playground.pickers import ChoicePicker, ModelPicker, database_items
+from tui.widgets.playground.question import QuestionInput
 
 
 class PlaygroundPane(Pane):
@@ -107,8 +108,9 @@ class PlaygroundPane(Pane):
     def compose(self) -> ComposeResult:
         with Horizontal(id="pg-ask-row"):
             yield Label("no database", id="pg-db")
-            yield Input(placeholder="type a question, enter asks · ctrl+g: a dev question",
-                        id="pg-question", compact=True)
+            yield QuestionInput(lambda: [entry.question for entry in self.history],
+                                placeholder="type a question, enter asks · ↑ earlier ones",
+                                id="pg-question", compact=True)
         yield Static("", id="pg-gold", classes="-none")
         yield SideBySide(id="pg-sides")
 
@@ -179,9 +181,8 @@ class PlaygroundPane(Pane):
             self.notify(message.error, title="Playground: models", severity="error")
             return
         self.models = message.models
-        side = self.pair.a
-        if side.choice is None and message.models:
-            side.set_choice(message.models[0])
+        if self.pair.a.choice is None and message.models:
+            self.pair.a.set_choice(message.models[0])
 
     # ── database and questions ──────────────────────────────────────────────────────────
 
@@ -237,10 +238,12 @@ class PlaygroundPane(Pane):
     def current_gold(self) -> str | None:
         """The gold SQL when the field holds a dataset question about the current database."""
         question = self.query_one("#pg-question", Input).value.strip()
-        if self.gold_question is None or self.database is None:
+        if self.database is None:
             return None
-        db_id, asked, gold = self.gold_question
-        return gold if (db_id, asked.strip()) == (self.database.db_id, question) else None
+        known = [self.gold_question] if self.gold_question else []
+        known += [(e.db_id, e.question, e.gold) for e in self.history if e.gold]
+        return next((gold for db_id, asked, gold in known
+                     if (db_id, asked.strip()) == (self.database.db_id, question)), None)
 
     def _show_gold(self) -> None:
         gold = self.current_gold()
@@ -258,6 +261,7 @@ class PlaygroundPane(Pane):
     @on(Input.Submitted, "#pg-question")
     def _question_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        self.query_one(QuestionInput).restart_walk()
         self.action_ask()
 
     def action_ask(self) -> None:
@@ -327,9 +331,8 @@ class PlaygroundPane(Pane):
 
     def _pick_model_for(self, view: AnswerView, *, then_ask: bool = False,
                         show: bool = False) -> None:
-        side = "left" if view is self.pair.a else "right"
-        title = ("Compare with (enter picks, esc cancels)" if show
-                 else f"Model for the {side} side (enter picks, esc keeps)")
+        title = ("Compare with (enter picks, esc cancels)" if show else
+                 f"Model for the {'left' if view is self.pair.a else 'right'} side (enter picks)")
 
         def picked(choice: ModelChoice | None) -> None:
             self.focus_default()
