@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 from typing import Any
@@ -121,35 +122,36 @@ def normalize_sql(sql: str) -> str:
     """Gold SQL as the model should learn it: single spaces outside quotes and comments, no
     trailing ';'. A ``--`` comment keeps its line break so it cannot swallow what follows."""
     out: list[str] = []
-    closer: str | None = None  # what ends the quote or comment we are in
     pending_space = False
-    text = sql.strip()
-    for position, char in enumerate(text):
-        if closer is not None:
-            if closer == "\n" and char == "\n":
-                out.append("\n")
-                closer = None
-                pending_space = False
-                continue
-            out.append(char)
-            if char == closer:
-                closer = None
+    after_comment_break = True  # no space at the start, nor after a comment's line break
+    for index, part in enumerate(_VERBATIM.split(sql.strip())):
+        if not part:
             continue
-        if char.isspace():
+        if index % 2:  # a quoted name or string, or a comment: as written
+            if pending_space and not after_comment_break:
+                out.append(" ")
+            out.append(part)
+            pending_space = False
+            after_comment_break = part.startswith("--") and part.endswith("\n")
+            continue
+        words = part.split()
+        if not words:
             pending_space = True
             continue
-        if pending_space and out and out[-1] != "\n":
+        if (pending_space or part[0].isspace()) and not after_comment_break:
             out.append(" ")
-        pending_space = False
-        out.append(char)
-        if char in "'\"`[":
-            closer = "]" if char == "[" else char
-        elif char == "-" and text.startswith("--", position):
-            closer = "\n"
+        out.append(" ".join(words))
+        pending_space = part[-1].isspace()
+        after_comment_break = False
     result = "".join(out).rstrip()
     while result.endswith(";"):
         result = result[:-1].rstrip()
     return result
+
+
+_VERBATIM = re.compile(r"""('[^']*'?|"[^"]*"?|`[^`]*`?|\[[^\]]*\]?|--[^\n]*\n?)""")
+"""Quoted strings and names (to their closing quote or the end) and ``--`` comments (with their
+line break): normalize_sql copies them unchanged."""
 
 
 def messages_for(template: PromptTemplate, cache: SchemaCache, db_path: Path, question: str,
