@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -97,8 +98,11 @@ TEMPLATES: dict[str, PromptTemplate] = {
 """Named presets offered by the app and the CLI."""
 
 
+@functools.lru_cache(maxsize=256)
 def system_text(template: PromptTemplate, schema_text: str) -> str:
-    """The system message: instructions, optional dialect line, then the schema."""
+    """The system message: instructions, optional dialect line, then the schema.
+
+    Memoized: the examples of one database share one string (memory, and hashing it once)."""
     head = template.instructions.strip()
     if template.dialect.strip():
         head += f"\nDialect: {template.dialect.strip()}"
