@@ -57,6 +57,8 @@ def _peak_rss_mb() -> float:
 def child(mode: str, path: Path) -> dict[str, float]:
     """Runs in a fresh process so that each approach has its own peak RSS."""
     started = time.perf_counter()
+    if mode == "app":
+        return _app_child(path, started)
     if mode == "lazy":
         from tui.core.jsonl_reader import JsonlReader
 
@@ -88,6 +90,44 @@ def child(mode: str, path: Path) -> dict[str, float]:
             "rows": count, "matches": matches, "peak_rss_mb": _peak_rss_mb()}
 
 
+def _app_child(path: Path, started: float) -> dict[str, float]:
+    """The real pane: sqltune --data FILE headless at 80x24, until the first page is on screen
+    (then until the problem scan, a JSONL validation of every line, has finished)."""
+    import asyncio
+    import os
+
+    os.environ.setdefault("SQLTUNE_DATA_DIR", str(path.parent / "data"))
+    os.environ.setdefault("SQLTUNE_CONFIG_DIR", str(path.parent / "config"))
+    from tui.app import make_app
+    from tui.widgets.dataset_preview import DatasetPreview
+
+    figures: dict[str, float] = {}
+
+    def no_provider() -> None:
+        raise RuntimeError("no provider in this bench")
+
+    async def run() -> None:
+        app = make_app(data=path, start_local=no_provider)
+        async with app.run_test(size=(80, 24)) as pilot:
+            running = time.perf_counter()
+            pane = app.pane("dataset")
+            assert isinstance(pane, DatasetPreview)
+            table = pane.query_one("#dataset-table")
+            while pane.source is None or not table.row_count:  # type: ignore[attr-defined]
+                await pilot.pause(0.005)
+            figures["open_and_page_s"] = time.perf_counter() - started
+            figures["page_after_app_start_s"] = time.perf_counter() - running
+            figures["rss_at_page_mb"] = _peak_rss_mb()
+            figures["rows"] = pane.source.known_count()
+            while pane.problems is None:
+                await pilot.pause(0.02)
+            figures["problem_scan_s"] = time.perf_counter() - started
+
+    asyncio.run(run())
+    figures["peak_rss_mb"] = _peak_rss_mb()
+    return figures
+
+
 def measure(mode: str, path: Path) -> dict[str, float]:
     """Run one approach in its own Python process and read back its figures."""
     done = subprocess.run([sys.executable, __file__, "--child", mode, str(path)],
@@ -98,6 +138,7 @@ def measure(mode: str, path: Path) -> dict[str, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--examples", type=int, default=100_000)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--child", nargs=2, metavar=("MODE", "FILE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -106,10 +147,18 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="sqltune-bench-") as folder:
         path = Path(folder) / "preview.jsonl"
         size = generate(path, args.examples)
-        print(f"file: {args.examples:,} examples, {size / 1e6:.1f} MB")
         lazy = measure("lazy", path)
         base = measure("baseline", path)
-    assert lazy["rows"] == base["rows"] == args.examples and lazy["matches"] == base["matches"]
+        app = measure("app", path)
+    assert lazy["rows"] == base["rows"] == app["rows"] == args.examples
+    assert lazy["matches"] == base["matches"]
+    verdict = (lazy["open_and_page_s"] < 1.0 and lazy["peak_rss_mb"] < 200
+               and app["page_after_app_start_s"] < 1.0 and app["peak_rss_mb"] < 200)
+    if args.json:
+        print(json.dumps({"examples": args.examples, "bytes": size, "lazy": lazy,
+                          "baseline": base, "app": app, "ok": verdict}))
+        return
+    print(f"file: {args.examples:,} examples, {size / 1e6:.1f} MB")
     print(f"{'':28}{'lazy index':>14}{'json.loads all':>16}{'ratio':>9}")
     for key, label, scale in (
             ("open_s", "open (ms)", 1000), ("first_page_s", f"first page of {PAGE} (ms)", 1000),
@@ -119,7 +168,12 @@ def main() -> None:
         print(f"{label:28}{lazy[key] * scale:>14.1f}{base[key] * scale:>16.1f}{ratio:>8.1f}x")
     print("(the baseline filters rows it already parsed; the lazy filter parses as it scans,\n"
           " in blocks, so a UI shows matches while the scan goes on)")
-    verdict = lazy["open_and_page_s"] < 1.0 and lazy["peak_rss_mb"] < 200
+    print(f"the pane itself (sqltune --data FILE, headless 80x24): first page "
+          f"{app['page_after_app_start_s'] * 1000:.0f} ms after the app started, "
+          f"{app['open_and_page_s'] * 1000:.0f} ms after the process did (imports included; "
+          f"RSS {app['rss_at_page_mb']:.0f} MB);\n"
+          f"problem scan of every line done after {app['problem_scan_s']:.2f} s "
+          f"(peak RSS {app['peak_rss_mb']:.0f} MB)")
     print(f"target (open + first page < 1 s, peak RSS < 200 MB): {'met' if verdict else 'MISSED'}")
 
 
