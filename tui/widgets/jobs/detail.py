@@ -158,7 +158,7 @@ class JobDetail(Vertical, can_focus=True):
         try:
             client = await self.session.client()
             service = self._service(client)
-            job = await service.retrieve(job_id)
+            job = await _retrieve(service, job_id, tries=4)
         except Exception as error:
             self.post_message(self.Failed(str(error)))
             return
@@ -296,14 +296,27 @@ class JobDetail(Vertical, can_focus=True):
 
 async def _retrieved(service: Any, job_id: str, *, tries: int) -> Any:
     """The job, read with up to ``tries`` attempts (0.5 s, 1 s, 2 s apart); None if all fail."""
+    try:
+        return await _retrieve(service, job_id, tries=tries)
+    except Exception:
+        return None
+
+
+async def _retrieve(service: Any, job_id: str, *, tries: int) -> Any:
+    """The job, retrying transient failures (drops, 429, 5xx) up to ``tries`` attempts."""
+    from tui.core.follower import is_transient
+
     for attempt in range(tries):
         if attempt:
             await asyncio.sleep(0.5 * 2 ** (attempt - 1))
         try:
             return await service.retrieve(job_id)
-        except Exception:
-            continue
-    return None
+        except Exception as error:
+            # JobsError hides the SDK error as its context; only a transient one is retried.
+            cause = error.__cause__ or error.__context__
+            if attempt == tries - 1 or not (isinstance(cause, Exception) and is_transient(cause)):
+                raise
+    raise AssertionError("unreachable")
 
 
 def _loss(value: float | None) -> str:

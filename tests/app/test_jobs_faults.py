@@ -1,0 +1,44 @@
+"""The Jobs pane follows a job to its end through the server's injected drops, 429s and 500s."""
+
+from __future__ import annotations
+
+import openai
+from textual.message import Message
+from textual.widgets import Log
+
+from tests.app.conftest import Attached, ServerFactory
+from tests.app.helpers import keep_once, wait_for_text, wait_until
+from tests.app.test_jobs_pane import start_job
+from tests.server.helpers import all_events
+from tui.app import make_app
+from tui.messages import JobEnded
+from tui.widgets.jobs.detail import JobDetail
+
+
+async def test_every_event_once_in_order_through_faults(start_server: ServerFactory) -> None:
+    server = start_server(speed="4", faults="drop=0.1,429=0.05,500=0.05,seed=5")
+    seen: list[Message] = []
+    with openai.OpenAI(base_url=server.base_url, api_key=server.api_key,
+                       max_retries=10) as sdk:
+        app = make_app(start_local=Attached(server.base_url, server.api_key))
+        async with app.run_test(size=(80, 24), message_hook=keep_once(seen)) as pilot:
+            await wait_for_text(pilot, "provider local")
+            job_id = start_job(sdk, epochs=10)  # about 7 s of training: still running when attached
+            await pilot.press("4", "a")
+            await wait_for_text(pilot, "Attach to a job")
+            await pilot.press(*job_id, "enter")
+            await wait_until(pilot, lambda: any(isinstance(m, JobEnded) for m in seen),
+                             timeout=60, what="the job's end")
+            assert next(m for m in seen if isinstance(m, JobDetail.Loaded)).job.status != \
+                "succeeded"
+            ended = next(m for m in seen if isinstance(m, JobEnded))
+            assert (ended.job_id, ended.status) == (job_id, "succeeded")
+            await wait_for_text(pilot, f"model {ended.fine_tuned_model}")
+            lines = app.query_one("#job-events", Log).lines
+            events = all_events(sdk, job_id)
+        delivered = [event.id for m in seen if isinstance(m, JobDetail.EventsArrived)
+                     for event in m.events]
+        assert delivered == [event.id for event in events]
+        assert len(lines) == len(events)
+        assert [line.split("  ", 2)[2] for line in lines] == [event.message for event in events]
+    assert sum(server.faults_injected.values()) >= 3
