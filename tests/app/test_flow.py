@@ -79,11 +79,16 @@ async def test_export_upload_create_follow_to_a_tuned_model(attach: Attached,
         # the provider's own base model, chosen by typing into the open list
         await pilot.press("enter", *"sqltune-local", "enter")
         await wait_for_text(pilot, "sqltune-local-base")
+        # tab to suffix and epochs; the estimate follows the epochs typed
+        await pilot.press("tab", "tab", "tab", *"sql", "tab", "ctrl+a", "ctrl+k", "2")
+        screen = await wait_for_text(pilot, f"2 epochs × {budget.tokens_per_epoch:,}")
+        assert f"≈ {2 * budget.tokens_per_epoch:,} trained tokens" in screen
         await pilot.press("ctrl+s")
         await wait_until(pilot, lambda: _first(seen, JobCreated), what="the job")
         job_id = _first(seen, JobCreated).job_id
         job = sdk.fine_tuning.jobs.retrieve(job_id)
         assert (job.model, job.training_file) == ("sqltune-local-base", uploaded.file_id)
+        assert job.hyperparameters.n_epochs == 2
 
         # ── The detail follows it live: events oldest-first, the chart, then the end ─────
         detail = app.query_one(JobDetail)
@@ -107,7 +112,7 @@ async def test_export_upload_create_follow_to_a_tuned_model(attach: Attached,
 
         job = sdk.fine_tuning.jobs.retrieve(job_id)
         model = job.fine_tuned_model
-        assert model and ended.fine_tuned_model == model
+        assert model and ended.fine_tuned_model == model and ":sql:" in model
         await wait_until(pilot, lambda: detail.job is not None and detail.job.terminal,
                          what="the final job")
         assert detail.job is not None and detail.job.fine_tuned_model == model
