@@ -108,7 +108,7 @@ async def test_head_delete_with_confirmation_and_purpose_filter(
         # content head of the highlighted file
         await pilot.press("home")
         first = table_ids(app)[0]
-        await pilot.press("v")
+        await pilot.press("enter")  # enter and v both show the head
         screen = await wait_for_text(pilot, f"{first} — first")
         head = sdk.files.content(first).text.splitlines()
         assert head[0][:70] in screen

@@ -329,6 +329,13 @@ class FileList(Pane):
 
     # ── content and delete ──────────────────────────────────────────────────────────────
 
+    @on(DataTable.RowSelected, "#files-table")
+    def _selected(self, event: DataTable.RowSelected) -> None:
+        # The table's own enter binding wins over the pane's: enter on a row shows its head.
+        event.stop()
+        if event.row_key.value is not None:
+            self.read_head(event.row_key.value)
+
     def action_view(self) -> None:
         """Show the first lines of the highlighted file."""
         file_id = self._highlighted_id()
