@@ -6,8 +6,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
-from rich.console import Group, RenderableType
-from rich.syntax import Syntax
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
@@ -20,13 +18,12 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from tui.widgets.pane import Pane
+from tui.widgets.preview.detail import clip, detail_renderable, position_text, tokens_cell
 from tui.widgets.preview.render import ExampleRenderer
 from tui.widgets.preview.source import ExampleSource, Row, open_source
 
 PAGE_SIZE = 100
 """Rows held by the table at once: a window, never the whole file."""
-ALL_DATABASES = "*"
-"""The database filter's 'every database' value."""
 QUESTION_WIDTH = 44
 """Characters of the question shown in the table."""
 
@@ -218,9 +215,8 @@ class DatasetPreview(Pane):
     # ── pages ───────────────────────────────────────────────────────────────────────────
 
     def _view_length(self) -> int:
-        if self.view is not None:
-            return len(self.view)
-        return self.source.known_count() if self.source is not None else 0
+        source = self.source
+        return len(self.view) if self.view is not None else source.known_count() if source else 0
 
     def _positions(self, page: int) -> list[int]:
         start = page * PAGE_SIZE
@@ -241,8 +237,8 @@ class DatasetPreview(Pane):
         problems = self.problems or {}
         for row in message.rows:
             table.add_row(
-                str(row.index + 1), row.db_id or "—", _clip(row.question, QUESTION_WIDTH),
-                _tokens_cell(self.tokens[row.index]) if row.index in self.tokens else "…",
+                str(row.index + 1), row.db_id or "—", clip(row.question, QUESTION_WIDTH),
+                tokens_cell(self.tokens[row.index]) if row.index in self.tokens else "…",
                 Text("!", style="bold red") if row.index in problems else "",
                 key=str(row.index))
         self.set_reactive(DatasetPreview.page, message.page)
@@ -268,22 +264,14 @@ class DatasetPreview(Pane):
         table = self.query_one("#dataset-table", DataTable)
         for index, tokens in message.tokens.items():
             if str(index) in table.rows:
-                table.update_cell(str(index), "tokens", _tokens_cell(tokens))
+                table.update_cell(str(index), "tokens", tokens_cell(tokens))
 
     def _show_position(self) -> None:
-        total = self._view_length()
-        pages = max(1, -(-total // PAGE_SIZE))
         table = self.query_one("#dataset-table", DataTable)
         current = self.page * PAGE_SIZE + (table.cursor_row + 1 if table.row_count else 0)
         label = self.source.label if self.source is not None else ""
-        count = f"{total:,}"
-        if self.problems is None:
-            problems = "checking…"
-        else:
-            n = len([i for i in self.problems if i >= 0])
-            problems = f"{n} problem{'s' if n != 1 else ''}"
-        self.query_one("#dataset-position", Label).update(
-            f"{label} {current:,}/{count} p{self.page + 1}/{pages} · {problems}")
+        self.query_one("#dataset-position", Label).update(position_text(
+            label, current, self._view_length(), self.page, PAGE_SIZE, self.problems))
 
     def action_page(self, delta: int) -> None:
         """Go to the next or previous page."""
@@ -409,36 +397,3 @@ class DatasetPreview(Pane):
         current = str(self.session.data or "")
         self.app.push_screen(PromptScreen("Open a Spider folder or a JSONL file", value=current),
                              opened)
-
-
-def _tokens_cell(tokens: int | None) -> str:
-    return "—" if tokens is None else str(tokens)
-
-
-def _clip(text: str, width: int) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= width else text[: width - 1] + "…"
-
-
-def detail_renderable(row: Row, messages: list[dict[str, Any]], tokens: int | None,
-                      problems: list[str]) -> RenderableType:
-    """The highlighted example: where it is from, problems, SQL, then its chat messages."""
-    head = Text()
-    head.append(f"#{row.index + 1} ", style="bold")
-    head.append(row.db_id or "no database", style="bold cyan")
-    head.append(f" · {row.where}", style="dim")
-    if tokens is not None:
-        head.append(f" · {tokens:,} tokens", style="bold")
-    parts: list[RenderableType] = [head]
-    for problem in problems:
-        parts.append(Text(f"! {problem}", style="bold red"))
-    parts.append(Text(row.question, style="italic"))
-    parts.append(Syntax(row.sql, "sql", word_wrap=True, theme="ansi_dark",
-                        background_color="default"))
-    for message in messages:
-        role = str(message.get("role", "?"))
-        content = message.get("content")
-        text = content if isinstance(content, str) else str(content)
-        parts.append(Text(f"── {role} ", style="bold magenta"))
-        parts.append(Text(text))
-    return Group(*parts)
