@@ -108,6 +108,9 @@ async def test_the_key_never_shows(
                             message_hook=seen.append) as pilot:
         screen = await wait_for_text(pilot, "provider lab")
         assert f"key {mask_key(KEY)}" in screen  # the masked form is what shows
+        # the safety net: a log line that carries the key (a careless library) is masked
+        logging.getLogger("some.library").debug("request with Bearer %s", KEY)
+        assert f"request with Bearer {mask_key(KEY)}" in caplog.messages
         for index, pane in enumerate(app.pane_classes()):
             app.action_show_pane(index)  # not a digit key: some panes focus an input
             await pilot.pause(0.5)

@@ -55,8 +55,9 @@ def connect(name: str | None, start_local: StartLocal | None) -> Connection:
 
     Imports the openai SDK here, never at module level: it costs half a second of start-up.
     """
-    from tui.core.providers import make_async_client, resolve_provider
+    from tui.core.providers import install_secret_redaction, make_async_client, resolve_provider
 
+    install_secret_redaction()  # every key resolved below is masked in any log record
     resolved = resolve_provider(name, start_local=start_local)
     try:
         client = make_async_client(resolved)
