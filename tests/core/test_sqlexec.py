@@ -248,3 +248,21 @@ def test_paths_relative_symlinked_and_not_regular_files(concert_db: Path, tmp_pa
             run_readonly(target, "SELECT 1", timeout=1)
         assert caught.value.type == "missing_database", target
         assert time.monotonic() - started < 1
+
+
+def test_symlinked_wal_database_reads_the_live_wal(tmp_path: Path) -> None:
+    db = make_concert_db(tmp_path / "wal.sqlite", wal=True)
+    elsewhere = tmp_path / "links"
+    elsewhere.mkdir()
+    link = elsewhere / "link.sqlite"
+    link.symlink_to(db)
+    writer = sqlite3.connect(db)
+    try:
+        writer.execute("PRAGMA wal_autocheckpoint=0")
+        writer.execute("INSERT INTO singer (name, age) VALUES ('late', 1)")
+        writer.commit()
+        result = run_readonly(link, "SELECT count(*) FROM singer", timeout=2, max_rows=1)
+        assert result.rows == [(41,)]  # the committed row lives only in the target's -wal
+        assert os.listdir(elsewhere) == ["link.sqlite"]
+    finally:
+        writer.close()

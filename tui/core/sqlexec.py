@@ -116,7 +116,8 @@ def jsonable(value: Any) -> Any:
 
 
 def _wal_state(db: Path) -> str:
-    """'rollback', 'wal-idle' (WAL header but no -wal file) or 'wal-live'.
+    """'rollback', 'wal-idle' (WAL header but no -wal file), 'wal-live' or 'wal-unrecovered'
+    (a -wal file without -shm).
 
     Raises MissingDatabase unless `db` is an existing regular file (never a FIFO or device).
     """
@@ -132,8 +133,10 @@ def _wal_state(db: Path) -> str:
         os.close(handle)
     if len(header) < 20 or header[18] != 2:
         return "rollback"
-    wal = f"{os.fspath(db)}-wal"
-    return "wal-live" if os.path.exists(wal) else "wal-idle"
+    real = os.path.realpath(db)  # SQLite keeps -wal and -shm beside a symlink's target
+    if not os.path.exists(f"{real}-wal"):
+        return "wal-idle"
+    return "wal-live" if os.path.exists(f"{real}-shm") else "wal-unrecovered"
 
 
 def _file_uri(db: Path, options: str) -> str:
@@ -150,7 +153,7 @@ def open_readonly(db: Path) -> sqlite3.Connection:
     db = Path(db)
     try:
         state = _wal_state(db)
-        if state == "wal-live" and not os.path.exists(f"{os.fspath(db)}-shm"):
+        if state == "wal-unrecovered":
             raise QueryError("runtime_error",
                              "WAL database needs recovery (a -wal file without -shm); "
                              "open it once with a writer first")
