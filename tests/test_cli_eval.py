@@ -17,6 +17,7 @@ import openai
 import pytest
 
 from tests.eval_support import tree_digest, tune_demo_model
+from tui.cli import main
 from tui.core.config import Config, ProviderProfile, save_config
 from tui.core.datasets import load_dataset
 from tui.core.evaluate import evaluate, model_predictor
@@ -209,3 +210,14 @@ def test_embedded_local_server_when_no_provider_is_configured() -> None:
     data = one_json(completed)
     check_contract(data)
     assert data["n"] == 6 and data["total"] == 6 and data["latency_p50_s"] > 0
+
+
+def test_byte_order_mark_and_tab_separated_db_ids(tmp_path: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "windows.sql"
+    dev = json.loads((DEMO / "dev.json").read_text("utf-8"))
+    path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(
+        f"{entry['query']}\t{entry['db_id']}" for entry in dev).encode("utf-8") + b"\r\n")
+    assert main(["eval", str(DEMO), "--json", "--predictions", str(path)]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["n"] == 50 and data["execution_accuracy"] == 1.0

@@ -23,8 +23,10 @@ EXIT_USAGE = 2
 
 
 def read_predictions(path: Path) -> list[str]:
-    """One SQL per line (Spider's format); a `SQL<TAB>db_id` line keeps the SQL part."""
-    text = path.read_text(encoding="utf-8")
+    """One SQL per line (Spider's format); a `SQL<TAB>db_id` line keeps the SQL part.
+
+    A UTF-8 byte-order mark (Windows editors write one) is not part of the first SQL."""
+    text = path.read_text(encoding="utf-8-sig")
     return [line.split("\t", 1)[0].strip() for line in text.splitlines()]
 
 
