@@ -100,7 +100,8 @@ def test_csv_export_and_text_summary(tmp_path: Path) -> None:
     assert {row["hardness"] for row in rows} == LEVELS
 
 
-def test_wrong_line_count_is_a_clear_error(tmp_path: Path) -> None:
+def test_wrong_line_count_is_a_clear_error(tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]) -> None:
     short = write_lines(tmp_path / "short.sql", DEV[:49])
     completed = sqltune("eval", str(DEMO), "--json", "--predictions", str(short))
     assert completed.returncode == 2
@@ -108,9 +109,9 @@ def test_wrong_line_count_is_a_clear_error(tmp_path: Path) -> None:
     assert error["type"] == "usage"
     assert str(short) in error["message"] and "49 lines" in error["message"]
     assert "50 questions" in error["message"]
-    plain = sqltune("eval", str(DEMO), "--predictions", str(short))
-    assert plain.returncode == 2 and plain.stdout == ""
-    assert "49 lines" in plain.stderr and "Traceback" not in plain.stderr
+    assert main(["eval", str(DEMO), "--predictions", str(short)]) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and "49 lines" in err and "50 questions" in err
 
 
 def test_missing_databases_are_skipped_and_never_created(tmp_path: Path) -> None:
@@ -195,11 +196,12 @@ def test_model_on_the_local_server_matches_the_library(
         assert data[key] == pytest.approx(expected[key]), key
 
 
-def test_unknown_model_exits_1(profile_env: dict[str, str]) -> None:
-    completed = sqltune("--provider", "srv", "eval", str(DEMO), "--json", "--model",
-                        "ft:gpt-4.1-mini-2025-04-14:nobody::gone", env=profile_env)
-    assert completed.returncode == 1
-    error = one_json(completed)["error"]
+def test_unknown_model_exits_1(profile_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,
+                               capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("SQLTUNE_SERVER_KEY", profile_env["SQLTUNE_SERVER_KEY"])
+    assert main(["--provider", "srv", "eval", str(DEMO), "--json", "--model",
+                 "ft:gpt-4.1-mini-2025-04-14:nobody::gone"]) == 1
+    error = json.loads(capsys.readouterr().out)["error"]
     assert error["type"] == "evaluation" and "nobody" in error["message"]
 
 
