@@ -248,3 +248,17 @@ async def test_cancel_keeps_the_finished_questions(dev: SpiderDataset) -> None:
     assert 10 <= report.n < len(dev.examples)
     assert report.n == len(seen) and all(isinstance(p.last, QuestionResult) for p in seen)
     assert report.execution_accuracy == 1.0
+
+
+async def test_skipped_questions_never_reach_the_model(server: LocalServer, partial: Path) -> None:
+    dataset = load_dataset(partial, "dev")
+    before = tree_digest(partial)
+    calls: Counter[tuple[str, int]] = Counter()
+    report = await _run(server, BASE, dataset, calls=calls)
+    asked = {(dataset.examples[row.index].source, dataset.examples[row.index].index)
+             for row in report.rows}
+    assert len(report.skipped) == 13 and report.n == len(dataset.examples) - 13
+    assert set(calls) == asked and set(calls.values()) == {1}  # no tokens spent on skips
+    assert report.prompt_tokens > 0 and report.cost_per_question_usd is not None
+    assert not (partial / "database" / "clinic").exists()
+    assert tree_digest(partial) == before
