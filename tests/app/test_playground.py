@@ -441,8 +441,11 @@ async def test_provider_down_is_shown_and_another_endpoint_still_answers(
         pane = await open_playground(pilot)
         assert pane.models == []
         side = pane.pair.a
+        assert "cannot list models" in side.status_text
+        assert "could not start (test)" in side.status_text
         await ask(pilot, pane, "How many authors are there?")  # no model yet: the picker opens
         assert isinstance(app.screen, ModelPicker)
+        assert "cannot list the provider's models" in screen_text(app)
         await paste(pilot, BASE)
         await pilot.press("enter")
         await pilot.pause()

@@ -197,6 +197,10 @@ class AnswerView(Vertical):
             self._result = result
         self.query_one(".answer-status", Static).update(self._status())
 
+    def note(self, text: Text) -> None:
+        """Show a message in the status line (a problem before anything was asked)."""
+        self._show(text, Text())
+
     def set_choice(self, choice: ModelChoice | None) -> None:
         """Ask this model from now on."""
         self.choice = choice

@@ -40,17 +40,22 @@ class ModelCaller:
                 raise
         return await ask_for_sql(client, model, messages, temperature=None), own
 
-    async def provider_models(self) -> list[ModelChoice]:
-        """The provider's chat models, fine-tuned first, with its jobs' checkpoints."""
+    async def provider_models(self) -> tuple[list[ModelChoice], str | None]:
+        """The provider's chat models, fine-tuned first, with its jobs' checkpoints; or no
+        models and why (the text never holds a key)."""
         from tui.core.jobs import JobService
         from tui.core.playground import provider_models
+        from tui.core.providers import redact
 
-        client = await self.session.client()
-        connection = self.session.connection
-        resolved = connection.resolved if connection is not None else None
-        jobs = (JobService(client, kind=resolved.kind, capabilities=resolved.capabilities)
-                if resolved is not None else JobService(client))
-        return await provider_models(client, jobs)
+        try:
+            client = await self.session.client()
+            connection = self.session.connection
+            resolved = connection.resolved if connection is not None else None
+            jobs = (JobService(client, kind=resolved.kind, capabilities=resolved.capabilities)
+                    if resolved is not None else JobService(client))
+            return await provider_models(client, jobs), None
+        except Exception as error:  # any failure is shown in the pane, never raised
+            return [], redact(str(error)) or type(error).__name__
 
     async def _client_for(self, choice: ModelChoice) -> tuple[Any, str, str | None]:
         """(client, model name to send, provider name for the template lookup)."""

@@ -98,6 +98,8 @@ class PlaygroundPane(Pane):
         """The provider's models as last listed."""
         self.models_loaded = False
         """True once the provider's models were listed (or failed to be)."""
+        self.models_error: str | None = None
+        """Why the models could not be listed last time."""
         self.history: list[Asked] = []
         """Questions asked, newest first."""
         self.gold_question: tuple[str, str, str] | None = None
@@ -149,7 +151,7 @@ class PlaygroundPane(Pane):
         self.workspace, self.history = message.workspace, message.history
         if message.workspace is None:
             self.query_one("#pg-db", Label).update(Text("no database", style="red"))
-            self.notify(message.error or "no databases", title="Playground", severity="error")
+            self.pair.a.note(Text(message.error or "no databases", style="red"))
             return
         questions = message.workspace.questions
         first = message.workspace.database(questions[0].db_id) if questions else None
@@ -166,19 +168,13 @@ class PlaygroundPane(Pane):
     @work(exclusive=True, group="pg-models", exit_on_error=False)
     async def list_models(self) -> None:
         """List the provider's chat models and its jobs' checkpoints."""
-        from tui.core.providers import redact
-
-        try:
-            models = await self.ask_model.provider_models()
-        except Exception as error:
-            self.post_message(self.ModelsListed([], redact(str(error))))
-            return
-        self.post_message(self.ModelsListed(models))
+        self.post_message(self.ModelsListed(*await self.ask_model.provider_models()))
 
     def on_playground_pane_models_listed(self, message: ModelsListed) -> None:
-        self.models_loaded = True
-        if message.error is not None:
-            self.notify(message.error, title="Playground: models", severity="error")
+        self.models_loaded, self.models_error = True, message.error
+        if message.error is not None:  # shown where it matters (no toast over other panes)
+            if self.pair.a.choice is None:
+                self.pair.a.note(Text(f"cannot list models: {message.error}", style="red"))
             return
         self.models = message.models
         if self.pair.a.choice is None and message.models:
@@ -349,7 +345,7 @@ class PlaygroundPane(Pane):
                 self.action_ask()
             self.refresh_bindings()
 
-        self.app.push_screen(ModelPicker(title, self.models, view.choice,
+        self.app.push_screen(ModelPicker(title, self.models, view.choice, error=self.models_error,
                                          loading=not self.models_loaded), picked)
 
     def action_compare(self) -> None:

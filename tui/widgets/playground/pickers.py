@@ -151,7 +151,8 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
     ]
 
     def __init__(self, title: str, models: Sequence[ModelChoice],
-                 current: ModelChoice | None, *, loading: bool = False) -> None:
+                 current: ModelChoice | None, *, loading: bool = False,
+                 error: str | None = None) -> None:
         super().__init__(classes="dialog-screen")
         self.title_text = title
         """Which side the model is for."""
@@ -161,6 +162,8 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
         """The side's model now."""
         self.loading = loading
         """True while the model list is still being read."""
+        self.error = error
+        """Why the provider's models could not be listed."""
 
     def compose(self) -> ComposeResult:
         typed = self.current if self.current not in self.models else None
@@ -168,7 +171,10 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
             yield Label(self.title_text, classes="dialog-question")
             yield OptionList(*(Option(model_line(m, self.current), id=str(i))
                                for i, m in enumerate(self.models)), id="model-options")
-            if not self.models:
+            if self.error:
+                yield Label(Text(f"cannot list the provider's models: {self.error}",
+                                 style="red"), classes="dialog-hint")
+            elif not self.models:
                 yield Label("reading the provider's models…" if self.loading
                             else "the provider lists no models: type one below",
                             classes="dialog-hint")
