@@ -24,7 +24,7 @@ MAX_ROWS = 1000
 """Rows the result table holds at most."""
 HISTORY_LIMIT = 200
 """Questions kept in the playground history."""
-CHECKPOINT_JOBS = 10
+CHECKPOINT_JOBS = 5
 """Succeeded jobs whose checkpoints are listed (newest first)."""
 NO_KEY = "no-key"
 """Sent as the bearer key to an endpoint that was given no key variable (local servers)."""

@@ -310,7 +310,8 @@ class AnswerView(Vertical):
         """Stop the model call and the query running now."""
         if not self.busy:
             return
-        self.workers.cancel_node(self)
+        for group in ("ask", "sql"):
+            self.workers.cancel_group(self, group)
         if self._executor is not None:
             self._executor.cancel()
         self.busy = False
