@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from dataclasses import dataclass, field
@@ -226,8 +227,13 @@ def _table_from_lines(statement: str) -> SchemaTable | None:
     return table
 
 
+@functools.lru_cache(maxsize=64)
 def parse_schema(text: str) -> Schema:
-    """Every CREATE TABLE in ``text`` that sqlglot can parse; other lines are ignored."""
+    """Every CREATE TABLE in ``text`` that sqlglot can parse; other lines are ignored.
+
+    Cached by prompt text: every question about one database sends the same system prompt, and
+    parsing it costs more than answering. Callers share the result and must not change it.
+    """
     schema = Schema()
     position = 0
     while True:
