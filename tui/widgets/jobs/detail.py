@@ -181,7 +181,9 @@ class JobDetail(Vertical, can_focus=True):
         finally:
             if self._follower is follower:
                 self._follower = None
-        job = await _retrieved(service, job_id, tries=4) or job
+        final = follower.job_status
+        job = await _retrieved(service, job_id, tries=4) or \
+            (replace(job, status=final) if final else job)
         self.post_message(self.Loaded(job))
         if not job.terminal:
             return
