@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import sqlite3
 import threading
@@ -222,27 +223,83 @@ def _scan(connection: sqlite3.Connection, columns: str, table: Table,
         return connection.execute(f"SELECT {columns} FROM {name} {where}")
 
 
+FIRST_ROWS = 64
+"""Rows of a table read in one query first: they settle the samples of most columns."""
+
+
 def _sample_values(connection: sqlite3.Connection, table: Table, n: int) -> dict[str, list[Any]]:
+    """Up to ``n`` distinct non-blank values per column, in storage order, from the column's
+    first SAMPLE_SCAN_ROWS non-null rows. One query reads the table's first rows for every
+    column; only a column those rows do not settle gets its own scan (same values, fewer
+    queries). Text decodes in C; a column that is not valid UTF-8 is read again leniently."""
+    lenient = connection.text_factory
+    connection.text_factory = str
+    names = [column.name for column in table.columns]
     found: dict[str, list[Any]] = {}
-    for column in table.columns:
-        name = quote_name_always(column.name)
-        values: list[Any] = []
-        seen: set[tuple[str, Any]] = set()
+    try:
         try:
-            cursor = _scan(connection, name, table, f"WHERE {name} IS NOT NULL")
-            for scanned, (value,) in enumerate(cursor):
-                if scanned >= SAMPLE_SCAN_ROWS or len(values) >= n:
-                    break
-                key = (type(value).__name__, value)
-                if (isinstance(value, str) and not value.strip()) or key in seen:
-                    continue
-                seen.add(key)
-                values.append(value)
+            cursor = _scan(connection, ", ".join(quote_name_always(c) for c in names), table,
+                           f"LIMIT {FIRST_ROWS}")
+            first: list[tuple[Any, ...]] | None = cursor.fetchall()
             cursor.close()
-        except sqlite3.OperationalError:
-            pass  # interrupted by the time limit, or an odd column: fewer samples
-        found[column.name] = values
+        except sqlite3.OperationalError:  # interrupted, undecodable text, an odd table
+            first = None
+        for i, name in enumerate(names):
+            settled = _settled(first, i, n) if first is not None else None
+            if settled is not None:
+                found[name] = settled
+                continue
+            try:
+                found[name] = _column_samples(connection, table, name, n)
+            except sqlite3.OperationalError as error:
+                found[name] = []  # interrupted by the time limit, or an odd column
+                if "decode" in str(error):
+                    connection.text_factory = lenient
+                    with contextlib.suppress(sqlite3.OperationalError):
+                        found[name] = _column_samples(connection, table, name, n)
+                    connection.text_factory = str
+    finally:
+        connection.text_factory = lenient
     return found
+
+
+def _distinct(values: list[Any], seen: set[tuple[str, Any]], value: Any) -> None:
+    key = (type(value).__name__, value)
+    if not (isinstance(value, str) and not value.strip()) and key not in seen:
+        seen.add(key)
+        values.append(value)
+
+
+def _settled(rows: list[tuple[Any, ...]], i: int, n: int) -> list[Any] | None:
+    """Column ``i``'s samples when the table's first rows decide them, else None."""
+    values: list[Any] = []
+    seen: set[tuple[str, Any]] = set()
+    for row in rows:
+        if row[i] is not None:
+            _distinct(values, seen, row[i])
+            if len(values) >= n:
+                return values
+    return values if len(rows) < FIRST_ROWS else None  # short table: every row was seen
+
+
+def _column_samples(connection: sqlite3.Connection, table: Table, column: str,
+                    n: int) -> list[Any]:
+    name = quote_name_always(column)
+    values: list[Any] = []
+    seen: set[tuple[str, Any]] = set()
+    cursor = _scan(connection, name, table, f"WHERE {name} IS NOT NULL LIMIT {SAMPLE_SCAN_ROWS}")
+    try:
+        while len(values) < n:
+            batch = cursor.fetchmany(FIRST_ROWS)
+            if not batch:
+                break
+            for (value,) in batch:
+                _distinct(values, seen, value)
+                if len(values) >= n:
+                    break
+    finally:
+        cursor.close()
+    return values
 
 
 def _sample_rows(connection: sqlite3.Connection, table: Table,
