@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
+from pathlib import Path
 from typing import Any
 
 from textual.message import Message
@@ -24,6 +26,7 @@ from tests.app.panes_support import (
 from tui.app import SqltuneApp, make_app
 from tui.core.budget import Budget, Epochs, Strategy, fit_to_budget
 from tui.core.jsonl import validate_jsonl
+from tui.core.paths import demo_dir
 from tui.core.pricing import training_cost
 from tui.messages import DatasetExported
 from tui.widgets.token_meter import BudgetBar, TokenMeter
@@ -38,9 +41,9 @@ def meter(app: SqltuneApp) -> TokenMeter:
 
 
 def direct(model: str, *, epochs: Epochs = "auto", limit: int = 50_000_000,
-           strategy: Strategy = "stratified") -> Budget:
-    """The budget of the demo train split, computed without the app."""
-    examples = expected_examples(model)
+           strategy: Strategy = "stratified", root: Path | None = None) -> Budget:
+    """The budget of the demo (or ``root``'s) train split, computed without the app."""
+    examples = expected_examples(model, root=root)
     return fit_to_budget([e.tokens for e in examples], model=model,
                          groups=[e.db_id for e in examples], epochs=epochs, token_limit=limit,
                          strategy=strategy)
@@ -257,3 +260,33 @@ def _in_palette(app: SqltuneApp, description: str) -> bool:
     options = lists.first()
     return any(f"Budget: {description}" in str(options.get_option_at_index(i).prompt)
                for i in range(options.option_count))
+
+
+async def test_meter_follows_a_dataset_opened_in_the_preview(tmp_path: Path) -> None:
+    """o in the preview opens another folder; the meter then counts that one, not the demo."""
+    demo = demo_dir()
+    folder = tmp_path / "clinic-only"
+    (folder / "database" / "clinic").mkdir(parents=True)
+    shutil.copy(demo / "database" / "clinic" / "clinic.sqlite",
+                folder / "database" / "clinic" / "clinic.sqlite")
+    tables = json.loads((demo / "tables.json").read_text(encoding="utf-8"))
+    (folder / "tables.json").write_text(json.dumps([t for t in tables if t["db_id"] == "clinic"]),
+                                        encoding="utf-8")
+    train = [e for e in json.loads((demo / "train.json").read_text(encoding="utf-8"))
+             if e["db_id"] == "clinic"][:12]
+    (folder / "train.json").write_text(json.dumps(train), encoding="utf-8")
+    app = make_app(start_local=no_local_server)
+    async with app.run_test(size=SIZE) as pilot:
+        await open_meter(pilot, app)
+        await pilot.press("1", "o")
+        await wait_until(pilot, lambda: bool(app.screen.query("#prompt-input")), what="the prompt")
+        await clear_input(pilot)
+        await pilot.press(*str(folder), "enter")
+        await wait_until(pilot, lambda: app.pane("dataset").source is not None  # type: ignore[attr-defined]
+                         and app.pane("dataset").source.root == folder,  # type: ignore[attr-defined]
+                         what="the preview on the new folder")
+        await pilot.press("2")
+        want = direct("gpt-4.1-mini", root=folder)
+        assert want.examples == 12
+        await wait_for_budget(pilot, app, want)
+        assert_shown(app, want)

@@ -143,6 +143,11 @@ class TokenMeter(Pane):
     def after_first_frame(self) -> None:
         self.prepare_data()
 
+    def on_show(self) -> None:
+        # The preview may have opened another dataset meanwhile (o): count that one.
+        if self._requested is not None:
+            self.prepare_data()
+
     def focus_default(self) -> None:
         self.query_one("#budget-costs").focus()
 
