@@ -3,21 +3,29 @@
 from __future__ import annotations
 
 import random
-import sqlite3
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from tui.core.budget import DEFAULT_TOKEN_LIMIT, Budget, Epochs, Strategy, fit_to_budget
-from tui.core.datasets import DatasetError, Example, SpiderDataset, check_gold, load_dataset
+from tui.core.datasets import DatasetError, Example, SpiderDataset, load_dataset
 from tui.core.forkstream import ChildFailed, ChildStream, fork_available
 from tui.core.jsonl import ChatExample, WriteResult, write_chat_jsonl
+from tui.core.prepare_parts import (
+    CountingPipeline,
+    DatabaseJob,
+    DatabaseReady,
+    Positioned,
+    Skipped,
+    database_jobs,
+    example_key,
+    prepare_database,
+)
 from tui.core.pricing import load_table
-from tui.core.prompts import DEFAULT_TEMPLATE, TEMPLATES, Message, PromptTemplate, render_messages
-from tui.core.schema import SchemaCache, SchemaError
-from tui.core.sqlite_ro import MissingDatabase, connect_readonly
+from tui.core.prompts import DEFAULT_TEMPLATE, TEMPLATES, Message, PromptTemplate
+from tui.core.schema import SchemaCache
 from tui.core.tokens import TokenCounter, encoding_for_model, get_encoding
 
 GoldCheck = Literal["compile", "run", "off"]
@@ -73,30 +81,6 @@ class PrepareOptions:
             raise PrepareError("token limit must be a positive number of tokens")
         if self.gold_check not in GOLD_CHECKS:
             raise PrepareError(f"gold check must be one of {', '.join(GOLD_CHECKS)}")
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """Examples left out before counting, and why."""
-
-    reason: str
-    """missing_database, empty_database, unreadable_database, schema_error, gold_failed,
-    gold_timeout or malformed_example."""
-    db_id: str | None
-    """The database concerned."""
-    examples: int
-    """How many examples this entry covers."""
-    message: str
-    """Human-readable explanation."""
-    source: str | None = None
-    """Example file, for a single example."""
-    index: int | None = None
-    """Index in that file, for a single example."""
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready form."""
-        return {"reason": self.reason, "db_id": self.db_id, "examples": self.examples,
-                "message": self.message, "source": self.source, "index": self.index}
 
 
 @dataclass
@@ -228,25 +212,25 @@ def prepare(root: Path, options: PrepareOptions | None = None, *,
     clock = time.perf_counter()
     dataset = _load(Path(root), options)
     skipped, warnings = _problems(dataset, options)
-    jobs = _jobs(dataset, _usable(dataset, skipped))
+    jobs = database_jobs(dataset, _usable(dataset, skipped))
     clock = _lap(timings, "load", clock)
     cache = schema_cache or SchemaCache()
 
-    def work(job: _DatabaseJob) -> _DatabaseReady:
-        return _prepare_database(dataset, job, options, cache)
+    def work(job: DatabaseJob) -> DatabaseReady:
+        return prepare_database(dataset, job, options, cache)
 
     forked = (options.parallel and schema_cache is None and len(jobs) >= _MIN_JOBS_TO_FORK
               and fork_available())
     stream = ChildStream(work, jobs) if forked else None
     encoding = get_encoding(encoding_for_model(options.model).name)
     clock = _lap(timings, "encoding", clock)
-    pipeline = _Pipeline(options.template, TokenCounter(encoding))
+    pipeline = CountingPipeline(options.template, TokenCounter(encoding))
     try:
         pipeline.consume(jobs, stream if stream is not None else map(work, jobs))
     except ChildFailed as error:  # the work is redone here; nothing was lost but time
         warnings.append(f"the helper process failed ({error}); prepared in-process instead")
         forked = False
-        pipeline = _Pipeline(options.template, TokenCounter(encoding))
+        pipeline = CountingPipeline(options.template, TokenCounter(encoding))
         pipeline.consume(jobs, map(work, jobs))
     finally:
         if stream is not None:
@@ -254,14 +238,14 @@ def prepare(root: Path, options: PrepareOptions | None = None, *,
     skipped.extend(pipeline.skipped)
     clock = _lap(timings, "databases_and_count", clock)
 
-    usable = [e for job in jobs for e in job.examples if _key(e) in pipeline.counted]
+    usable = [e for job in jobs for e in job.examples if example_key(e) in pipeline.counted]
     usable.sort(key=lambda e: e.position)
     held = _validation_indices(usable, options)
     examples, messages, tokens = [], [], []
     held_out: list[list[Message]] = []
     held_tokens = 0
     for position, example in enumerate(usable):
-        rendered, count = pipeline.counted[_key(example)]
+        rendered, count = pipeline.counted[example_key(example)]
         if position in held:
             held_out.append(rendered)
             held_tokens += count
@@ -282,94 +266,6 @@ def prepare(root: Path, options: PrepareOptions | None = None, *,
 
 
 _MIN_JOBS_TO_FORK = 8  # below this, forking costs more than it saves
-
-
-@dataclass(frozen=True)
-class _Positioned:
-    """An example with its place in the dataset (examples of a database travel together)."""
-
-    position: int
-    example: Example
-
-    @property
-    def db_id(self) -> str:
-        return self.example.db_id
-
-
-@dataclass(frozen=True)
-class _DatabaseJob:
-    """One database and its usable examples."""
-
-    db_id: str
-    examples: list[_Positioned]
-
-
-@dataclass(frozen=True)
-class _DatabaseReady:
-    """What the database side produced for a job: its schema text, and what to skip."""
-
-    db_id: str
-    schema: str | None
-    skipped: list[Skipped]
-
-
-def _key(item: _Positioned) -> tuple[str, int]:
-    return item.example.source, item.example.index
-
-
-def _jobs(dataset: SpiderDataset, usable: Sequence[Example]) -> list[_DatabaseJob]:
-    by_db: dict[str, list[_Positioned]] = {}
-    for position, example in enumerate(usable):
-        by_db.setdefault(example.db_id, []).append(_Positioned(position, example))
-    return [_DatabaseJob(db_id, items) for db_id, items in by_db.items()]
-
-
-class _Pipeline:
-    """Renders and counts each database's examples as its schema arrives."""
-
-    def __init__(self, template: PromptTemplate, counter: TokenCounter) -> None:
-        self.template = template
-        self.counter = counter
-        self.counted: dict[tuple[str, int], tuple[list[Message], int]] = {}
-        self.skipped: list[Skipped] = []
-
-    def consume(self, jobs: Sequence[_DatabaseJob], results: Iterable[_DatabaseReady]) -> None:
-        for job, ready in zip(jobs, results, strict=False):
-            self.skipped.extend(ready.skipped)
-            if ready.schema is None:
-                continue
-            failed = {(item.source, item.index) for item in ready.skipped}
-            for item in job.examples:
-                key = _key(item)
-                if key in failed:
-                    continue
-                example = item.example
-                rendered = render_messages(self.template, ready.schema, example.question,
-                                           example.query)
-                self.counted[key] = (rendered, self.counter.count(rendered))
-
-
-def _prepare_database(dataset: SpiderDataset, job: _DatabaseJob, options: PrepareOptions,
-                      cache: SchemaCache) -> _DatabaseReady:
-    """Gold check and schema text of one database (runs in the helper process when forked)."""
-    examples = [item.example for item in job.examples]
-    path = dataset.db_path(job.db_id)
-    if path is None:
-        return _DatabaseReady(job.db_id, None, [Skipped(
-            "missing_database", job.db_id, len(examples),
-            f"{job.db_id}: database/{job.db_id}/{job.db_id}.sqlite is missing")])
-    failures = _check_gold(dataset, path, examples, options)
-    remaining = len(examples) - len(failures)
-    if remaining == 0:
-        return _DatabaseReady(job.db_id, None, failures)
-    template = options.template
-    try:
-        schema = cache.schema_text(path, template.sample_values,
-                                   sample_rows=template.sample_rows)
-    except SchemaError as error:
-        return _DatabaseReady(job.db_id, None, [*failures, Skipped(
-            "schema_error", job.db_id, remaining, f"{job.db_id}: {error}")])
-    return _DatabaseReady(job.db_id, schema, failures)
 
 
 def _lap(timings: dict[str, float], name: str, since: float) -> float:
@@ -414,41 +310,7 @@ def _usable(dataset: SpiderDataset, skipped: Sequence[Skipped]) -> list[Example]
     return [e for e in dataset.examples if e.db_id not in excluded]
 
 
-def _check_gold(dataset: SpiderDataset, path: Path, examples: Sequence[Example],
-                options: PrepareOptions) -> list[Skipped]:
-    if options.gold_check == "off":
-        return []
-    if options.gold_check == "run":
-        wanted = {(e.source, e.index) for e in examples}
-        db_ids = {e.db_id for e in examples}
-        return [Skipped(p.kind, p.db_id, 1, p.message, p.source, p.index)
-                for p in check_gold(dataset, timeout=options.gold_timeout, db_ids=db_ids)
-                if (p.source, p.index) in wanted]
-    return _compile_gold(path, examples)
-
-
-def _compile_gold(path: Path, examples: Sequence[Example]) -> list[Skipped]:
-    """Gold queries SQLite cannot compile (no such table or column, syntax): EXPLAIN, no run."""
-    failures = []
-    try:
-        connection = connect_readonly(path)
-    except (MissingDatabase, sqlite3.Error) as error:
-        return [Skipped("gold_failed", e.db_id, 1, f"gold SQL not checked: {error}", e.source,
-                        e.index) for e in examples]
-    try:
-        for example in examples:
-            try:
-                connection.execute("EXPLAIN " + example.query)
-            except (sqlite3.Error, ValueError, OverflowError) as error:
-                failures.append(Skipped("gold_failed", example.db_id, 1,
-                                        f"gold SQL fails: {error}", example.source,
-                                        example.index))
-    finally:
-        connection.close()
-    return failures
-
-
-def _validation_indices(usable: Sequence[_Positioned], options: PrepareOptions) -> set[int]:
+def _validation_indices(usable: Sequence[Positioned], options: PrepareOptions) -> set[int]:
     chosen = {i for i, e in enumerate(usable) if e.db_id in options.validation_db_ids}
     if options.validation_fraction > 0:
         rest = [i for i in range(len(usable)) if i not in chosen]
