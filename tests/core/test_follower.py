@@ -247,10 +247,16 @@ async def test_unknown_job_is_a_permanent_error(faulty_server: LocalServer) -> N
     await client.close()
 
 
-async def test_injected_clock_and_sleep_drive_the_intervals(faulty_server: LocalServer,
-                                                            tmp_path: Path) -> None:
-    client = _client(faulty_server)
-    job_id = await _start_job(client, tmp_path, examples=12, epochs=1)
+async def test_injected_clock_and_sleep_drive_the_intervals(tmp_path: Path) -> None:
+    # Paced at demo speed (12 steps of 100 ms), so the job is still running when the follower
+    # first waits: at max speed it could end inside the first page and no poll would happen.
+    with start_local_server(tmp_path / "server", speed="demo", faults=FAULTS) as paced:
+        client = _client(paced)
+        job_id = await _start_job(client, tmp_path, examples=12, epochs=1)
+        await _follow_with_fake_clock(client, job_id)
+
+
+async def _follow_with_fake_clock(client: openai.AsyncOpenAI, job_id: str) -> None:
     now = [1000.0]
     slept: list[float] = []
 
