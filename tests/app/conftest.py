@@ -11,8 +11,9 @@ import pytest
 
 from tui.server.inprocess import LocalServer, start_local_server
 
-FAST = "8"
-"""Server speed of the flow test: 8x demo pacing (the demo job trains in about 6 s)."""
+FAST = "4"
+"""Server speed of the app tests: 4x demo pacing (2 epochs of the demo data train in about 8 s,
+longer than the follower's 5 s poll while queued, so events are seen arriving while it runs)."""
 
 
 @dataclass
@@ -59,7 +60,7 @@ def start_server(tmp_path: Path) -> Iterator[ServerFactory]:
 
 @pytest.fixture
 def server(start_server: ServerFactory) -> LocalServer:
-    """A fresh in-process server at 8x demo speed."""
+    """A fresh in-process server at 4x demo speed."""
     return start_server()
 
 

@@ -13,7 +13,7 @@ from textual.app import App
 from textual.pilot import Pilot
 
 
-def screen_text(app: App[object]) -> str:
+def screen_text(app: App[Any]) -> str:
     """What the terminal shows now, as plain text (the same render as export_screenshot)."""
     width, height = app.size
     console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
@@ -24,7 +24,7 @@ def screen_text(app: App[object]) -> str:
     return console.export_text()
 
 
-async def wait_until(pilot: Pilot[object], condition: Callable[[], object], *,
+async def wait_until(pilot: Pilot[Any], condition: Callable[[], object], *,
                      timeout: float = 20.0, what: str = "condition") -> None:
     """Let the app run until ``condition()`` is truthy; fail with the screen after ``timeout``."""
     deadline = time.monotonic() + timeout
@@ -36,7 +36,7 @@ async def wait_until(pilot: Pilot[object], condition: Callable[[], object], *,
         await asyncio.sleep(0)
 
 
-async def wait_for_text(pilot: Pilot[object], text: str, *, timeout: float = 20.0) -> str:
+async def wait_for_text(pilot: Pilot[Any], text: str, *, timeout: float = 20.0) -> str:
     """Wait until ``text`` is on screen; return the screen."""
     await wait_until(pilot, lambda: text in screen_text(pilot.app), timeout=timeout,
                      what=repr(text))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import openai
 from textual.message import Message
@@ -28,7 +28,12 @@ async def test_export_upload_create_follow_to_a_tuned_model(attach: Attached,
     bells: list[None] = []
     async with app.run_test(size=(80, 24), message_hook=keep_once(seen)) as pilot:
         ring = app.bell
-        app.bell = lambda: (bells.append(None), ring())[1]  # type: ignore[method-assign]
+
+        def counted_bell() -> None:
+            bells.append(None)
+            ring()
+
+        app.bell = counted_bell  # type: ignore[method-assign]
         await wait_for_text(pilot, "provider local")
 
         # ── Budget: export the kept examples as chat JSONL ───────────────────────────────
@@ -96,7 +101,10 @@ async def test_export_upload_create_follow_to_a_tuned_model(attach: Attached,
         ended = _first(seen, JobEnded)
         assert ended.job_id == job_id and ended.status == "succeeded"
         batches = [m for m in seen if isinstance(m, JobDetail.EventsArrived)]
-        assert len(batches) >= 3  # live: several polls while it ran, not one dump at the end
+        # live: several polls while it ran, not one dump at the end
+        assert len(batches) >= 3
+        assert any(b.job_status == "running" and any(e.type == "metrics" for e in b.events)
+                   for b in batches)
         delivered = [event.id for batch in batches for event in batch.events]
         on_server = all_events(sdk, job_id)
         assert delivered == [e.id for e in on_server]  # each exactly once, oldest first
@@ -105,7 +113,8 @@ async def test_export_upload_create_follow_to_a_tuned_model(attach: Attached,
         assert log.lines[-1].endswith("The job has successfully completed")
         steps = [int(line.split("Step ")[1].split("/")[0]) for line in log.lines
                  if "  Step " in line]
-        total = next(e.data for e in on_server if e.type == "metrics")["total_steps"]
+        metrics: Any = next(e.data for e in on_server if e.type == "metrics")
+        total = int(metrics["total_steps"])
         assert steps == list(range(1, total + 1))
         chart = app.query_one(LossChart)
         assert len(chart.points["train_loss"]) == len(steps)
