@@ -20,6 +20,7 @@ from tests.eval_support import tree_digest, tune_demo_model
 from tui.cli import main
 from tui.core.config import Config, ProviderProfile, save_config
 from tui.core.datasets import load_dataset
+from tui.core.eval_runs import load_report, load_runs
 from tui.core.evaluate import evaluate, model_predictor
 from tui.core.paths import demo_dir
 from tui.server.inprocess import LocalServer, start_local_server
@@ -194,6 +195,12 @@ def test_model_on_the_local_server_matches_the_library(
     for key in ("execution_accuracy", "valid_sql_rate", "prompt_tokens", "completion_tokens",
                 "cost_per_question_usd"):
         assert data[key] == pytest.approx(expected[key]), key
+
+    # The run is kept for the Evaluate pane: history row plus the full report with its rows.
+    runs = [run for run in load_runs() if run.model == tuned]
+    assert len(runs) == 1 and runs[0].report_path is not None
+    kept = load_report(runs[0].report_path)
+    assert kept.n == 24 and kept.execution_accuracy == pytest.approx(data["execution_accuracy"])
 
 
 def test_unknown_model_exits_1(profile_env: dict[str, str], monkeypatch: pytest.MonkeyPatch,

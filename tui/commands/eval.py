@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from tui.core.datasets import DatasetError, Example, SpiderDataset, load_dataset
+from tui.core.eval_runs import template_for
 from tui.core.evaluate import (
     EvalReport,
     EvaluationError,
@@ -17,7 +18,6 @@ from tui.core.evaluate import (
     model_predictor,
     predictions_predictor,
 )
-from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate, PromptTemplateError
 
 EXIT_USAGE = 2
 
@@ -30,30 +30,14 @@ def read_predictions(path: Path) -> list[str]:
     return [line.split("\t", 1)[0].strip() for line in text.splitlines()]
 
 
-def _template_for(model: str, provider: str | None) -> PromptTemplate:
-    """The prompt the model was trained with (local history), else the default."""
-    try:
-        from tui.core.history import History
-
-        with History() as history:
-            recorded = history.template_for_model(model, provider)
-        return PromptTemplate.from_dict(recorded) if recorded else DEFAULT_TEMPLATE
-    except (PromptTemplateError, OSError, ImportError):
-        return DEFAULT_TEMPLATE
-
-
 def _record(report: EvalReport, provider: str | None) -> None:
+    """Keep the run (history row and full report) so the Evaluate pane compares it too."""
     if report.model is None or report.cancelled or not report.n:
         return
     try:
-        from tui.core.history import History
+        from tui.core.eval_runs import save_run
 
-        with History() as history:
-            history.record_evaluation(
-                report.model, report.split or "", report.execution_accuracy or 0.0,
-                by_hardness=report.by_hardness, provider=provider,
-                cost_per_question=report.cost_per_question_usd,
-                seconds_per_question=report.seconds_per_question, questions=report.n)
+        save_run(report, provider=provider)
     except Exception as error:  # the numbers were printed; history is a convenience
         print(f"sqltune eval: could not record the evaluation in history: {error}",
               file=sys.stderr)
@@ -77,7 +61,7 @@ async def _run_model(args: argparse.Namespace, dataset: SpiderDataset,
         client = make_async_client(resolved)
         try:
             predict = model_predictor(client, args.model, db_path_for=_db_path_for(dataset),
-                                      template=_template_for(args.model, resolved.name))
+                                      template=template_for(args.model, resolved.name))
             return await evaluate(examples, predict=predict, db_path_for=_db_path_for(dataset),
                                   concurrency=args.concurrency, model=args.model,
                                   split=dataset.split)
