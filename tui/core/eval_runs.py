@@ -12,7 +12,7 @@ from typing import Any
 from tui.core.datasets import available_splits
 from tui.core.history import EvaluationRecord, History
 from tui.core.paths import data_dir, demo_dir
-from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate, PromptTemplateError
+from tui.core.prompts import PromptTemplate
 from tui.core.report import EvalReport, QuestionResult, SkippedQuestion
 
 REPORTS_FOLDER = "evaluations"
@@ -137,12 +137,9 @@ def load_report(path: Path) -> EvalReport:
 
 def template_for(model: str, provider: str | None) -> PromptTemplate:
     """The prompt `model` was trained with (local history), else the default one."""
-    try:
-        with History() as history:
-            recorded = history.template_for_model(model, provider)
-        return PromptTemplate.from_dict(recorded) if recorded else DEFAULT_TEMPLATE
-    except (PromptTemplateError, OSError):
-        return DEFAULT_TEMPLATE
+    from tui.core.playground import template_for as recorded_template
+
+    return recorded_template(model, provider)[0]
 
 
 @dataclass(frozen=True)

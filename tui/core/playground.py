@@ -186,7 +186,7 @@ def template_for(model: str, provider: str | None) -> tuple[PromptTemplate, bool
     try:
         with History() as history:
             recorded = history.template_for_model(model, provider)
-    except HistoryError:
+    except (HistoryError, OSError):
         return DEFAULT_TEMPLATE, False
     if not recorded:
         return DEFAULT_TEMPLATE, False
