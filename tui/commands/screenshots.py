@@ -247,7 +247,12 @@ async def _playground(pilot: Pilot[int], pane: Pane, stage: Stage) -> None:
 
 async def _evaluation(pilot: Pilot[int], pane: Pane, stage: Stage) -> None:
     await settle(pilot, pane)
-    await pilot.press("r")  # evaluate the tuned model on the demo dev split
+    # The comparison the loop is for: the tuned model against its base, on the demo dev split.
+    base = stage.fine_tuned_model.split(":")[1]
+    pane.run_bar.choose([stage.fine_tuned_model, base])  # type: ignore[attr-defined]
+    await pilot.press("r")
+    await settle(pilot, pane)
+    await pilot.press("space", "down", "space")  # both models in the hardness chart
 
 
 SCENES: dict[str, Scene] = {

@@ -51,9 +51,18 @@ RUN_COLUMNS = (("model", "model", 24), ("split", "split", 6), ("n", "n", 5), ("e
 """(key, label, width) of the comparison table."""
 
 
+def short_model(model: str, width: int) -> str:
+    """``model`` in ``width`` cells: a long name keeps its start and its end (a fine-tuned
+    model's suffix and id tell it apart from its siblings), cut in the middle."""
+    if len(model) <= width:
+        return model
+    head = max(1, (width - 1) // 3)
+    return model[:head] + "…" + model[len(model) - (width - 1 - head):]
+
+
 def run_cells(run: EvalRun, marked: bool) -> tuple[str | Text, ...]:
     """One comparison row."""
-    name = Text(("● " if marked else "  ") + run.model)
+    name = Text(("● " if marked else "  ") + short_model(run.model, RUN_COLUMNS[0][2] - 2))
     tokens = ("-" if not (run.prompt_tokens or run.completion_tokens)
               else f"{count_text(run.prompt_tokens)}/{count_text(run.completion_tokens)}")
     return (name, run.split, "-" if run.n is None else str(run.n),
