@@ -16,14 +16,14 @@ from tui.widgets.jobs.detail import JobDetail
 
 
 async def test_every_event_once_in_order_through_faults(start_server: ServerFactory) -> None:
-    server = start_server(speed="4", faults="drop=0.1,429=0.05,500=0.05,seed=5")
+    server = start_server(speed="2", faults="drop=0.1,429=0.05,500=0.05,seed=5")
     seen: list[Message] = []
     with openai.OpenAI(base_url=server.base_url, api_key=server.api_key,
                        max_retries=10) as sdk:
         app = make_app(start_local=Attached(server.base_url, server.api_key))
         async with app.run_test(size=(80, 24), message_hook=keep_once(seen)) as pilot:
             await wait_for_text(pilot, "provider local")
-            job_id = start_job(sdk, epochs=10)  # about 7 s of training: still running when attached
+            job_id = start_job(sdk, epochs=10)  # about 13 s of training: running when attached
             await pilot.press("4", "a")
             await wait_for_text(pilot, "Attach to a job")
             await pilot.press(*job_id, "enter")
