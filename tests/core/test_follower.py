@@ -23,10 +23,9 @@ from tui.core.follower import (
     JobEvent,
     PollPolicy,
     collect_new,
-    is_transient,
-    retry_after_seconds,
 )
 from tui.core.providers import install_secret_redaction, register_secret
+from tui.core.retries import is_transient, retry_after_seconds
 from tui.server.inprocess import LocalServer, start_local_server
 
 

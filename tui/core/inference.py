@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tui.core.pricing import inference_cost
+from tui.core.retries import retry_after_seconds
 
 if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
     import openai
@@ -120,18 +121,10 @@ def extract_sql(text: str) -> str:
 
 
 def _retry_after(error: openai.APIStatusError) -> float | None:
-    """Seconds the provider asks to wait: retry-after-ms (finer, as the SDK reads it) first."""
-    headers = getattr(error.response, "headers", None) or {}
-    if not hasattr(headers, "get"):
-        return None
-    for name, scale in (("retry-after-ms", 0.001), ("retry-after", 1.0)):
-        value = headers.get(name)
-        try:
-            if value is not None:
-                return min(MAX_BACKOFF_S, max(0.0, float(value) * scale))
-        except ValueError:
-            continue
-    return None
+    """Seconds the provider asks to wait (retry-after-ms first), capped at MAX_BACKOFF_S."""
+    headers = getattr(error.response, "headers", None)
+    delay = retry_after_seconds(headers if hasattr(headers, "get") else None)
+    return None if delay is None else min(MAX_BACKOFF_S, delay)
 
 
 def _as_inference_error(error: openai.OpenAIError) -> InferenceError:

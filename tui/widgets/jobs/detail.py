@@ -306,7 +306,7 @@ async def _retrieved(service: Any, job_id: str, *, tries: int) -> Any:
 
 async def _retrieve(service: Any, job_id: str, *, tries: int) -> Any:
     """The job, retrying transient failures (drops, 429, 5xx) up to ``tries`` attempts."""
-    from tui.core.follower import is_transient
+    from tui.core.retries import is_transient
 
     for attempt in range(tries):
         if attempt:
