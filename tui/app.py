@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -67,6 +68,8 @@ class SqltuneApp(App[int]):
         self.session = session
         """Data path, provider connection and last export, shared with every pane."""
         self._panes = list(PANES if panes is None else panes)
+        self._retired: list[Any] = []
+        """Clients of providers switched away from, closed once the panes have moved on."""
 
     # ── layout ──────────────────────────────────────────────────────────────────────────
 
@@ -153,6 +156,8 @@ class SqltuneApp(App[int]):
         if name is None:
             return
         old = self.session.connection
+        if old is not None:
+            self._retired.append(old.client)
         self.session.unsettle()
         self.query_one(ProviderStatus).state = "connecting"
         self.connect_provider(name, old)
@@ -184,6 +189,7 @@ class SqltuneApp(App[int]):
             status.connection, status.state = connection, "connected"
         for pane in self.panes():
             pane.provider_changed()
+        self._close_retired()
 
     def on_provider_failed(self, message: ProviderFailed) -> None:
         self.session.settle(None, message.error)
@@ -192,6 +198,19 @@ class SqltuneApp(App[int]):
         self.notify(message.error, title="Provider unavailable", severity="error")
         for pane in self.panes():
             pane.provider_changed()
+        self._close_retired()
+
+    def _close_retired(self) -> None:
+        """Close the old provider's HTTP client (its connections) after the panes let go."""
+        retired, self._retired = self._retired, []
+
+        async def close() -> None:
+            for client in retired:
+                with contextlib.suppress(Exception):
+                    await client.close()
+
+        if retired:
+            self.run_worker(close(), group="provider-close", exit_on_error=False)
 
     async def on_unmount(self) -> None:
         connection, self.session.connection = self.session.connection, None

@@ -207,6 +207,8 @@ async def test_provider_switcher_lists_profiles_with_keys_masked(
         await pilot.press("enter")
         await wait_for_text(pilot, f"{job_id} ● ")
         detail = app.query_one(JobDetail)
+        assert app.session.connection is not None
+        lab_client = app.session.connection.client
         await pilot.press("f2")
         screen = await wait_for_text(pilot, "Switch provider")
         await wait_for_text(pilot, "stale")
@@ -233,6 +235,7 @@ async def test_provider_switcher_lists_profiles_with_keys_masked(
                                              if w.group == "job-follow" and w.is_running],
                          what="the follower to stop")
         assert detail._follower is None
+        await wait_until(pilot, lab_client.is_closed, what="lab's client to be closed")
         screen = await wait_for_text(pilot, "(HTTP 401)")
         assert stale not in screen and server.api_key not in screen
         assert "listing jobs failed" in screen  # the Jobs pane is still the one shown
