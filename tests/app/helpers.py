@@ -25,7 +25,7 @@ def screen_text(app: App[Any]) -> str:
 
 
 async def wait_until(pilot: Pilot[Any], condition: Callable[[], object], *,
-                     timeout: float = 20.0, what: str = "condition") -> None:
+                     timeout: float = 25.0, what: str = "condition") -> None:
     """Let the app run until ``condition()`` is truthy; fail with the screen after ``timeout``."""
     deadline = time.monotonic() + timeout
     while not condition():

@@ -3,22 +3,19 @@ expected figures computed directly with tui.core (never through the widgets)."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import io
 import json
-import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
-from textual.app import App
 from textual.pilot import Pilot
 from textual.widgets import Select, Static
 from textual.widgets._select import SelectOverlay
 
+from tests.app.helpers import wait_until
 from tui.core.datasets import load_dataset
 from tui.core.paths import demo_dir
 from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate, render_messages
@@ -32,29 +29,6 @@ NO_SERVER = "no local server in this test"
 def no_local_server() -> Any:
     """A ``start_local`` that fails at once: the panes under test need no provider."""
     raise RuntimeError(NO_SERVER)
-
-
-def screen_text(app: App[Any]) -> str:
-    """What the terminal shows now, as plain text."""
-    width, height = app.size
-    console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
-                      color_system="truecolor", record=True, legacy_windows=False,
-                      safe_box=False)
-    console.print(app.screen._compositor.render_update(
-        full=True, screen_stack=app._background_screens))
-    return console.export_text()
-
-
-async def wait_until(pilot: Pilot[Any], condition: Callable[[], object], *,
-                     timeout: float = 25.0, what: str = "condition") -> None:
-    """Let the app run until ``condition()`` holds; fail with the screen after ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}; screen:\n"
-                                 f"{screen_text(pilot.app)}")
-        await pilot.pause(0.05)
-        await asyncio.sleep(0)
 
 
 async def clear_input(pilot: Pilot[Any]) -> None:

@@ -12,13 +12,13 @@ from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Label, Select, Static
 
+from tests.app.helpers import screen_text
 from tests.app.panes_support import (
     NO_SERVER,
     chat_line,
     choose,
     expected_examples,
     no_local_server,
-    screen_text,
     static_text,
     wait_until,
     workers_idle,

@@ -13,12 +13,12 @@ from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import DataTable, Input, Label, Select, Static
 
+from tests.app.helpers import screen_text
 from tests.app.panes_support import (
     choose,
     clear_input,
     expected_examples,
     no_local_server,
-    screen_text,
     static_text,
     wait_until,
     workers_idle,
