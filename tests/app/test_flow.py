@@ -80,6 +80,8 @@ async def test_export_upload_create_follow_to_a_tuned_model(attach: Attached,
         screen = await wait_for_text(pilot, "trained tokens (")
         assert f"≈ {budget.trained_tokens:,} trained tokens" in screen
         assert f"{budget.epochs} epochs × {budget.tokens_per_epoch:,}" in screen
+        flat = " ".join(screen.replace("│", " ").split())  # the dialog wraps the estimate
+        assert "free on the local server" in flat  # OpenAI's price is only a reference here
         assert sdk.fine_tuning.jobs.list().data == []  # nothing created before confirming
         # the provider's own base model, chosen by typing into the open list
         await pilot.press("enter", *"sqltune-local", "enter")

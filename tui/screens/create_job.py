@@ -62,8 +62,10 @@ class CreateJobScreen(ModalScreen[Any]):
         """What to show."""
 
     def __init__(self, models: list[str], files: list[FileChoice], *, training: str | None,
-                 note: str | None, fetch: Any) -> None:
+                 note: str | None, fetch: Any, provider_kind: str = "openai") -> None:
         super().__init__(classes="dialog-screen")
+        self.provider_kind = provider_kind
+        """openai, azure, compatible or local: whose bill the estimate speaks of."""
         self.models = models
         """Base models offered."""
         self.files = files
@@ -178,7 +180,8 @@ class CreateJobScreen(ModalScreen[Any]):
         except Exception as error:
             self.post_message(self.Estimated(Text(f"no estimate: {error}", style="red")))
             return
-        self.post_message(self.Estimated(estimate_text(report, model, epochs)))
+        self.post_message(self.Estimated(estimate_text(report, model, epochs,
+                                                         self.provider_kind)))
 
     def on_create_job_screen_estimated(self, message: Estimated) -> None:
         self.query_one("#create-estimate", Static).update(message.text)
@@ -205,8 +208,11 @@ class CreateJobScreen(ModalScreen[Any]):
         self.dismiss(None)
 
 
-def estimate_text(report: Any, model: str, epochs: Any) -> Text:
-    """``≈ 358,332 trained tokens (3 epochs × 119,444) · $1.79`` from a ValidationReport."""
+def estimate_text(report: Any, model: str, epochs: Any, provider_kind: str = "openai") -> Text:
+    """``≈ 358,332 trained tokens (3 epochs × 119,444) · $1.79`` from a ValidationReport.
+
+    The price table is OpenAI's: on the local server training is free, and other providers
+    bill by their own price list, so the figure is labelled for what it is."""
     if not report.ok:
         return Text(f"the file has {len(report.errors)} errors: the job would fail",
                     style="bold red")
@@ -218,5 +224,15 @@ def estimate_text(report: Any, model: str, epochs: Any) -> Text:
     text.append(f"{trained:,}", style="bold")
     text.append(f" trained tokens ({n_epochs} epochs × {per_epoch:,}, "
                 f"{report.examples:,} examples) · ")
-    text.append("cost unknown" if cost is None else f"${cost:,.2f}", style="bold")
+    if provider_kind == "local":
+        text.append("free on the local server", style="bold")
+        if cost:
+            text.append(f" (OpenAI's list price: ${cost:,.2f})")
+    elif cost is None:
+        text.append("cost unknown", style="bold")
+    elif provider_kind == "openai":
+        text.append(f"${cost:,.2f}", style="bold")
+    else:
+        text.append(f"${cost:,.2f}", style="bold")
+        text.append(" at OpenAI's list price (this provider bills by its own)")
     return text

@@ -294,13 +294,16 @@ class JobsPane(Pane):
         except Exception as error:
             self.post_message(self.Failed(str(error)))
             return
-        provider = self.session.connection.name if self.session.connection else "?"
+        connection = self.session.connection
+        provider = connection.name if connection else "?"
+        kind = connection.kind if connection else "openai"
         local = await asyncio.to_thread(_local_paths, provider)
         choices = [FileChoice(f.id, f.filename, local.get(f.id)) for f in files]
         training = choices[0].id if choices else None
         screen = CreateJobScreen(base_model_choices(models), choices, training=training,
                                  note=service.creation_note(),
-                                 fetch=FileService(client).content)
+                                 fetch=FileService(client).content,
+                                 provider_kind=kind)
         spec = await self.app.push_screen_wait(screen)
         if spec is None:
             return
