@@ -271,6 +271,23 @@ async def test_compare_two_models_side_by_side_and_a_new_model_appears(
         assert fresh not in [choice.name for choice in pane.models]
         app.post_message(JobEnded("ftjob-any", "succeeded", fresh))
         await wait_until(pilot, lambda: fresh in [c.name for c in pane.models], "new model")
+        assert left.choice is not None and left.choice.name == tuned.model  # the user's pick stays
+
+
+async def test_a_model_just_tuned_is_asked_next_when_none_was_picked(
+        pg_server: LocalServer, tuned: Tuned) -> None:
+    app = playground_app(Attached(pg_server.base_url, pg_server.api_key))
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_playground(pilot)
+        side = pane.pair.a
+        assert side.choice is not None  # chosen by the pane: the first model listed
+        few = json.loads((demo_dir() / "train.json").read_text())[20:40]
+        with openai.OpenAI(base_url=pg_server.base_url, api_key=pg_server.api_key) as client:
+            fresh = train_job(client, few, "newest").model
+        app.post_message(JobEnded("ftjob-newest", "succeeded", fresh))
+        await wait_until(pilot, lambda: side.choice is not None and side.choice.name == fresh,
+                         "the new model on the left side")
+        assert fresh in screen_text(app)
 
 
 async def test_provider_down_is_shown_and_another_endpoint_still_answers(

@@ -16,6 +16,7 @@ from tui.core.playground import (
     ModelChoice,
     PlaygroundError,
     QuestionHistory,
+    automatic_choice,
     classify_model,
     endpoint_key,
     open_workspace,
@@ -152,3 +153,17 @@ def test_question_history_is_newest_first_skips_bad_lines_and_stays_bounded(
         history.add(Asked(question=f"q{n}", db_id="shop", model="m", sql="SELECT 1"))
     assert len(history.path.read_text().splitlines()) <= 2 * 3
     assert [entry.question for entry in history.load()] == ["q8", "q7", "q6"]
+
+
+def test_automatic_choice_never_replaces_the_users_pick() -> None:
+    base = ModelChoice("sqltune-local-base", "base")
+    old = ModelChoice("ft:sqltune-local-base:me::old", "fine-tuned")
+    new = ModelChoice("ft:sqltune-local-base:me::new", "fine-tuned")
+    assert automatic_choice([], None, None, None) is None
+    assert automatic_choice([old, base], None, None, None) == old  # first listed
+    # a job produced `new`: it replaces the model the pane chose, not one the user picked
+    assert automatic_choice([new, old, base], old, old, new.name) == new
+    assert automatic_choice([new, old, base], old, None, new.name) == old
+    assert automatic_choice([new, old, base], base, old, new.name) == base
+    # not listed yet: keep what is there
+    assert automatic_choice([old, base], old, old, new.name) == old

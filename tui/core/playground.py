@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -314,3 +314,18 @@ class QuestionHistory:
         lines = self.path.read_text(encoding="utf-8").splitlines(keepends=True)
         if len(lines) > 2 * self.limit:
             self.path.write_text("".join(lines[-self.limit:]), encoding="utf-8")
+
+
+def automatic_choice(models: Sequence[ModelChoice], current: ModelChoice | None,
+                     chosen_by_us: ModelChoice | None,
+                     just_tuned: str | None) -> ModelChoice | None:
+    """The model to ask when the user has not picked one: a model a job just produced once
+    it is listed, else the first model listed. ``current`` stays when the user picked it."""
+    ours = current is None or current == chosen_by_us
+    tuned = next((m for m in models if m.name == just_tuned), None)
+    if tuned is not None and ours:
+        return tuned
+    if current is None and models:
+        return models[0]
+    return current
+

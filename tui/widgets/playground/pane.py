@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import partial
 from typing import Any, ClassVar
 
@@ -20,12 +19,14 @@ from tui.core.playground import (
     ModelChoice,
     QuestionHistory,
     Workspace,
+    automatic_choice,
     pretty_sql,
 )
 from tui.messages import JobEnded
 from tui.widgets.pane import Pane
 from tui.widgets.playground.answer import AnswerView, SideBySide
 from tui.widgets.playground.asking import ModelCaller
+from tui.widgets.playground.messages import ModelsListed, WorkspaceOpened
 from tui.widgets.playground.pickers import ChoicePicker, ModelPicker, database_items
 from tui.widgets.playground.question import QuestionInput
 
@@ -68,26 +69,6 @@ class PlaygroundPane(Pane):
                 tooltip="Stop the model call and the query that are running"),
     ]
 
-    @dataclass
-    class WorkspaceOpened(Message):
-        """The dataset's databases and questions, and the question history, were read."""
-
-        workspace: Workspace | None
-        """None when the dataset has no databases."""
-        error: str | None
-        """Why there is no workspace."""
-        history: list[Asked]
-        """Earlier questions, newest first."""
-
-    @dataclass
-    class ModelsListed(Message):
-        """The provider's models (and checkpoints) were listed."""
-
-        models: list[ModelChoice]
-        """Fine-tuned first, then checkpoints, then base models."""
-        error: str | None = None
-        """Why listing failed (models stays as it was)."""
-
     def __init__(self, session: Any) -> None:
         super().__init__(session)
         self.workspace: Workspace | None = None
@@ -100,6 +81,10 @@ class PlaygroundPane(Pane):
         """True once the provider's models were listed (or failed to be)."""
         self.models_error: str | None = None
         """Why the models could not be listed last time."""
+        self._auto_choice: ModelChoice | None = None
+        """The model this pane chose itself (a model the user picks is never replaced)."""
+        self._just_tuned: str | None = None
+        """A model a job just produced, to offer once it is listed."""
         self.history: list[Asked] = []
         """Questions asked, newest first."""
         self.gold_question: tuple[str, str, str] | None = None
@@ -143,11 +128,11 @@ class PlaygroundPane(Pane):
         try:
             workspace = open_workspace(self.session.data)
         except (PlaygroundError, OSError) as error:
-            self.post_message(self.WorkspaceOpened(None, str(error), history))
+            self.post_message(WorkspaceOpened(None, str(error), history))
             return
-        self.post_message(self.WorkspaceOpened(workspace, None, history))
+        self.post_message(WorkspaceOpened(workspace, None, history))
 
-    def on_playground_pane_workspace_opened(self, message: WorkspaceOpened) -> None:
+    def on_workspace_opened(self, message: WorkspaceOpened) -> None:
         self.workspace, self.history = message.workspace, message.history
         if message.workspace is None:
             self.query_one("#pg-db", Label).update(Text("no database", style="red"))
@@ -163,22 +148,27 @@ class PlaygroundPane(Pane):
 
     def session_changed(self, fact: Message) -> None:
         if isinstance(fact, JobEnded):
+            self._just_tuned = fact.fine_tuned_model
             self.list_models()  # a newly tuned model (and its checkpoints) appears
 
     @work(exclusive=True, group="pg-models", exit_on_error=False)
     async def list_models(self) -> None:
         """List the provider's chat models and its jobs' checkpoints."""
-        self.post_message(self.ModelsListed(*await self.ask_model.provider_models()))
+        self.post_message(ModelsListed(*await self.ask_model.provider_models()))
 
-    def on_playground_pane_models_listed(self, message: ModelsListed) -> None:
+    def on_models_listed(self, message: ModelsListed) -> None:
         self.models_loaded, self.models_error = True, message.error
         if message.error is not None:  # shown where it matters (no toast over other panes)
             if self.pair.a.choice is None:
                 self.pair.a.note(Text(f"cannot list models: {message.error}", style="red"))
             return
         self.models = message.models
-        if self.pair.a.choice is None and message.models:
-            self.pair.a.set_choice(message.models[0])
+        side = self.pair.a
+        choice = automatic_choice(message.models, side.choice, self._auto_choice,
+                                  self._just_tuned)
+        if choice is not None and choice != side.choice:
+            side.set_choice(choice)
+            self._auto_choice, self._just_tuned = choice, None
 
     # ── database and questions ──────────────────────────────────────────────────────────
 
@@ -335,6 +325,8 @@ class PlaygroundPane(Pane):
             if choice is None:
                 return
             view.set_choice(choice)
+            if view is self.pair.a:
+                self._auto_choice = None  # the user's pick: a newly tuned model won't replace it
             if show:
                 self.pair.set_comparing(True)
                 view.set_database(self.database)
