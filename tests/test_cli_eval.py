@@ -16,6 +16,7 @@ from typing import Any
 import openai
 import pytest
 
+from tests.demo_entries import demo_entries
 from tests.eval_support import tree_digest, tune_demo_model
 from tui.cli import main
 from tui.core.config import Config, ProviderProfile, save_config
@@ -28,7 +29,7 @@ from tui.server.inprocess import LocalServer, start_local_server
 LEVELS = {"easy", "medium", "hard", "extra"}
 NUMBERS = ("n", "execution_accuracy", "valid_sql_rate", "prompt_tokens", "completion_tokens")
 DEMO = demo_dir()
-DEV = [entry["query"] for entry in json.loads((DEMO / "dev.json").read_text("utf-8"))]
+DEV = [entry["query"] for entry in demo_entries("dev")]
 
 
 def sqltune(*argv: str, env: dict[str, str] | None = None,
@@ -224,7 +225,7 @@ def test_embedded_local_server_when_no_provider_is_configured() -> None:
 def test_byte_order_mark_and_tab_separated_db_ids(tmp_path: Path,
                                                   capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "windows.sql"
-    dev = json.loads((DEMO / "dev.json").read_text("utf-8"))
+    dev = demo_entries("dev")
     path.write_bytes(b"\xef\xbb\xbf" + "\r\n".join(
         f"{entry['query']}\t{entry['db_id']}" for entry in dev).encode("utf-8") + b"\r\n")
     assert main(["eval", str(DEMO), "--json", "--predictions", str(path)]) == 0

@@ -114,8 +114,14 @@ def write_json(path: Path, data: Any) -> None:
     path.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 
 
+def write_jsonl(path: Path, rows: list[Any]) -> None:
+    """One example per line (the JSON Lines form of a split)."""
+    path.write_text("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows),
+                    encoding="utf-8")
+
+
 def build(out: Path) -> None:
-    """Write database/, tables.json, train.json and dev.json under out."""
+    """Write database/, tables.json, train.json and dev.jsonl under out."""
     out.mkdir(parents=True, exist_ok=True)
     entries = []
     for module in DOMAINS:
@@ -124,7 +130,7 @@ def build(out: Path) -> None:
         entries.append(describe(db_path, module.DB_ID))
     write_json(out / "tables.json", entries)
     write_json(out / "train.json", examples("TRAIN"))
-    write_json(out / "dev.json", examples("DEV"))
+    write_jsonl(out / "dev.jsonl", examples("DEV"))
 
 
 def main(argv: list[str]) -> int:

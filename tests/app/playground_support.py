@@ -18,6 +18,7 @@ from textual import events
 from textual.app import App
 from textual.pilot import Pilot
 
+from tests.demo_entries import demo_entries
 from tui.app import SqltuneApp
 from tui.core.matching import order_matters, results_match
 from tui.core.paths import demo_dir
@@ -188,8 +189,7 @@ def verdict(db: Path, gold: str, sql: str) -> bool:
 
 def dev_gold(question: str) -> tuple[str, str]:
     """(db_id, gold SQL) of a demo dev question."""
-    entry = next(e for e in json.loads((demo_dir() / "dev.json").read_text())
-                 if e["question"] == question)
+    entry = next(e for e in demo_entries("dev") if e["question"] == question)
     return entry["db_id"], entry["query"]
 
 

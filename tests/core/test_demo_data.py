@@ -16,6 +16,7 @@ import pytest
 import sqlglot
 from sqlglot import exp
 
+from tests.demo_entries import demo_entries
 from tui.core.datasets import load_dataset
 from tui.core.paths import demo_dir
 from tui.core.sqlite_ro import connect_readonly
@@ -27,8 +28,7 @@ LEVELS = ("easy", "medium", "hard", "extra")
 
 
 def _examples(split: str) -> list[dict[str, str]]:
-    data: list[dict[str, str]] = json.loads((DEMO / f"{split}.json").read_text(encoding="utf-8"))
-    return data
+    return demo_entries(split)
 
 
 def _tables() -> list[dict[str, Any]]:
@@ -42,7 +42,7 @@ def _db_path(root: Path, db_id: str) -> Path:
 
 def _built_files(root: Path) -> list[Path]:
     """The build's outputs, relative to root."""
-    names = [Path("tables.json"), Path("train.json"), Path("dev.json")]
+    names = [Path("tables.json"), Path("train.json"), Path("dev.jsonl")]
     names += sorted(p.relative_to(root) for p in (root / "database").glob("*/*.sqlite"))
     return names
 

@@ -13,6 +13,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.demo_entries import demo_entries
 from tests.eval_support import BASE, tree_digest, tune_demo_model
 from tui.core.datasets import Example, SpiderDataset, load_dataset
 from tui.core.evaluate import (
@@ -187,7 +188,7 @@ def partial(tmp_path: Path) -> Path:
         shutil.copy(demo_dir() / name, root / name)
     for db_id in ("bookshop", "airline", "university"):
         shutil.copytree(demo_dir() / "database" / db_id, root / "database" / db_id)
-    entries = json.loads((demo_dir() / "dev.json").read_text(encoding="utf-8"))
+    entries: list[dict[str, str]] = demo_entries("dev")
     entries.insert(3, {"db_id": "bookshop", "question": "Broken gold?",
                        "query": "SELECT no_such_column FROM book"})
     (root / "dev.json").write_text(json.dumps(entries), encoding="utf-8")

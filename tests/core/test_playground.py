@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.demo_entries import demo_entries
 from tui.core.history import History
-from tui.core.paths import demo_dir
 from tui.core.playground import (
     Asked,
     ModelChoice,
@@ -67,7 +67,7 @@ def test_demo_workspace_has_every_database_and_the_dev_questions() -> None:
     workspace = open_workspace(None)
     assert [db.db_id for db in workspace.databases] == [
         "airline", "bookshop", "clinic", "university"]
-    dev = json.loads((demo_dir() / "dev.json").read_text())
+    dev = demo_entries("dev")
     assert workspace.split == "dev" and len(workspace.questions) == len(dev)
     assert workspace.questions[0].question == dev[0]["question"]
     assert workspace.database("bookshop") is not None and workspace.database("nope") is None

@@ -83,11 +83,11 @@ def isolated_home() -> Iterator[Path]:
 
 async def stage_demo(server: Any, home: Path, timeout: float = 300.0) -> Stage:
     """Prepare the demo data, upload it, fine-tune on it to the end, as the app would record it."""
-    import json
 
     import openai
 
     from tui.core.config import mask_key
+    from tui.core.datasets import load_dataset
     from tui.core.files import FileService
     from tui.core.history import History
     from tui.core.jobs import JobService, JobSpec
@@ -128,9 +128,9 @@ async def stage_demo(server: Any, home: Path, timeout: float = 300.0) -> Stage:
         raise ScreenshotError(f"the demo job {job.id} ended {job.status}")
     with History() as history:
         history.record_job_status("local", job.id, job.status, job.fine_tuned_model)
-    dev = json.loads((demo_dir() / "dev.json").read_text(encoding="utf-8"))
+    dev = load_dataset(demo_dir(), "dev").examples
     return Stage(server=server, train_file_id=train.id, job_id=job.id,
-                 fine_tuned_model=job.fine_tuned_model, dev_question=str(dev[0]["question"]),
+                 fine_tuned_model=job.fine_tuned_model, dev_question=dev[0].question,
                  secrets=[server.api_key, mask_key(server.api_key)])
 
 
