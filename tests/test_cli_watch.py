@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import signal
@@ -14,23 +13,13 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.chat_files import write_singer_jsonl
 from tui.cli import main
 from tui.core.config import Config, ProviderProfile, save_config
 from tui.server.inprocess import LocalServer, start_local_server
 
 MODEL = "gpt-4.1-mini-2025-04-14"
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  (info|warn|error)  \S.*$")
-
-
-def _write_jsonl(path: Path, examples: int) -> Path:
-    with path.open("w", encoding="utf-8") as stream:
-        for n in range(examples):
-            stream.write(json.dumps({"messages": [
-                {"role": "system", "content": "CREATE TABLE singer (id INTEGER, name TEXT);"},
-                {"role": "user", "content": f"What is the name of singer {n}?"},
-                {"role": "assistant", "content": f"SELECT name FROM singer WHERE id = {n}"},
-            ]}) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +46,7 @@ def profile(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> str:
 
 def _job(server: LocalServer, tmp_path: Path, examples: int = 20, epochs: int = 1) -> str:
     client = openai.OpenAI(base_url=server.base_url, api_key=server.api_key, max_retries=10)
-    path = _write_jsonl(tmp_path / f"t{examples}.jsonl", examples)
+    path = write_singer_jsonl(tmp_path / f"t{examples}.jsonl", examples)
     upload = client.files.create(file=path, purpose="fine-tune")
     job = client.fine_tuning.jobs.create(model=MODEL, training_file=upload.id,
                                          hyperparameters={"n_epochs": epochs})

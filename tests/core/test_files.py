@@ -11,6 +11,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from tests.chat_files import write_singer_jsonl
 from tui.core.files import (
     FilesError,
     FileService,
@@ -20,17 +21,6 @@ from tui.core.files import (
 )
 from tui.core.providers import install_secret_redaction, make_async_client, resolve_provider
 from tui.server.inprocess import LocalServer, start_local_server
-
-
-def _write_jsonl(path: Path, examples: int) -> Path:
-    with path.open("w", encoding="utf-8") as stream:
-        for n in range(examples):
-            stream.write(json.dumps({"messages": [
-                {"role": "system", "content": "CREATE TABLE singer (id INTEGER, name TEXT);"},
-                {"role": "user", "content": f"What is the name of singer {n}?"},
-                {"role": "assistant", "content": f"SELECT name FROM singer WHERE id = {n}"},
-            ]}) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +38,7 @@ async def client(server: LocalServer) -> AsyncIterator[openai.AsyncOpenAI]:
 
 async def test_small_upload_streams_with_progress(client: openai.AsyncOpenAI,
                                                   tmp_path: Path) -> None:
-    path = _write_jsonl(tmp_path / "train.jsonl", 40)
+    path = write_singer_jsonl(tmp_path / "train.jsonl", 40)
     seen: list[UploadProgress] = []
     service = FileService(client)
     info = await service.upload(path, progress=seen.append)
@@ -64,7 +54,7 @@ async def test_small_upload_streams_with_progress(client: openai.AsyncOpenAI,
 
 async def test_large_file_goes_through_the_uploads_api_in_parts(client: openai.AsyncOpenAI,
                                                                 tmp_path: Path) -> None:
-    path = _write_jsonl(tmp_path / "big.jsonl", 120)
+    path = write_singer_jsonl(tmp_path / "big.jsonl", 120)
     size = path.stat().st_size
     service = FileService(client, part_size=8 * 1024, multipart_threshold=10 * 1024)
     seen: list[UploadProgress] = []
@@ -80,7 +70,7 @@ async def test_large_file_goes_through_the_uploads_api_in_parts(client: openai.A
 async def test_invalid_file_is_refused_before_upload(client: openai.AsyncOpenAI,
                                                      tmp_path: Path) -> None:
     path = tmp_path / "bad.jsonl"
-    good = json.loads(_write_jsonl(tmp_path / "g.jsonl", 1).read_text())
+    good = json.loads(write_singer_jsonl(tmp_path / "g.jsonl", 1).read_text())
     lines = [json.dumps(good), "{not json", json.dumps({"messages": [{"role": "wizard",
                                                                       "content": "x"}]})]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -95,7 +85,7 @@ async def test_invalid_file_is_refused_before_upload(client: openai.AsyncOpenAI,
 
 async def test_cancel_single_and_multipart_uploads(client: openai.AsyncOpenAI,
                                                    tmp_path: Path) -> None:
-    path = _write_jsonl(tmp_path / "train.jsonl", 120)
+    path = write_singer_jsonl(tmp_path / "train.jsonl", 120)
     for service in (FileService(client),
                     FileService(client, part_size=8 * 1024, multipart_threshold=1024)):
         before = {f.id for f in await service.list()}
@@ -111,7 +101,7 @@ async def test_cancel_single_and_multipart_uploads(client: openai.AsyncOpenAI,
 
 
 async def test_head_and_delete(client: openai.AsyncOpenAI, tmp_path: Path) -> None:
-    path = _write_jsonl(tmp_path / "train.jsonl", 50)
+    path = write_singer_jsonl(tmp_path / "train.jsonl", 50)
     service = FileService(client)
     info = await service.upload(path)
     head = await service.content_head(info.id, lines=3)
@@ -134,7 +124,7 @@ async def test_a_wrong_key_never_appears_in_errors_or_logs(
     with caplog.at_level(logging.DEBUG):
         logging.getLogger("openai").setLevel(logging.DEBUG)
         with pytest.raises(FilesError) as info:
-            await service.upload(_write_jsonl(tmp_path / "t.jsonl", 20))
+            await service.upload(write_singer_jsonl(tmp_path / "t.jsonl", 20))
         logging.getLogger("tui").error("upload failed: %s with %s", info.value, resolved)
         logging.getLogger("openai").setLevel(logging.NOTSET)
     assert "refused the API key" in str(info.value)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import random
 from collections.abc import Iterator
@@ -16,6 +15,7 @@ import httpx2
 import openai
 import pytest
 
+from tests.chat_files import write_singer_jsonl
 from tui.core.follower import (
     ConnectionState,
     EventFollower,
@@ -139,17 +139,6 @@ def test_event_line_and_state_label() -> None:
 FAULTS = "drop=0.1,429=0.05,500=0.05,seed=4"
 
 
-def _write_jsonl(path: Path, examples: int) -> Path:
-    with path.open("w", encoding="utf-8") as stream:
-        for n in range(examples):
-            stream.write(json.dumps({"messages": [
-                {"role": "system", "content": "CREATE TABLE singer (id INTEGER, name TEXT);"},
-                {"role": "user", "content": f"What is the name of singer {n}?"},
-                {"role": "assistant", "content": f"SELECT name FROM singer WHERE id = {n}"},
-            ]}) + "\n")
-    return path
-
-
 @pytest.fixture(scope="module")
 def faulty_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
     with start_local_server(tmp_path_factory.mktemp("server"), speed="max",
@@ -164,7 +153,7 @@ def _client(server: LocalServer, retries: int = 20) -> openai.AsyncOpenAI:
 
 async def _start_job(client: openai.AsyncOpenAI, tmp_path: Path, examples: int,
                      epochs: int) -> str:
-    path = _write_jsonl(tmp_path / "train.jsonl", examples)
+    path = write_singer_jsonl(tmp_path / "train.jsonl", examples)
     upload = await client.files.create(file=path, purpose="fine-tune")
     job = await client.fine_tuning.jobs.create(
         model="gpt-4.1-mini-2025-04-14", training_file=upload.id,

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
+from tests.chat_files import write_singer_jsonl
 from tui.core.files import FileService
 from tui.core.follower import EventFollower, JobEvent, PollPolicy
 from tui.core.jobs import (
@@ -27,17 +27,6 @@ from tui.server.inprocess import LocalServer, start_local_server
 
 MODEL = "gpt-4.1-mini-2025-04-14"
 QUICK = PollPolicy(running=0.1, queued=0.1, paused=0.1, other=0.1, status_every=0.2)
-
-
-def _write_jsonl(path: Path, examples: int) -> Path:
-    with path.open("w", encoding="utf-8") as stream:
-        for n in range(examples):
-            stream.write(json.dumps({"messages": [
-                {"role": "system", "content": "CREATE TABLE singer (id INTEGER, name TEXT);"},
-                {"role": "user", "content": f"What is the name of singer {n}?"},
-                {"role": "assistant", "content": f"SELECT name FROM singer WHERE id = {n}"},
-            ]}) + "\n")
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +54,7 @@ async def fast(fast_server: LocalServer) -> AsyncIterator[openai.AsyncOpenAI]:
 
 async def _upload(client: openai.AsyncOpenAI, tmp_path: Path, examples: int = 20,
                   validate: bool = True) -> str:
-    path = _write_jsonl(tmp_path / f"train-{examples}.jsonl", examples)
+    path = write_singer_jsonl(tmp_path / f"train-{examples}.jsonl", examples)
     return (await FileService(client).upload(path, validate=validate)).id
 
 
