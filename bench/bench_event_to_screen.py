@@ -30,37 +30,13 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import openai
+from bench_follower import CREATED, timestamp_events
 
+from tests.chat_files import write_singer_jsonl
 from tui.app import make_app
 from tui.core.follower import EventFollower
-from tui.server import store as server_store
 from tui.server.inprocess import start_local_server
 from tui.widgets.jobs.detail import JobDetail
-
-CREATED: dict[str, float] = {}
-"""Event id -> perf_counter() when the server committed it."""
-
-
-def _timestamp_events() -> None:
-    original = server_store.Store.add_event
-
-    def add_event(self: Any, *args: Any, **kwargs: Any) -> str:
-        event_id: str = original(self, *args, **kwargs)
-        CREATED[event_id] = time.perf_counter()
-        return event_id
-
-    server_store.Store.add_event = add_event  # type: ignore[method-assign]
-
-
-def _write_jsonl(path: Path, examples: int) -> Path:
-    with path.open("w", encoding="utf-8") as stream:
-        for n in range(examples):
-            stream.write(json.dumps({"messages": [
-                {"role": "system", "content": "CREATE TABLE singer (id INTEGER, name TEXT);"},
-                {"role": "user", "content": f"What is the name of singer {n}?"},
-                {"role": "assistant", "content": f"SELECT name FROM singer WHERE id = {n}"},
-            ]}) + "\n")
-    return path
 
 
 class _Endpoint:
@@ -96,7 +72,7 @@ async def _bare(client: openai.AsyncOpenAI, job_id: str, delivered: dict[str, fl
 
 async def main(examples: int, epochs: int, speed: str) -> dict[str, Any]:
     """Follow one job in the app and with a bare follower; return the figures."""
-    _timestamp_events()
+    timestamp_events()
     on_screen: dict[str, float] = {}
     in_app: dict[str, float] = {}
     bare: dict[str, float] = {}
@@ -107,7 +83,7 @@ async def main(examples: int, epochs: int, speed: str) -> dict[str, Any]:
         os.environ["SQLTUNE_DATA_DIR"] = str(Path(folder) / "data")
         sdk = openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key)
         upload = await sdk.files.create(
-            file=_write_jsonl(Path(folder) / "train.jsonl", examples), purpose="fine-tune")
+            file=write_singer_jsonl(Path(folder) / "train.jsonl", examples), purpose="fine-tune")
         app = make_app(provider="local",
                        start_local=_Endpoint(server.base_url, server.api_key))
         async with app.run_test(size=(80, 24)) as pilot:

@@ -29,6 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import httpx2
 import openai
 
+from tests.chat_files import write_singer_jsonl
 from tui.core.follower import EventFollower
 from tui.server import store as server_store
 from tui.server.inprocess import start_local_server
@@ -37,7 +38,7 @@ CREATED: dict[str, float] = {}
 """Event id -> perf_counter() when the server committed it."""
 
 
-def _timestamp_events() -> None:
+def timestamp_events() -> None:
     original = server_store.Store.add_event
 
     def add_event(self: Any, *args: Any, **kwargs: Any) -> str:
@@ -54,17 +55,6 @@ def _counting_client(base_url: str, api_key: str, counter: list[int]) -> openai.
 
     http = httpx2.AsyncClient(event_hooks={"request": [count]}, timeout=60)
     return openai.AsyncOpenAI(base_url=base_url, api_key=api_key, http_client=http)
-
-
-def _write_jsonl(path: Path, examples: int) -> Path:
-    with path.open("w", encoding="utf-8") as stream:
-        for n in range(examples):
-            stream.write(json.dumps({"messages": [
-                {"role": "system", "content": "CREATE TABLE singer (id INTEGER, name TEXT);"},
-                {"role": "user", "content": f"What is the name of singer {n}?"},
-                {"role": "assistant", "content": f"SELECT name FROM singer WHERE id = {n}"},
-            ]}) + "\n")
-    return path
 
 
 async def _follow(client: openai.AsyncOpenAI, job_id: str, delivered: dict[str, float],
@@ -104,12 +94,12 @@ def _pct(values: list[float], q: float) -> float:
 
 async def main(examples: int, epochs: int, speed: str) -> dict[str, Any]:
     """Run one job with both watchers attached; return the figures."""
-    _timestamp_events()
+    timestamp_events()
     with tempfile.TemporaryDirectory() as folder, \
             start_local_server(Path(folder) / "server", speed=speed) as server:
         setup = openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key)
         upload = await setup.files.create(
-            file=_write_jsonl(Path(folder) / "train.jsonl", examples), purpose="fine-tune")
+            file=write_singer_jsonl(Path(folder) / "train.jsonl", examples), purpose="fine-tune")
         follower_requests, naive_requests = [0], [0]
         follower_client = _counting_client(server.base_url, server.api_key, follower_requests)
         naive_client = _counting_client(server.base_url, server.api_key, naive_requests)
