@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import openai
 import pytest
 from textual.message import Message
+from textual.pilot import Pilot
 from textual.widgets import ContentSwitcher, DataTable, Log, OptionList
 
 from tests.app.conftest import Attached, ServerFactory
@@ -53,6 +55,17 @@ async def open_jobs(pilot: object) -> None:
     await wait_for_text(pilot, " job")  # type: ignore[arg-type]
 
 
+async def open_running_job(pilot: Pilot[Any], job_id: str) -> None:
+    """Show the Jobs pane, open ``job_id`` from the list and wait until it runs."""
+    app = pilot.app
+    assert isinstance(app, SqltuneApp)
+    await open_jobs(pilot)
+    await wait_for_text(pilot, job_id)
+    await pilot.press("enter")
+    await wait_until(pilot, lambda: shown_status(app) == "running", timeout=30,
+                     what="the job to run")
+
+
 async def test_pause_resume_cancel_each_ask_first(start_server: ServerFactory) -> None:
     server = start_server(speed="demo")
     seen: list[Message] = []
@@ -60,11 +73,7 @@ async def test_pause_resume_cancel_each_ask_first(start_server: ServerFactory) -
         job_id = start_job(sdk, epochs=20)
         app = make_app(start_local=Attached(server.base_url, server.api_key))
         async with app.run_test(size=(80, 24), message_hook=keep_once(seen)) as pilot:
-            await open_jobs(pilot)
-            await wait_for_text(pilot, job_id)
-            await pilot.press("enter")
-            await wait_until(pilot, lambda: shown_status(app) == "running", timeout=30,
-                             what="the job to run")
+            await open_running_job(pilot, job_id)
             # pause: "n" backs out, "y" pauses
             await pilot.press("p")
             await wait_for_text(pilot, f"Pause {job_id} (running)?")
@@ -145,11 +154,7 @@ async def test_link_state_live_then_reconnecting_then_live(start_server: ServerF
         job_id = start_job(sdk, epochs=20)
         app = make_app(start_local=Attached(server.base_url, server.api_key))
         async with app.run_test(size=(80, 24), message_hook=keep_once(seen)) as pilot:
-            await open_jobs(pilot)
-            await wait_for_text(pilot, job_id)
-            await pilot.press("enter")
-            await wait_until(pilot, lambda: shown_status(app) == "running", timeout=30,
-                             what="the job to run")
+            await open_running_job(pilot, job_id)
             await wait_for_text(pilot, "· live · updated")
             set_outage(server, 1.0)  # every request fails with a 500 now
             screen = await wait_for_text(pilot, "reconnecting (2)", timeout=15)
