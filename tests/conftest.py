@@ -30,3 +30,13 @@ def spider() -> Path:
     if found is None:
         pytest.skip("Spider training data (../shared/spider-train) is not present")
     return found
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random-init chat model folder (see tests/lora_support.py); skips without torch."""
+    pytest.importorskip("torch", reason="the train extra (torch, transformers, peft) is absent")
+    pytest.importorskip("transformers")
+    from tests.lora_support import build_tiny_model
+
+    return build_tiny_model(tmp_path_factory.mktemp("tiny-model") / "tiny-chat")

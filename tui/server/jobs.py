@@ -270,6 +270,9 @@ class JobDriver:
             self.event(f"The server restarted; resuming the job from step {step}"
                        if step else "The server restarted; restarting the job from step 0")
         run = await self.start_run(job)
+        # Steps between the last snapshot and a crash were reported before it; the replay
+        # recomputes them from the snapshot but reports (and checkpoints) each step only once.
+        reported = self.store.last_metrics_step(self.job_id) if self.recovered else 0
         delay = self.runner.pace.step_delay(run.total_steps)
         self.set_estimate(run, delay)
         last_snapshot = time.monotonic()
@@ -292,7 +295,8 @@ class JobDriver:
             if self.load().status not in ("running", "paused"):
                 return
             data = metrics_data(metrics)
-            self.event(step_message(data), type="metrics", data=data)
+            if metrics.step > reported:
+                self.event(step_message(data), type="metrics", data=data)
             if metrics.epoch_end:
                 await self.checkpoint(run, data)
                 last_snapshot = time.monotonic()
@@ -322,12 +326,15 @@ class JobDriver:
 
     async def checkpoint(self, run: TrainingRun, data: dict[str, Any]) -> None:
         state = await asyncio.to_thread(run.state)
-        checkpoint_id = new_id("ftckpt_")
-        await asyncio.to_thread(self.blobs.write, "checkpoints", checkpoint_id, state)
-        await self.snapshot(run, state)
         job = self.load()
         step = int(data["step"])
         name = f"{job.private['model_name']}:ckpt-step-{step}"
+        if self.store.checkpoint_by_model(name) is not None:  # written before a restart
+            await self.snapshot(run, state)
+            return
+        checkpoint_id = new_id("ftckpt_")
+        await asyncio.to_thread(self.blobs.write, "checkpoints", checkpoint_id, state)
+        await self.snapshot(run, state)
         self.store.add_checkpoint(checkpoint_id, self.job_id, step, name,
                                   checkpoint_metrics(data), job.private["engine"])
         self.event(f"Checkpoint created at step {step}")

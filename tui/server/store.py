@@ -296,6 +296,12 @@ class Store:
                          "ORDER BY seq", (job_id,))
         return [json.loads(row["data"]) for row in rows]
 
+    def last_metrics_step(self, job_id: str) -> int:
+        """The highest step a job has reported a metrics event for (0 before the first)."""
+        row = self._one("SELECT max(CAST(json_extract(data, '$.step') AS INTEGER)) AS step "
+                        "FROM events WHERE job_id = ? AND type = 'metrics'", (job_id,))
+        return int(row["step"]) if row is not None and row["step"] is not None else 0
+
     # checkpoints -----------------------------------------------------------------------
     @staticmethod
     def checkpoint_object(row: sqlite3.Row) -> dict[str, Any]:
