@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import argparse
 import os
+import errno
 import shlex
+import socket
 import sys
 
 from tui.core.providers import ProviderError, resolve_provider
@@ -24,6 +26,33 @@ def app_command(args: argparse.Namespace) -> str:
     return shlex.join(parts)
 
 
+def port_problem(host: str, port: int) -> str | None:
+    """Why ``host:port`` cannot be served (in use, not an address here), or None when it can."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as error:
+        return f"cannot resolve {host!r}: {error.strerror}"
+    family, kind, proto, _, address = infos[0]
+    # The same options aiohttp binds with, so a probe that binds means the server will too.
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError as error:
+            return bind_failure(host, port, error)
+    return None
+
+
+def bind_failure(host: str, port: int, error: OSError) -> str:
+    """One line saying why binding ``host:port`` failed."""
+    where = f"{host}:{port}"
+    if error.errno == errno.EADDRINUSE:
+        return f"{where} is already in use; pick another with --port N"
+    if error.errno == errno.EACCES:
+        return f"{where}: permission denied (ports below 1024 need privileges); use --port N"
+    return f"cannot listen on {where}: {error.strerror or error}"
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve the app until Ctrl-C; one shared local server backs every browser session."""
     from textual_serve.server import Server
@@ -33,6 +62,10 @@ def run(args: argparse.Namespace) -> int:
               "provider credentials) beyond this machine. Pass --allow-remote to do it anyway.",
               file=sys.stderr)
         return 2
+    problem = port_problem(args.host, args.port)
+    if problem is not None:
+        print(f"sqltune serve: {problem}", file=sys.stderr)
+        return 1
     local = None
     try:
         resolved = resolve_provider(args.provider, start_local=start_local_server)
@@ -51,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
                     public_url=url)
     try:
         server.serve()
+    except OSError as error:  # the port was taken between the probe and the bind
+        print(f"sqltune serve: {bind_failure(args.host, args.port, error)}", file=sys.stderr)
+        return 1
     finally:
         if local is not None:
             local.stop()
