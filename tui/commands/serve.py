@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import argparse
-import os
 import errno
+import os
 import shlex
 import socket
 import sys
