@@ -71,3 +71,13 @@ def test_console_script_end_to_end(tmp_path: Path) -> None:
     assert done.returncode == 1
     report = json.loads(done.stdout)
     assert report["errors"][0]["code"] == "too_few_examples" and report["examples"] == 5
+
+
+def test_directory_is_named_as_one(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["validate", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err == (f"sqltune validate: {tmp_path}: is a directory; "
+                   "give a .jsonl file (sqltune prepare DIR makes one)\n")
+    missing = tmp_path / "nope.jsonl"
+    assert main(["validate", str(missing)]) == 2
+    assert capsys.readouterr().err == f"sqltune validate: {missing}: no such file\n"

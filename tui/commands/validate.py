@@ -12,6 +12,10 @@ from tui.core.jsonl import ValidationReport, validate_jsonl
 def run(args: argparse.Namespace) -> int:
     """Print the report (JSON with ``--json``); exit 0 when valid, 1 when not, 2 when unreadable."""
     path = args.file
+    if path.is_dir():
+        print(f"sqltune validate: {path}: is a directory; give a .jsonl file "
+              "(sqltune prepare DIR makes one)", file=sys.stderr)
+        return 2
     if not path.is_file():
         print(f"sqltune validate: {path}: no such file", file=sys.stderr)
         return 2
