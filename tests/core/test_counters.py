@@ -1,0 +1,89 @@
+"""Token counters per base model: an open-weight base counts with its own tokenizer and chat
+template exactly as the server's training does; without its tokenizer, tiktoken, marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tui.core.counters import (
+    BaseModelInfo,
+    ModelTokenizerCounter,
+    TiktokenCounter,
+    counter_for,
+)
+from tui.core.tokens import O200K, count_message_tokens, get_encoding
+
+EXAMPLES: list[list[dict[str, Any]]] = [
+    [{"role": "system", "content": "CREATE TABLE singer (id INTEGER PRIMARY KEY, name TEXT);"},
+     {"role": "user", "content": "How many singers are there?"},
+     {"role": "assistant", "content": "SELECT count(*) FROM singer"}],
+    [{"role": "system", "content": "CREATE TABLE t (a INTEGER);"},
+     {"role": "user", "content": "first?"},
+     {"role": "assistant", "content": "SELECT a FROM t LIMIT 1", "weight": 0},
+     {"role": "user", "content": [{"type": "text", "text": "and the "},
+                                  {"type": "text", "text": "largest?"}]},
+     {"role": "assistant", "content": "SELECT max(a) FROM t"}],
+    [{"role": "user", "content": "Write nothing."}, {"role": "assistant", "content": ""}],
+]
+
+
+def tiny_base(folder: Path) -> BaseModelInfo:
+    return BaseModelInfo.from_json({
+        "id": "tiny", "source": str(folder), "kind": "folder", "engine": "lora",
+        "device": "cpu", "context_length": 1024, "tokens_per_second": None,
+        "folder": str(folder)})
+
+
+def test_open_weight_base_counts_as_the_server_trains(tiny_model_dir: Path) -> None:
+    chat = pytest.importorskip("tui.server.engines.lora.chat")
+    from transformers import AutoTokenizer
+
+    counter = counter_for("tiny", [tiny_base(tiny_model_dir)])
+    assert isinstance(counter, ModelTokenizerCounter)
+    assert not counter.approximate and counter.free and counter.note is None
+    assert counter.name == "tiny tokenizer" and counter.context_limit == 1024
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    for messages in EXAMPLES:
+        assert counter.count(messages) == chat.count_tokens(tokenizer, messages)
+    # its own vocabulary, not OpenAI's: the counts differ from tiktoken's
+    o200k = [count_message_tokens(m, get_encoding(O200K)) for m in EXAMPLES]
+    assert [counter.count(m) for m in EXAMPLES] != o200k
+
+
+def test_the_hub_source_is_used_when_the_folder_is_elsewhere(tiny_model_dir: Path) -> None:
+    # the server's folder is on another machine: the source (here a local folder) still loads
+    base = BaseModelInfo("tiny2", str(tiny_model_dir), kind="folder", folder="/elsewhere/x")
+    counter = counter_for("tiny2", [base])
+    assert isinstance(counter, ModelTokenizerCounter)
+    assert counter.context_limit == 1024  # the tokenizer's model_max_length
+
+
+def test_unavailable_tokenizer_falls_back_to_tiktoken_marked_approximate() -> None:
+    base = BaseModelInfo("ghost", "/nonexistent/ghost-model", kind="folder",
+                         context_length=2048)
+    counter = counter_for("ghost", [base])
+    assert isinstance(counter, TiktokenCounter)
+    assert counter.approximate and counter.free and counter.context_limit == 2048
+    assert counter.note is not None and counter.note.startswith("approximate")
+    assert "/nonexistent/ghost-model" in counter.note
+    for messages in EXAMPLES:
+        assert counter.count(messages) == count_message_tokens(messages, get_encoding(O200K))
+
+
+def test_openai_models_count_with_tiktoken() -> None:
+    counter = counter_for("gpt-4.1-mini-2025-04-14", [BaseModelInfo("tiny", "/x")])
+    assert isinstance(counter, TiktokenCounter)
+    assert counter.name == O200K and not counter.approximate and not counter.free
+    assert counter.context_limit == 65_536
+
+
+def test_route_entries_parse_with_nulls() -> None:
+    base = BaseModelInfo.from_json({"id": "q", "source": "Qwen/Qwen2.5-Coder-0.5B-Instruct",
+                                    "kind": "hub", "engine": "lora", "device": "cpu",
+                                    "context_length": 32768, "tokens_per_second": None,
+                                    "folder": None, "extra": 1})
+    assert base.tokens_per_second is None and base.folder is None
+    assert base.context_length == 32768 and base.device == "cpu"
