@@ -10,9 +10,9 @@ import hashlib
 import io
 import os
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, TypeVar, cast
+from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from tui.core.providers import Capabilities, redact
 
@@ -25,6 +25,24 @@ PART_SIZE = 64 * 1024 * 1024
 
 T = TypeVar("T")
 ProgressCallback = Callable[["UploadProgress"], object]
+
+
+def sdk_json(obj: Any) -> dict[str, Any]:
+    """The provider's JSON object as the SDK parsed it: the fields it sent, unknown ones kept."""
+    to_dict = getattr(obj, "to_dict", None)
+    return dict(to_dict(mode="json")) if callable(to_dict) else {}
+
+
+@dataclass(frozen=True)
+class ListPage(Generic[T]):
+    """One page of a provider listing: the items, and the page object itself."""
+
+    items: list[T]
+    """The page's items, converted, in the provider's order."""
+    has_more: bool
+    """More items follow (pass the last item's id as ``after``)."""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The page object as the provider sent it (``object``, ``data``, ``has_more``, ...)."""
 
 
 class FilesError(Exception):
@@ -69,13 +87,15 @@ class FileInfo:
     """Unix seconds."""
     status: str | None = None
     """uploaded, processed, error (deprecated upstream; may be None)."""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The file object as the provider sent it (what ``--json`` prints)."""
 
     @classmethod
     def from_sdk(cls, obj: Any) -> FileInfo:
         """From an ``openai.types.FileObject``."""
         return cls(id=obj.id, filename=obj.filename or "", purpose=str(obj.purpose),
                    bytes=int(obj.bytes or 0), created_at=int(obj.created_at or 0),
-                   status=getattr(obj, "status", None))
+                   status=getattr(obj, "status", None), raw=sdk_json(obj))
 
     @property
     def created(self) -> dt.datetime:
@@ -216,6 +236,16 @@ class FileService:
             return sorted(found, key=lambda f: f.created_at, reverse=True)
         return await self._call("listing files", fetch())
 
+    async def page(self, *, limit: int | None = None, after: str | None = None,
+                   purpose: str | None = None, order: str | None = None) -> ListPage[FileInfo]:
+        """One page of files as the provider lists it (newest first unless ``order="asc"``)."""
+        kwargs: dict[str, Any] = {name: value for name, value in
+                                  (("limit", limit), ("after", after), ("purpose", purpose),
+                                   ("order", order)) if value is not None}
+        page = await self._call("listing files", self._client.files.list(**kwargs))
+        return ListPage([FileInfo.from_sdk(item) for item in page.data],
+                        bool(page.has_more), sdk_json(page))
+
     async def retrieve(self, file_id: str) -> FileInfo:
         """One file's metadata."""
         obj = await self._call(f"reading file {file_id}", self._client.files.retrieve(file_id))
@@ -223,14 +253,29 @@ class FileService:
 
     async def delete(self, file_id: str) -> bool:
         """Delete a file; True when the provider confirms."""
+        return bool((await self.delete_object(file_id)).get("deleted"))
+
+    async def delete_object(self, file_id: str) -> dict[str, Any]:
+        """Delete a file; the provider's deletion object (``{"id", "deleted": true, ...}``)."""
         result = await self._call(f"deleting file {file_id}", self._client.files.delete(file_id))
-        return bool(result.deleted)
+        return sdk_json(result) or {"id": file_id, "deleted": bool(result.deleted)}
 
     async def content(self, file_id: str) -> bytes:
         """A file's whole content (results CSVs are small)."""
         response = await self._call(f"downloading file {file_id}",
                                     self._client.files.content(file_id))
         return bytes(response.content)
+
+    async def download(self, file_id: str, sink: IO[bytes]) -> int:
+        """Stream a file's content into ``sink`` chunk by chunk; the number of bytes written."""
+        async def fetch() -> int:
+            written = 0
+            async with self._client.files.with_streaming_response.content(file_id) as response:
+                async for chunk in response.iter_bytes():
+                    sink.write(chunk)
+                    written += len(chunk)
+            return written
+        return await self._call(f"downloading file {file_id}", fetch())
 
     async def content_head(self, file_id: str, *, lines: int = 20,
                            max_bytes: int = 64 * 1024) -> builtins.list[str]:

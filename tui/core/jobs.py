@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from tui.core.config import ProviderKind
-from tui.core.files import describe_error
+from tui.core.files import ListPage, describe_error, sdk_json
 from tui.core.follower import TERMINAL_STATUSES, JobEvent
 from tui.core.providers import Capabilities, default_capabilities, fine_tuning_note
 
@@ -62,6 +62,8 @@ class JobInfo:
     """Result file ids (the metrics CSV)."""
     metadata: dict[str, str] = field(default_factory=dict)
     """User metadata."""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The job object as the provider sent it (what ``--json`` prints)."""
 
     @classmethod
     def from_sdk(cls, job: Any) -> JobInfo:
@@ -85,7 +87,8 @@ class JobInfo:
             error=getattr(error, "message", None) or None,
             error_code=getattr(error, "code", None) or None,
             hyperparameters=hyper, seed=getattr(job, "seed", None),
-            result_files=tuple(job.result_files or ()), metadata=dict(job.metadata or {}))
+            result_files=tuple(job.result_files or ()), metadata=dict(job.metadata or {}),
+            raw=sdk_json(job))
 
     @property
     def terminal(self) -> bool:
@@ -154,6 +157,17 @@ class CheckpointInfo:
     """Unix seconds."""
     metrics: dict[str, float]
     """train_loss, valid_loss, full_valid_loss, ..."""
+    raw: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    """The checkpoint object as the provider sent it."""
+
+    @classmethod
+    def from_sdk(cls, item: Any) -> CheckpointInfo:
+        """From an ``openai.types.fine_tuning.jobs.FineTuningJobCheckpoint``."""
+        metrics = item.metrics.model_dump(exclude_none=True) if item.metrics else {}
+        return cls(id=item.id, step=int(item.step_number), model=item.fine_tuned_model_checkpoint,
+                   created_at=int(item.created_at),
+                   metrics={k: float(v) for k, v in metrics.items()
+                            if isinstance(v, int | float)}, raw=sdk_json(item))
 
 
 @dataclass(frozen=True)
@@ -173,6 +187,11 @@ class ResultsTable:
             if step is not None and value is not None:
                 out.append((step, value))
         return out
+
+
+def _paging(limit: int | None, after: str | None) -> dict[str, Any]:
+    return {name: value for name, value in (("limit", limit), ("after", after))
+            if value is not None}
 
 
 def parse_results_csv(text: str) -> ResultsTable:
@@ -270,6 +289,33 @@ class JobService:
             return found
         return await self._call("listing jobs", fetch())
 
+    async def page(self, *, limit: int | None = None,
+                   after: str | None = None) -> ListPage[JobInfo]:
+        """One page of jobs as the provider lists it, newest first."""
+        page = await self._call("listing jobs", self._client.fine_tuning.jobs.list(
+            **_paging(limit, after)))
+        return ListPage([JobInfo.from_sdk(job) for job in page.data], bool(page.has_more),
+                        sdk_json(page))
+
+    async def events_page(self, job_id: str, *, limit: int | None = None,
+                          after: str | None = None) -> ListPage[JobEvent]:
+        """One page of a job's events as the provider lists them, newest first."""
+        page = await self._call(f"listing events of job {job_id}",
+                                self._client.fine_tuning.jobs.list_events(
+                                    job_id, **_paging(limit, after)))
+        return ListPage([JobEvent.from_sdk(event) for event in page.data],
+                        bool(page.has_more), sdk_json(page))
+
+    async def checkpoints_page(self, job_id: str, *, limit: int | None = None,
+                               after: str | None = None) -> ListPage[CheckpointInfo]:
+        """One page of a job's checkpoints as the provider lists them, newest first."""
+        self._require("checkpoints", "listing checkpoints")
+        page = await self._call(f"listing checkpoints of job {job_id}",
+                                self._client.fine_tuning.jobs.checkpoints.list(
+                                    job_id, **_paging(limit, after)))
+        return ListPage([CheckpointInfo.from_sdk(item) for item in page.data],
+                        bool(page.has_more), sdk_json(page))
+
     def creation_note(self, today: dt.date | None = None) -> str | None:
         """A note to show on the create form (OpenAI's end of new fine-tuning jobs)."""
         return fine_tuning_note(self.kind, today)
@@ -312,14 +358,8 @@ class JobService:
             return []
 
         async def fetch() -> builtins.list[CheckpointInfo]:
-            found = []
-            async for item in self._client.fine_tuning.jobs.checkpoints.list(job_id):
-                metrics = item.metrics.model_dump(exclude_none=True) if item.metrics else {}
-                found.append(CheckpointInfo(
-                    id=item.id, step=int(item.step_number),
-                    model=item.fine_tuned_model_checkpoint, created_at=int(item.created_at),
-                    metrics={k: float(v) for k, v in metrics.items()
-                             if isinstance(v, int | float)}))
+            found = [CheckpointInfo.from_sdk(item) async for item in
+                     self._client.fine_tuning.jobs.checkpoints.list(job_id)]
             return sorted(found, key=lambda c: c.step)
         return await self._call(f"listing checkpoints of job {job_id}", fetch())
 
