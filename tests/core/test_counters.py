@@ -87,3 +87,17 @@ def test_route_entries_parse_with_nulls() -> None:
                                     "folder": None, "extra": 1})
     assert base.tokens_per_second is None and base.folder is None
     assert base.context_length == 32768 and base.device == "cpu"
+
+
+def test_prepare_counts_the_demo_with_the_base_tokenizer(tiny_model_dir: Path) -> None:
+    from tui.core.paths import demo_dir
+    from tui.core.prepare import PrepareOptions, prepare
+
+    counter = counter_for("tiny", [tiny_base(tiny_model_dir)])
+    result = prepare(demo_dir(), PrepareOptions(model="tiny", epochs=2), counter=counter)
+    assert result.tokens == [counter.count(m) for m in result.messages]
+    budget = result.budget
+    assert budget.encoding == "tiny tokenizer" and budget.encoding_note is None
+    assert budget.context_limit == 1024 and budget.free
+    assert budget.estimated_cost_usd == 0.0 and budget.costs_usd == {}
+    assert budget.trained_tokens == 2 * sum(min(t, 1024) for t in result.tokens)

@@ -9,10 +9,13 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import accumulate
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from tui.core.pricing import price_for, priced_models, training_cost
 from tui.core.tokens import context_limit, encoding_for_model
+
+if TYPE_CHECKING:
+    from tui.core.counters import ChatCounter
 
 # OpenAI cookbook "Data preparation and analysis for chat model fine-tuning": how the API
 # picks n_epochs when it is "auto".
@@ -58,9 +61,9 @@ class Budget:
     model: str
     """Model the budget is for (decides encoding, context and price)."""
     encoding: str
-    """tiktoken encoding the counts use."""
+    """What counted: a tiktoken encoding, or an open-weight model's own tokenizer."""
     encoding_note: str | None
-    """Set when the model is unknown and the encoding is a fallback."""
+    """Set when the counts are a guess (unknown model, a base's tokenizer not available)."""
     examples: int
     """Examples offered to the fit."""
     kept: int
@@ -97,6 +100,8 @@ class Budget:
     """Database -> (examples, kept)."""
     kept_indices: tuple[int, ...] = ()
     """Indices of the kept examples in the offered order (ascending)."""
+    free: bool = False
+    """A base of a sqltune server: training costs nothing (no OpenAI price applies)."""
 
     @property
     def dropped(self) -> int:
@@ -184,19 +189,23 @@ def fit_to_budget(
     token_limit: int = DEFAULT_TOKEN_LIMIT,
     strategy: Strategy = "stratified",
     seed: int = 0,
+    counter: ChatCounter | None = None,
 ) -> Budget:
     """The largest subset whose billable tokens per epoch times epochs fit ``token_limit``.
 
     ``tokens`` are exact chat-format counts per example, ``groups`` their database ids (needed
     by ``stratified``; without them all examples form one group). Billable tokens of an
     example are capped at the model's context, as the provider truncates longer examples.
+    ``counter`` (the one that counted ``tokens``) names the tokenizer and gives the context; a
+    sqltune server's base is free to train, so no OpenAI price applies to it.
     """
     if groups is not None and len(groups) != len(tokens):
         raise BudgetError("groups and tokens must have the same length")
     if token_limit < 0:
         raise BudgetError("token_limit must not be negative")
     resolve_epochs(epochs, 1)  # validates a numeric setting early
-    limit = context_limit(model)
+    limit = counter.context_limit if counter is not None else context_limit(model)
+    free = counter is not None and counter.free
     billable = [min(t, limit) for t in tokens]
     order = selection_order(billable, groups, strategy, seed)
     prefix = [0, *accumulate(billable[i] for i in order)]
@@ -206,9 +215,11 @@ def fit_to_budget(
     per_epoch = prefix[kept]
     trained = per_epoch * run_epochs
     choice = encoding_for_model(model)
+    encoding, note = (counter.name, counter.note) if counter is not None else (
+        choice.name, choice.note)
     price = price_for(model)
-    costs = {name: cost for name in priced_models()
-             if (cost := training_cost(name, trained)) is not None}
+    costs = {} if free else {name: cost for name in priced_models()
+                             if (cost := training_cost(name, trained)) is not None}
     by_database: dict[str, tuple[int, int]] = {}
     if groups is not None:
         totals = Counter(groups)
@@ -217,8 +228,8 @@ def fit_to_budget(
     n = len(tokens)
     return Budget(
         model=model,
-        encoding=choice.name,
-        encoding_note=choice.note,
+        encoding=encoding,
+        encoding_note=note,
         examples=n,
         kept=kept,
         epochs=run_epochs,
@@ -233,8 +244,10 @@ def fit_to_budget(
         max_example_tokens=max(tokens, default=0),
         mean_example_tokens=sum(tokens) / n if n else 0.0,
         over_context=sum(1 for t in tokens if t > limit),
-        estimated_cost_usd=None if price is None else training_cost(model, trained),
+        estimated_cost_usd=0.0 if free else None if price is None else training_cost(
+            model, trained),
         costs_usd=costs,
         by_database=by_database,
         kept_indices=kept_indices,
+        free=free,
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from tui.core.budget import DEFAULT_TOKEN_LIMIT, Budget, Epochs, Strategy, fit_to_budget
+from tui.core.counters import ChatCounter, tiktoken_counter
 from tui.core.datasets import DatasetError, Example, SpiderDataset, load_dataset
 from tui.core.forkstream import ChildFailed, ChildStream, fork_available
 from tui.core.jsonl import ChatExample, WriteResult, write_chat_jsonl
@@ -26,7 +27,6 @@ from tui.core.prepare_parts import (
 from tui.core.pricing import load_table
 from tui.core.prompts import DEFAULT_TEMPLATE, TEMPLATES, Message, PromptTemplate
 from tui.core.schema import SchemaCache
-from tui.core.tokens import TokenCounter, encoding_for_model, get_encoding
 
 GoldCheck = Literal["compile", "run", "off"]
 GOLD_CHECKS = ("compile", "run", "off")
@@ -199,13 +199,16 @@ def template_named(name: str) -> PromptTemplate:
 
 
 def prepare(root: Path, options: PrepareOptions | None = None, *,
-            schema_cache: SchemaCache | None = None) -> PrepareResult:
+            schema_cache: SchemaCache | None = None,
+            counter: ChatCounter | None = None) -> PrepareResult:
     """Load a Spider-format folder, skip what cannot be used, count every example, fit the budget.
 
     Reports missing, unreadable and empty databases and gold SQL that fails, then goes on.
     Raises PrepareError when the folder or its tables.json is missing. When the process is
     single-threaded (the CLI), a forked helper reads the databases (gold check, schema text)
     while this process loads the tokenizer and counts what the helper has sent so far.
+    ``counter`` counts with another tokenizer than the model's tiktoken encoding (an
+    open-weight base's own, see tui.core.counters).
     """
     options = options or PrepareOptions()
     timings: dict[str, float] = {}
@@ -222,15 +225,15 @@ def prepare(root: Path, options: PrepareOptions | None = None, *,
     forked = (options.parallel and schema_cache is None and len(jobs) >= _MIN_JOBS_TO_FORK
               and fork_available())
     stream = ChildStream(work, jobs) if forked else None
-    encoding = get_encoding(encoding_for_model(options.model).name)
+    counter = counter if counter is not None else tiktoken_counter(options.model)
     clock = _lap(timings, "encoding", clock)
-    pipeline = CountingPipeline(options.template, TokenCounter(encoding))
+    pipeline = CountingPipeline(options.template, counter)
     try:
         pipeline.consume(jobs, stream if stream is not None else map(work, jobs))
     except ChildFailed as error:  # the work is redone here; nothing was lost but time
         warnings.append(f"the helper process failed ({error}); prepared in-process instead")
         forked = False
-        pipeline = CountingPipeline(options.template, TokenCounter(encoding))
+        pipeline = CountingPipeline(options.template, counter)
         pipeline.consume(jobs, map(work, jobs))
     finally:
         if stream is not None:
@@ -255,7 +258,7 @@ def prepare(root: Path, options: PrepareOptions | None = None, *,
             tokens.append(count)
     budget = fit_to_budget(tokens, groups=[e.db_id for e in examples], model=options.model,
                            epochs=options.epochs, token_limit=options.token_limit,
-                           strategy=options.strategy, seed=options.seed)
+                           strategy=options.strategy, seed=options.seed, counter=counter)
     _lap(timings, "fit", clock)
     return PrepareResult(root=dataset.root, options=options, loaded=len(dataset.examples),
                          examples=examples, messages=messages, tokens=tokens, budget=budget,

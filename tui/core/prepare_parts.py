@@ -9,11 +9,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tui.core.counters import ChatCounter
 from tui.core.datasets import Example, SpiderDataset, check_gold
 from tui.core.prompts import Message, PromptTemplate, render_messages
 from tui.core.schema import SchemaCache, SchemaError
 from tui.core.sqlite_ro import MissingDatabase, connect_readonly
-from tui.core.tokens import TokenCounter
 
 if TYPE_CHECKING:
     from tui.core.prepare import PrepareOptions
@@ -86,7 +86,7 @@ def database_jobs(dataset: SpiderDataset, usable: Sequence[Example]) -> list[Dat
 class CountingPipeline:
     """Renders and counts each database's examples as its schema arrives."""
 
-    def __init__(self, template: PromptTemplate, counter: TokenCounter) -> None:
+    def __init__(self, template: PromptTemplate, counter: ChatCounter) -> None:
         self.template = template
         self.counter = counter
         self.counted: dict[tuple[str, int], tuple[list[Message], int]] = {}
