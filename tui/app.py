@@ -8,7 +8,7 @@ from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
-from textual.binding import Binding
+from textual.binding import ActiveBinding, Binding
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -25,7 +25,7 @@ from tui.messages import (
 )
 from tui.screens.help import HelpScreen
 from tui.widgets.palette import PaneCommands
-from tui.widgets.pane import Connection, Pane, Session, StartLocal, connect
+from tui.widgets.pane import Connection, Pane, Session, StartLocal, connect, is_text_field
 from tui.widgets.status_line import ProviderStatus
 
 # ── Panes ────────────────────────────────────────────────────────────────────────────────
@@ -46,6 +46,20 @@ PANES: list[type[Pane]] = [DatasetPreview, TokenMeter, FileList, JobsPane, Playg
 MAX_PANES = 9
 """Keys 1-9 switch panes; only as many as PANES holds are active."""
 
+
+class PanesScreen(Screen[Any]):
+    """The app's main screen: while a text field has focus the footer starts with how to leave
+    it (the field types 1-9 and letters; escape hands the keys back)."""
+
+    @property
+    def active_bindings(self) -> dict[str, ActiveBinding]:
+        bindings = super().active_bindings
+        leave = bindings.get("escape")
+        if leave is not None and leave.binding.action == "leave_field":
+            return {"escape": leave, **bindings}
+        return bindings
+
+
 class SqltuneApp(App[int]):
     """The cockpit: dataset preview, token budget, files, jobs (and the panes added later)."""
 
@@ -58,6 +72,9 @@ class SqltuneApp(App[int]):
                 tooltip="Every key of the app and its panes"),
         Binding("f2", "switch_provider", "Provider", id="app.provider",
                 tooltip="Switch to another provider profile from config.toml"),
+        Binding("escape", "leave_field", "Leave field", id="app.leave_field", priority=True,
+                tooltip="Leave the text field (enter also does, after committing a one-line "
+                        "field); the pane keys work again"),
         *(Binding(str(n), f"show_pane({n - 1})", f"Pane {n}", show=False,
                   id=f"app.pane_{n}", tooltip=f"Show pane {n}")
           for n in range(1, MAX_PANES + 1)),
@@ -72,6 +89,9 @@ class SqltuneApp(App[int]):
         """Clients of providers switched away from, closed once the panes have moved on."""
 
     # ── layout ──────────────────────────────────────────────────────────────────────────
+
+    def get_default_screen(self) -> Screen[Any]:
+        return PanesScreen(id="_default")
 
     def compose(self) -> ComposeResult:
         yield Header(icon="◆")
@@ -114,6 +134,9 @@ class SqltuneApp(App[int]):
     # ── actions ─────────────────────────────────────────────────────────────────────────
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action == "leave_field":
+            pane = self._pane_of_text_field()
+            return pane is not None and not pane.escape_is_mine()
         if action == "show_pane" and parameters:
             index = parameters[0]
             return isinstance(index, int) and index < len(self._panes)
@@ -124,6 +147,19 @@ class SqltuneApp(App[int]):
         if 0 <= index < len(self._panes):
             self.query_one(TabbedContent).active = f"tab-{self._panes[index].PANE_ID}"
             self.pane(self._panes[index].PANE_ID).focus_default()
+
+    def _pane_of_text_field(self) -> Pane | None:
+        """The pane holding the focused text field (None in a dialog or outside a field)."""
+        focused = self.focused
+        if not is_text_field(focused) or not isinstance(self.screen, PanesScreen):
+            return None
+        return next((node for node in focused.ancestors if isinstance(node, Pane)), None)
+
+    def action_leave_field(self) -> None:
+        """Leave the text field for the pane's main widget."""
+        pane = self._pane_of_text_field()
+        if pane is not None:
+            pane.leave_field()
 
     async def run_pane_action(self, pane_id: str, action: str) -> None:
         """Show a pane, then run one of its actions (the palette's entries)."""

@@ -6,11 +6,14 @@ import asyncio
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, TypeGuard
 
+from textual import on
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import Input, Select, TextArea
 
 StartLocal = Callable[..., Any]
 """Starts the embedded local server; returns an object with base_url, api_key and stop()."""
@@ -107,6 +110,11 @@ class Session:
         return self.connection.client
 
 
+def is_text_field(widget: Widget | None) -> TypeGuard[Input | TextArea]:
+    """True for a widget that types what it is given (an Input, an editable TextArea)."""
+    return isinstance(widget, Input) or (isinstance(widget, TextArea) and not widget.read_only)
+
+
 class Pane(Vertical, can_focus=False):
     """One tab of the app. Subclasses set PANE_ID, PANE_TITLE and their BINDINGS."""
 
@@ -114,6 +122,9 @@ class Pane(Vertical, can_focus=False):
     """Stable id: the tab is ``tab-<PANE_ID>``; binding ids start with it."""
     PANE_TITLE: ClassVar[str] = "Pane"
     """Tab label."""
+    MAIN_WIDGET: ClassVar[str | None] = None
+    """Selector of the widget focus goes back to when a text field is left (escape, or enter
+    in a one-line field). None: the first focusable widget that is not a form field."""
 
     def __init__(self, session: Session) -> None:
         super().__init__(id=f"pane-{self.PANE_ID}", classes="pane")
@@ -133,6 +144,45 @@ class Pane(Vertical, can_focus=False):
             if widget.focusable:
                 widget.focus()
                 return
+
+    # ── text fields: typing stays in the field; escape (or enter in one line) leaves it ──
+
+    def main_widget(self) -> Widget | None:
+        """The widget focus goes back to when a text field is left (override for per-side
+        targets)."""
+        if self.MAIN_WIDGET is not None:
+            return self.query_one(self.MAIN_WIDGET)
+        fields = (Input, TextArea, Select)
+        return next((w for w in self.query("*") if w.focusable and not isinstance(w, fields)
+                     and not any(isinstance(a, Select) for a in w.ancestors)), None)
+
+    def leave_field(self) -> None:
+        """Leave the text field: focus the pane's main widget (nothing focused if it has none,
+        so the pane keys 1-9 work again)."""
+        target = self.main_widget()
+        if target is not None and target.focusable:
+            target.focus()
+        else:
+            self.screen.set_focus(None)
+
+    def escape_is_mine(self) -> bool:
+        """True while the pane's own escape action (stop what runs) comes before leaving a text
+        field; the footer then shows that action on escape."""
+        return False
+
+    @on(Input.Submitted)
+    def _field_committed(self, event: Input.Submitted) -> None:
+        """Enter commits a one-line field and hands focus back to the pane's main widget.
+
+        Runs after the subclass's own handler (which may call ``event.prevent_default()`` to keep
+        the focus); a focus the subclass moved elsewhere (a dialog, the next field) is kept."""
+        field = event.input
+
+        def hand_back() -> None:
+            if field.is_mounted and self.app.focused is field:
+                self.leave_field()
+
+        self.app.call_later(hand_back)
 
     def after_first_frame(self) -> None:
         """The app's first frame is on screen: start slow work here (override)."""

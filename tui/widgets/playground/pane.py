@@ -11,6 +11,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
 from tui.core.playground import (
@@ -48,6 +49,8 @@ class PlaygroundPane(Pane):
     PlaygroundPane #pg-side-b.-hidden { display: none; }
     """
     BINDINGS: ClassVar[list[Any]] = [
+        Binding("slash", "focus_question", "Question", id="playground.focus_question",
+                tooltip="Type in the question field (escape leaves it, enter asks)"),
         Binding("ctrl+n", "ask", "Ask", id="playground.ask", show=False,
                 tooltip="Ask the model(s) the question (enter in the question field too)"),
         Binding("ctrl+r", "run_sql", "Run SQL", id="playground.run",
@@ -96,7 +99,8 @@ class PlaygroundPane(Pane):
         with Horizontal(id="pg-ask-row"):
             yield Label("no database", id="pg-db")
             yield QuestionInput(lambda: [entry.question for entry in self.history],
-                                placeholder="type a question, enter asks · ↑ earlier ones",
+                                placeholder="type a question, enter asks · ↑ earlier ones · "
+                                            "esc leaves",
                                 id="pg-question", compact=True)
         yield Static("", id="pg-gold", classes="-none")
         yield SideBySide(id="pg-sides")
@@ -111,6 +115,18 @@ class PlaygroundPane(Pane):
 
     def focus_default(self) -> None:
         self.query_one("#pg-question", Input).focus()
+
+    def action_focus_question(self) -> None:
+        """Type in the question field."""
+        self.focus_default()
+
+    def main_widget(self) -> Widget | None:
+        """The rows of the side being edited (the left side's from the question)."""
+        return (self.pair.holding(self.app.focused) or self.pair.a).table
+
+    def escape_is_mine(self) -> bool:
+        """While a side asks or runs, escape stops it even from a text field."""
+        return any(view.busy for view in self.query(AnswerView))
 
     @property
     def pair(self) -> SideBySide:
