@@ -5,10 +5,13 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
-SUBCOMMANDS = ("prepare", "validate", "server", "query", "eval", "watch", "serve")
+SUBCOMMANDS = ("prepare", "validate", "server", "query", "eval", "watch", "serve", "files",
+               "jobs")
 
 
 def _epochs(value: str) -> int | str:
@@ -94,6 +97,9 @@ def build_parser() -> argparse.ArgumentParser:
     watch = sub.add_parser("watch", help="print a fine-tuning job's events until it ends")
     watch.add_argument("job_id")
 
+    _files_parser(sub)
+    _jobs_parser(sub)
+
     serve = sub.add_parser("serve", help="serve the app in a browser")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
@@ -105,6 +111,142 @@ def build_parser() -> argparse.ArgumentParser:
     shots.add_argument("--panes", default="", help="comma-separated pane ids (default: all)")
     shots.add_argument("--size", default="100x30", help="COLUMNSxROWS")
     return parser
+
+
+def _provider_option() -> argparse.ArgumentParser:
+    """``--provider`` after a subcommand too; SUPPRESS keeps a value given before it."""
+    option = argparse.ArgumentParser(add_help=False)
+    option.add_argument("--provider", default=argparse.SUPPRESS, metavar="NAME",
+                        help="provider profile name from config.toml (also accepted before "
+                             "the subcommand; default: config, environment, the local server)")
+    return option
+
+
+def _headless_parser(sub: Any, name: str, help_text: str) -> tuple[Any, dict[str, Any]]:
+    """The ``files``/``jobs`` parser; its actions share --provider and the exit-code epilog."""
+    from tui.commands._headless import EXIT_CODES_EPILOG
+
+    shared: dict[str, Any] = {"parents": [_provider_option()], "epilog": EXIT_CODES_EPILOG,
+                              "formatter_class": argparse.RawDescriptionHelpFormatter}
+    parser = sub.add_parser(name, help=help_text, description=help_text, **shared)
+    actions = parser.add_subparsers(dest=f"{name}_command", metavar="ACTION", required=True)
+    return actions, shared
+
+
+def _json_option(parser: argparse.ArgumentParser, what: str, extra: str = "") -> None:
+    parser.add_argument("--json", action="store_true",
+                        help=f"print {what}, unchanged, as one JSON object{extra}")
+
+
+def _page_options(parser: argparse.ArgumentParser, what: str) -> None:
+    _json_option(parser, "the provider's page object (with \"data\")")
+    parser.add_argument("--limit", type=_positive(int), metavar="N",
+                        help=f"{what} per page (default: the provider's)")
+    parser.add_argument("--after", metavar="ID",
+                        help="start after this id (the last one of the previous page)")
+
+
+def _positive(kind: Callable[[str], Any], auto: bool = False) -> Callable[[str], Any]:
+    def parse(value: str) -> Any:
+        if auto and value == "auto":
+            return value
+        try:
+            number = kind(value)
+        except ValueError:
+            number = None
+        if number is None or number <= 0:
+            raise argparse.ArgumentTypeError(
+                ("'auto' or " if auto else "") + f"a positive number expected, got {value!r}")
+        return number
+    return parse
+
+
+def _files_parser(sub: Any) -> None:
+    """``sqltune files upload|list|get|content|delete``."""
+    actions, epilog = _headless_parser(sub, "files", "the provider's files, for scripts")
+    upload = actions.add_parser(
+        "upload", help="validate a fine-tuning file, then upload it", **epilog,
+        description=textwrap.fill(
+            "Validate FILE as the provider would (a malformed file is refused with its line "
+            "numbers and nothing is sent), then upload it, with a progress bar when stderr is "
+            "a terminal."))
+    upload.add_argument("file", type=Path, metavar="FILE", help="the JSONL file to upload")
+    upload.add_argument("--purpose", default="fine-tune",
+                        help="file purpose (default fine-tune; only fine-tune files are "
+                             "validated)")
+    upload.add_argument("--model", default="gpt-4.1-mini-2025-04-14",
+                        help="model whose context and tokenizer the validation uses")
+    _json_option(upload, "the provider's file object")
+    listing = actions.add_parser("list", help="list files, newest first", **epilog)
+    listing.add_argument("--purpose", help="only files of this purpose (e.g. fine-tune)")
+    listing.add_argument("--order", choices=("asc", "desc"),
+                         help="by creation time (default: desc, newest first)")
+    _page_options(listing, "files")
+    get = actions.add_parser("get", help="one file's metadata", **epilog)
+    get.add_argument("file_id", metavar="FILE_ID", help="the provider's file id")
+    _json_option(get, "the provider's file object")
+    content = actions.add_parser(
+        "content", help="a file's content, byte for byte", **epilog,
+        description=textwrap.fill("Write a file's content unchanged to stdout or --out (it is "
+                                  "already machine-readable, so there is no --json)."))
+    content.add_argument("file_id", metavar="FILE_ID", help="the provider's file id")
+    content.add_argument("--out", type=Path, metavar="PATH",
+                         help="write to this file instead of stdout")
+    delete = actions.add_parser("delete", help="delete a file", **epilog)
+    delete.add_argument("file_id", metavar="FILE_ID", help="the provider's file id")
+    _json_option(delete, "the provider's deletion object")
+
+
+def _jobs_parser(sub: Any) -> None:
+    """``sqltune jobs create|list|get|events|checkpoints|cancel|pause|resume``."""
+    actions, epilog = _headless_parser(sub, "jobs", "fine-tuning jobs, for scripts")
+    create = actions.add_parser(
+        "create", help="start a fine-tuning job (a local training file is uploaded first)",
+        **epilog, description=textwrap.fill(
+            "Print the estimate (trained tokens and price), upload a local training or "
+            "validation file (validated first), create the job and, with --wait, follow it "
+            "like `sqltune watch`, then print the final job."))
+    create.add_argument("--model", required=True, metavar="M", help="base model to fine-tune")
+    create.add_argument("--training-file", required=True, metavar="ID|PATH",
+                        help="a file id on the provider, or a local JSONL file to upload")
+    create.add_argument("--validation-file", metavar="ID|PATH",
+                        help="a file id on the provider, or a local JSONL file to upload")
+    create.add_argument("--suffix", help="up to 64 characters added to the fine-tuned "
+                                         "model's name")
+    create.add_argument("--epochs", type=_epochs, default="auto", metavar="N|auto",
+                        help="passes over the training file (default auto)")
+    create.add_argument("--batch-size", type=_positive(int, auto=True), default="auto",
+                        metavar="N|auto", help="examples per step (default auto)")
+    create.add_argument("--learning-rate-multiplier", type=_positive(float, auto=True),
+                        default="auto", metavar="X|auto",
+                        help="scales the base learning rate (default auto)")
+    create.add_argument("--seed", type=int, metavar="N", help="training seed, for "
+                                                            "reproducible jobs")
+    create.add_argument("--wait", action="store_true",
+                        help="follow the job's events until it ends, then print the final job; "
+                             "exit 0 when it succeeded, 1 when it failed or was cancelled")
+    _json_option(create, "the provider's job object", " (events go to stderr)")
+    listing = actions.add_parser("list", help="list jobs, newest first", **epilog)
+    _page_options(listing, "jobs")
+    job_id = {"metavar": "JOB_ID", "help": "the provider's job id"}
+    get = actions.add_parser("get", help="one job: status, model, files, hyperparameters",
+                             **epilog)
+    get.add_argument("job_id", **job_id)
+    _json_option(get, "the provider's job object")
+    events = actions.add_parser("events", help="a job's events (oldest first as text; the "
+                                               "provider's newest-first page with --json)",
+                                **epilog)
+    events.add_argument("job_id", **job_id)
+    _page_options(events, "events")
+    checkpoints = actions.add_parser("checkpoints", help="a job's checkpoints with their "
+                                                         "metrics", **epilog)
+    checkpoints.add_argument("job_id", **job_id)
+    _page_options(checkpoints, "checkpoints")
+    for name, text in (("cancel", "cancel a job"), ("pause", "pause a running job"),
+                       ("resume", "resume a paused job")):
+        control = actions.add_parser(name, help=text, **epilog)
+        control.add_argument("job_id", **job_id)
+        _json_option(control, "the provider's job object")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

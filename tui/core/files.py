@@ -195,10 +195,13 @@ def describe_error(error: BaseException) -> str:
     """A short, key-free description of an SDK error."""
     import openai  # lazily: the SDK is slow to import
     if isinstance(error, openai.APIStatusError):
+        body = error.body if isinstance(error.body, dict) else {}
+        detail = body.get("message")  # the provider's words, without the SDK's "Error code: ..."
         if error.status_code in (401, 403):
             text = f"the provider refused the API key (HTTP {error.status_code})"
         else:
-            text = f"HTTP {error.status_code}: {error.message}"
+            said = detail if isinstance(detail, str) else error.message
+            text = f"HTTP {error.status_code}: {said}"
     elif isinstance(error, openai.APITimeoutError):
         text = "the request timed out"
     elif isinstance(error, openai.APIConnectionError):
@@ -292,7 +295,8 @@ class FileService:
         text = data.decode("utf-8", errors="replace")
         return text.splitlines()[:lines]
 
-    def validate(self, path: Path, model: str) -> Any:
+    @staticmethod
+    def validate(path: Path, model: str) -> Any:
         """Run the fine-tuning validator; raise InvalidFileError listing its errors."""
         from tui.core.jsonl import validate_jsonl
 

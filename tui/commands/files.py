@@ -1,0 +1,195 @@
+"""``sqltune files upload|list|get|content|delete``: the provider's files, for scripts."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tui.commands._headless import (
+    EXIT_OK,
+    EXIT_USAGE,
+    Column,
+    CommandError,
+    ProgressBar,
+    emit_json,
+    fields,
+    open_provider,
+    output_width,
+    print_lines,
+    run_command,
+    size,
+    table,
+    timestamp,
+)
+
+if TYPE_CHECKING:
+    from tui.core.files import FileInfo, FileService
+    from tui.core.jsonl import ValidationReport
+
+FILE_COLUMNS = (Column("ID"), Column("PURPOSE", drop=2), Column("SIZE", right=True),
+                Column("CREATED (UTC)", drop=3), Column("STATUS", drop=1),
+                Column("FILENAME", flexible=True, minimum=16))
+
+
+def local_file(path: Path) -> Path:
+    """``path`` when it is a readable file; CommandError (exit 2) saying what it is instead."""
+    if path.is_dir():
+        raise CommandError(f"{path} is a directory, not a file", EXIT_USAGE)
+    if not path.is_file():
+        raise CommandError(f"{path}: no such file", EXIT_USAGE)
+    return path
+
+
+async def validate_local(path: Path, model: str) -> ValidationReport:
+    """Validate a fine-tuning file before anything is sent; exit 2 listing its bad lines."""
+    from tui.core.files import FileService, InvalidFileError
+
+    try:
+        report: ValidationReport = await asyncio.to_thread(FileService.validate, path, model)
+    except InvalidFileError as error:
+        issues = [issue.to_dict() for issue in error.report.errors]
+        raise CommandError(str(error), EXIT_USAGE, {"file": str(path), "errors": issues}) from None
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror or error}", EXIT_USAGE) from None
+    return report
+
+
+async def upload_validated(service: FileService, path: Path, *, purpose: str = "fine-tune",
+                           label: str | None = None) -> FileInfo:
+    """Upload an already validated file, with a progress bar when stderr is a terminal."""
+    from tui.core.files import FilesError
+
+    bar = ProgressBar(label or path.name)
+    try:
+        return await service.upload(path, purpose=purpose, validate=False, progress=bar)
+    except FilesError as error:
+        raise CommandError(str(error)) from None
+    finally:
+        bar.close()
+
+
+def file_service(provider: Any) -> FileService:
+    """The core file service on the provider's client."""
+    from tui.core.files import FileService
+
+    return FileService(provider.client, capabilities=provider.resolved.capabilities)
+
+
+def describe_file(info: FileInfo) -> list[str]:
+    """``id  file-...`` lines of one file."""
+    pairs = [("id", info.id), ("filename", info.filename), ("purpose", info.purpose),
+             ("bytes", f"{info.bytes} ({size(info.bytes)})"),
+             ("created", f"{timestamp(info.created_at)} UTC"), ("status", info.status or "-")]
+    expires = info.raw.get("expires_at")
+    if expires:
+        pairs.append(("expires", f"{timestamp(int(expires))} UTC"))
+    if info.raw.get("status_details"):
+        pairs.append(("status details", str(info.raw["status_details"])))
+    return fields(pairs)
+
+
+async def _upload(args: argparse.Namespace) -> int:
+    path = local_file(args.file)
+    if args.purpose == "fine-tune":
+        await validate_local(path, args.model)
+    async with open_provider(args) as provider:
+        info = await upload_validated(file_service(provider), path, purpose=args.purpose)
+    if args.json:
+        emit_json(info.raw)
+    else:
+        print_lines(describe_file(info))
+    return EXIT_OK
+
+
+async def _list(args: argparse.Namespace) -> int:
+    from tui.core.files import FilesError
+
+    async with open_provider(args) as provider:
+        try:
+            page = await file_service(provider).page(limit=args.limit, after=args.after,
+                                                     purpose=args.purpose, order=args.order)
+        except FilesError as error:
+            raise CommandError(str(error)) from None
+    if args.json:
+        emit_json(page.raw)
+        return EXIT_OK
+    rows = [[f.id, f.purpose, size(f.bytes), timestamp(f.created_at), f.status or "-",
+             f.filename] for f in page.items]
+    print_lines(table(FILE_COLUMNS, rows, output_width()) if rows else ["no files"])
+    if page.has_more and page.items:
+        print(f"more files: --after {page.items[-1].id}", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _get(args: argparse.Namespace) -> int:
+    from tui.core.files import FilesError
+
+    async with open_provider(args) as provider:
+        try:
+            info = await file_service(provider).retrieve(args.file_id)
+        except FilesError as error:
+            raise CommandError(str(error)) from None
+    if args.json:
+        emit_json(info.raw)
+    else:
+        print_lines(describe_file(info))
+    return EXIT_OK
+
+
+async def _content(args: argparse.Namespace) -> int:
+    from tui.core.files import FilesError
+
+    async with open_provider(args) as provider:
+        service = file_service(provider)
+        try:
+            if args.out is None:
+                sys.stdout.flush()
+                await service.download(args.file_id, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+                return EXIT_OK
+            partial = args.out.with_name(args.out.name + ".part")
+            try:
+                with partial.open("wb") as sink:
+                    written = await service.download(args.file_id, sink)
+                os.replace(partial, args.out)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    partial.unlink()
+        except FilesError as error:
+            raise CommandError(str(error)) from None
+        except OSError as error:
+            raise CommandError(f"cannot write {args.out}: {error.strerror or error}") from None
+    print(f"wrote {written} bytes to {args.out}", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _delete(args: argparse.Namespace) -> int:
+    from tui.core.files import FilesError
+
+    async with open_provider(args) as provider:
+        try:
+            result = await file_service(provider).delete_object(args.file_id)
+        except FilesError as error:
+            raise CommandError(str(error)) from None
+    if args.json:
+        emit_json(result)
+    elif result.get("deleted"):
+        print(f"deleted {result.get('id', args.file_id)}")
+    else:
+        raise CommandError(f"the provider did not delete {args.file_id}")
+    return EXIT_OK
+
+
+ACTIONS = {"upload": _upload, "list": _list, "get": _get, "content": _content,
+           "delete": _delete}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point from tui.cli (the action is ``args.files_command``)."""
+    action = ACTIONS[args.files_command]
+    return run_command(f"sqltune files {args.files_command}", args, lambda: action(args))

@@ -1,0 +1,298 @@
+"""``sqltune jobs create|list|get|events|checkpoints|cancel|pause|resume``: jobs from a script."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TextIO
+
+from tui.commands._headless import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    Column,
+    CommandError,
+    Provider,
+    emit_json,
+    fields,
+    open_provider,
+    output_width,
+    print_lines,
+    run_command,
+    table,
+    timestamp,
+)
+from tui.commands.files import file_service, local_file, upload_validated, validate_local
+
+if TYPE_CHECKING:
+    import openai
+
+    from tui.core.files import FileService
+    from tui.core.jobs import JobInfo, JobService
+
+SUCCESS_STATUS = "succeeded"
+JOB_COLUMNS = (Column("ID"), Column("STATUS"), Column("CREATED (UTC)", drop=1),
+               Column("MODEL", flexible=True, minimum=16, drop=2),
+               Column("FINE-TUNED MODEL", flexible=True, minimum=30))
+METRIC_HEADERS = {"train_loss": "TRAIN LOSS", "valid_loss": "VALID LOSS",
+                  "full_valid_loss": "FULL VALID LOSS", "train_mean_token_accuracy": "TRAIN ACC",
+                  "valid_mean_token_accuracy": "VALID ACC",
+                  "full_valid_mean_token_accuracy": "FULL VALID ACC"}
+"""Checkpoint metrics in the order the table shows them (others follow, by name)."""
+
+
+def job_service(provider: Provider) -> JobService:
+    """The core job service on the provider's client."""
+    from tui.core.jobs import JobService
+
+    return JobService(provider.client, kind=provider.resolved.kind,
+                      capabilities=provider.resolved.capabilities)
+
+
+def file_argument(text: str) -> Path | str:
+    """A local file to upload, or a provider file id (a missing path is an error, exit 2)."""
+    path = Path(text).expanduser()
+    if path.exists():
+        return local_file(path)
+    if "/" in text or "\\" in text or text.endswith((".jsonl", ".json")):
+        raise CommandError(f"{text}: no such file (give a local JSONL file or a file id)",
+                           EXIT_USAGE)
+    return text
+
+
+def describe_job(job: JobInfo) -> list[str]:
+    """``status  running`` lines of one job."""
+    hyper = "  ".join(f"{name}={value}" for name, value in job.hyperparameters.items())
+    pairs = [("id", job.id), ("status", job.status), ("model", job.model),
+             ("fine-tuned model", job.fine_tuned_model or "-"),
+             ("training file", job.training_file),
+             ("validation file", job.validation_file or "-"),
+             ("hyperparameters", hyper or "-"),
+             ("seed", "-" if job.seed is None else str(job.seed)),
+             ("created", f"{timestamp(job.created_at)} UTC")]
+    if job.estimated_finish and not job.terminal and job.status != "paused":
+        pairs.append(("estimated finish", f"{timestamp(job.estimated_finish)} UTC"))
+    if job.finished_at:
+        pairs.append(("finished", f"{timestamp(job.finished_at)} UTC"))
+    if job.trained_tokens is not None:
+        pairs.append(("trained tokens", f"{job.trained_tokens:,}"))
+    if job.result_files:
+        pairs.append(("result files", " ".join(job.result_files)))
+    if job.error or job.error_code:
+        pairs.append(("error", f"{job.error_code}: {job.error}" if job.error_code
+                      else str(job.error)))
+    return fields(pairs)
+
+
+def _print_job(args: argparse.Namespace, job: JobInfo) -> None:
+    if args.json:
+        emit_json(job.raw)
+    else:
+        print_lines(describe_job(job))
+
+
+async def _estimate(args: argparse.Namespace, files: FileService, training: Path | str,
+                    report: Any, kind: str, out: TextIO) -> None:
+    """Print the estimate (trained tokens, whose price); a file id is downloaded to count it."""
+    from tui.core.estimate import estimate_job
+    from tui.core.files import FilesError
+    from tui.core.jsonl import validate_bytes
+
+    if report is None:
+        try:
+            data = await files.content(str(training))
+            report = await asyncio.to_thread(validate_bytes, data, args.model)
+        except FilesError as error:
+            print(f"no estimate: {error}", file=sys.stderr)
+            return
+    if not report.ok:
+        print(f"no estimate: {training} has {len(report.errors)} errors; the provider will "
+              "probably refuse it", file=sys.stderr)
+        return
+    estimate = estimate_job(report, args.model, args.epochs, kind)
+    print(f"estimate: {estimate.line()}", file=out, flush=True)
+    if estimate.note:
+        print(f"estimate: {estimate.note}", file=sys.stderr)
+
+
+async def follow_job(client: openai.AsyncOpenAI, job_id: str, out: TextIO) -> str | None:
+    """Print a job's events until it ends (as ``sqltune watch`` does); its final status."""
+    from tui.core.follower import ConnectionState, EventFollower, FollowerError
+
+    def on_state(state: ConnectionState) -> None:
+        if state.status == "reconnecting" and (state.attempt == 1 or state.attempt % 10 == 0):
+            print(f"sqltune jobs: {state.last_error}; reconnecting ({state.attempt})",
+                  file=sys.stderr, flush=True)
+
+    follower = EventFollower(client, job_id, on_state=on_state)
+    try:
+        async for batch in follower.follow():
+            for event in batch.events:
+                out.write(event.line() + "\n")
+            out.flush()
+    except FollowerError as error:
+        raise CommandError(str(error)) from None
+    return follower.job_status
+
+
+async def _create(args: argparse.Namespace) -> int:
+    from tui.core.jobs import JobsError, JobSpec
+
+    training = file_argument(args.training_file)
+    validation = file_argument(args.validation_file) if args.validation_file else None
+    report = await validate_local(training, args.model) if isinstance(training, Path) else None
+    if isinstance(validation, Path):
+        await validate_local(validation, args.model)
+    info = sys.stderr if args.json else sys.stdout  # stdout holds only the JSON object
+    async with open_provider(args) as provider:
+        files, jobs = file_service(provider), job_service(provider)
+        note = jobs.creation_note()
+        if note:
+            print(note, file=sys.stderr)
+        await _estimate(args, files, training, report, provider.resolved.kind, info)
+        ids: dict[str, str | None] = {"training": None, "validation": None}
+        for role, given in (("training", training), ("validation", validation)):
+            if isinstance(given, Path):
+                uploaded = await upload_validated(files, given)
+                print(f"uploaded {given.name} as {uploaded.id} ({role} file)", file=info,
+                      flush=True)
+                ids[role] = uploaded.id
+            else:
+                ids[role] = given
+        spec = JobSpec(model=args.model, training_file=str(ids["training"]),
+                       validation_file=ids["validation"], suffix=args.suffix,
+                       n_epochs=args.epochs, batch_size=args.batch_size,
+                       learning_rate_multiplier=args.learning_rate_multiplier, seed=args.seed)
+        try:
+            job = await jobs.create(spec)
+            if not args.wait:
+                _print_job(args, job)
+                return EXIT_OK
+            print(f"created {job.id} ({job.status}); following it until it ends", file=info,
+                  flush=True)
+            try:
+                await follow_job(provider.client, job.id, info)
+            except asyncio.CancelledError:  # Ctrl-C: the job itself goes on
+                print(f"stopped following; job {job.id} keeps running "
+                      f"(sqltune jobs get {job.id})", file=sys.stderr, flush=True)
+                raise
+            job = await jobs.retrieve(job.id)
+        except JobsError as error:
+            raise CommandError(str(error)) from None
+    _print_job(args, job)
+    if job.status != SUCCESS_STATUS:
+        print(f"sqltune jobs create: job {job.id} {job.status}", file=sys.stderr)
+        return EXIT_FAILED
+    return EXIT_OK
+
+
+async def _list(args: argparse.Namespace) -> int:
+    from tui.core.jobs import JobsError
+
+    async with open_provider(args) as provider:
+        try:
+            page = await job_service(provider).page(limit=args.limit, after=args.after)
+        except JobsError as error:
+            raise CommandError(str(error)) from None
+    if args.json:
+        emit_json(page.raw)
+        return EXIT_OK
+    rows = [[job.id, job.status, timestamp(job.created_at), job.model,
+             job.fine_tuned_model or "-"] for job in page.items]
+    print_lines(table(JOB_COLUMNS, rows, output_width()) if rows else ["no jobs"])
+    if page.has_more and page.items:
+        print(f"more jobs: --after {page.items[-1].id}", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _get(args: argparse.Namespace) -> int:
+    from tui.core.jobs import JobsError
+
+    async with open_provider(args) as provider:
+        try:
+            job = await job_service(provider).retrieve(args.job_id)
+        except JobsError as error:
+            raise CommandError(str(error)) from None
+    _print_job(args, job)
+    return EXIT_OK
+
+
+async def _events(args: argparse.Namespace) -> int:
+    from tui.core.jobs import JobsError
+
+    async with open_provider(args) as provider:
+        try:
+            page = await job_service(provider).events_page(args.job_id, limit=args.limit,
+                                                           after=args.after)
+        except JobsError as error:
+            raise CommandError(str(error)) from None
+    if args.json:
+        emit_json(page.raw)
+        return EXIT_OK
+    print_lines([event.line() for event in reversed(page.items)])
+    if page.has_more and page.items:
+        print(f"older events: --after {page.items[-1].id}", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _checkpoints(args: argparse.Namespace) -> int:
+    from tui.core.jobs import JobsError
+
+    async with open_provider(args) as provider:
+        try:
+            page = await job_service(provider).checkpoints_page(args.job_id, limit=args.limit,
+                                                                after=args.after)
+        except JobsError as error:
+            raise CommandError(str(error)) from None
+    if args.json:
+        emit_json(page.raw)
+        return EXIT_OK
+    if not page.items:
+        print_lines(["no checkpoints"])
+        return EXIT_OK
+    found = {name for item in page.items for name in item.metrics} - {"step"}
+    names = [n for n in METRIC_HEADERS if n in found] + sorted(found - set(METRIC_HEADERS))
+    columns = (Column("STEP", right=True),
+               *(Column(METRIC_HEADERS.get(name) or name.upper().replace("_", " "), right=True,
+                        drop=None if n < 2 else 10 - n) for n, name in enumerate(names)),
+               Column("CREATED (UTC)", drop=1), Column("ID", drop=2),
+               Column("MODEL", flexible=True, minimum=34))
+    rows = [[str(item.step),
+             *(f"{item.metrics[name]:.4f}" if name in item.metrics else "-" for name in names),
+             timestamp(item.created_at), item.id, item.model]
+            for item in sorted(page.items, key=lambda item: item.step)]
+    print_lines(table(columns, rows, output_width()))
+    if page.has_more:
+        print(f"more checkpoints: --after {page.items[-1].id}", file=sys.stderr)
+    return EXIT_OK
+
+
+async def _control(args: argparse.Namespace) -> int:
+    from tui.core.jobs import JobsError
+
+    async with open_provider(args) as provider:
+        service = job_service(provider)
+        call = {"cancel": service.cancel, "pause": service.pause,
+                "resume": service.resume}[args.jobs_command]
+        try:
+            job = await call(args.job_id)
+        except JobsError as error:
+            raise CommandError(str(error)) from None
+    if args.json:
+        emit_json(job.raw)
+    else:
+        print(f"{job.id} {job.status}")
+    return EXIT_OK
+
+
+ACTIONS = {"create": _create, "list": _list, "get": _get, "events": _events,
+           "checkpoints": _checkpoints, "cancel": _control, "pause": _control,
+           "resume": _control}
+
+
+def run(args: argparse.Namespace) -> int:
+    """Entry point from tui.cli (the action is ``args.jobs_command``)."""
+    action = ACTIONS[args.jobs_command]
+    return run_command(f"sqltune jobs {args.jobs_command}", args, lambda: action(args))
