@@ -18,9 +18,15 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory,
     monkeypatch.setenv("SQLTUNE_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("SQLTUNE_DATA_DIR", str(base / "data"))
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY",
-                 "AZURE_OPENAI_ENDPOINT", "SQLTUNE_SERVER_KEY"):
+                 "AZURE_OPENAI_ENDPOINT", "SQLTUNE_SERVER_KEY", "SQLTUNE_LOCAL_URL",
+                 "SQLTUNE_LOCAL_KEY", "SQLTUNE_SERVER_SPEED"):
         monkeypatch.delenv(name, raising=False)
+    # A background server some test started on this home stops soon, and at the latest here.
+    monkeypatch.setenv("SQLTUNE_SERVER_IDLE_TIMEOUT", "20")
     yield
+    from tests.service_support import stop_service
+
+    stop_service(base / "data" / "server")
 
 
 @pytest.fixture(scope="session")

@@ -23,6 +23,31 @@ def _epochs(value: str) -> int | str:
     return number
 
 
+def _server_actions(server: argparse.ArgumentParser) -> None:
+    """``sqltune server``'s idle option and its start/status/stop actions."""
+    server.add_argument("--idle-timeout", type=float, metavar="SECONDS",
+                        help="stop after this long with no request and no running job "
+                             "(0: never; default: never here, 600 for the background service)")
+    server.add_argument("--service", action="store_true", help=argparse.SUPPRESS)
+    actions = server.add_subparsers(dest="server_action", metavar="ACTION")
+    folder = "the server's data folder (default: the user data folder's server/)"
+    start = actions.add_parser("start", help="start the folder's background service (or find "
+                                             "the running one) and print its URL")
+    start.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=folder)
+    start.add_argument("--speed", default=None, help="demo (default), a factor such as 4, or max")
+    start.add_argument("--idle-timeout", type=float, metavar="SECONDS", default=None,
+                       help="stop after this long idle (default 600; 0: never)")
+    status = actions.add_parser("status", help="URL, pid, uptime and jobs of the folder's "
+                                               "server; exit 3 when none runs")
+    status.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=folder)
+    status.add_argument("--json", action="store_true", help="print one JSON object")
+    stop = actions.add_parser("stop", help="stop the folder's server gracefully (running jobs "
+                                           "snapshot and resume on the next start)")
+    stop.add_argument("--data-dir", type=Path, default=argparse.SUPPRESS, help=folder)
+    stop.add_argument("--timeout", type=float, default=30.0, metavar="SECONDS",
+                      help="how long to wait for it to exit (default 30)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The whole command-line surface (see DESIGN.md: it is a stable contract)."""
     parser = argparse.ArgumentParser(
@@ -75,6 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--speed", default="demo",
                         help="demo (default), a factor such as 4, or max")
     server.add_argument("--allow-remote", action="store_true")
+    _server_actions(server)
 
     query = sub.add_parser("query", help="run one SQL statement read-only")
     query.add_argument("--db", type=Path, required=True)

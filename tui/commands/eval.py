@@ -44,9 +44,9 @@ def _record(report: EvalReport, provider: str | None) -> None:
 
 
 def _local_starter() -> Any:
-    from tui.server.inprocess import start_local_server
+    from tui.launch import local_endpoint
 
-    return start_local_server()
+    return local_endpoint()  # the data folder's one server, never a second
 
 
 async def _run_model(args: argparse.Namespace, dataset: SpiderDataset,

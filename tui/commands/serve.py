@@ -10,8 +10,7 @@ import socket
 import sys
 
 from tui.core.providers import ProviderError, resolve_provider
-from tui.launch import LOCAL_KEY_ENV, LOCAL_URL_ENV
-from tui.server.inprocess import start_local_server
+from tui.launch import LOCAL_KEY_ENV, LOCAL_URL_ENV, local_endpoint
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 
@@ -68,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     local = None
     try:
-        resolved = resolve_provider(args.provider, start_local=start_local_server)
+        resolved = resolve_provider(args.provider, start_local=local_endpoint)
     except ProviderError as error:
         print(f"sqltune serve: {error}", file=sys.stderr)
         return 2

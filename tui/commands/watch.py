@@ -22,9 +22,9 @@ SUCCESS_STATUS = "succeeded"
 
 
 def _local_starter() -> LocalEndpoint:
-    from tui.server.inprocess import start_local_server
+    from tui.launch import local_endpoint
 
-    endpoint: LocalEndpoint = start_local_server()
+    endpoint: LocalEndpoint = local_endpoint()  # the data folder's one server, never a second
     return endpoint
 
 

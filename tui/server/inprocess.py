@@ -1,4 +1,4 @@
-"""The embedded default provider: the server on a loopback port in a background thread."""
+"""The server on a loopback port in a background thread (tests, embedding), holding its folder."""
 
 from __future__ import annotations
 
@@ -10,13 +10,19 @@ from types import TracebackType
 
 from aiohttp import web
 
+from tui.server.activity import Activity, instrument
 from tui.server.app import ServerConfig, build_app, server_data_dir
+from tui.server.service import FolderOwner
 
 LOOPBACK = "127.0.0.1"
 
 
 class LocalServer:
-    """A running in-process server; ``stop()`` (or leaving the ``with`` block) shuts it down."""
+    """A running in-process server; ``stop()`` (or leaving the ``with`` block) shuts it down.
+
+    It holds the folder's lock like the background service, so it never runs beside another
+    server on the same folder (``start()`` raises FolderBusy), and publishes its URL there.
+    """
 
     def __init__(self, data_dir: Path, *, speed: str = "demo", faults: str = "",
                  port: int = 0) -> None:
@@ -31,6 +37,7 @@ class LocalServer:
         self._loop = asyncio.new_event_loop()
         self._runner: web.AppRunner | None = None
         self._app: web.Application | None = None
+        self._owner = FolderOwner(data_dir)
         self._ready = threading.Event()
         self._error: BaseException | None = None
         self._thread = threading.Thread(target=self._serve, name="sqltune-local-server",
@@ -52,7 +59,12 @@ class LocalServer:
         return f"LocalServer(base_url={self.base_url!r}, data_dir={str(self.data_dir)!r})"
 
     def start(self, timeout: float = 30.0) -> LocalServer:
-        """Start the thread and wait until the port is listening (re-raising a startup error)."""
+        """Take the folder, start the thread and wait until the port is listening.
+
+        Raises FolderBusy when another process or server holds the folder, and re-raises a
+        startup error.
+        """
+        self._owner.acquire()
         self._thread.start()
         if not self._ready.wait(timeout):
             raise RuntimeError("the local server did not start in time")
@@ -67,8 +79,10 @@ class LocalServer:
             self._loop.run_until_complete(self._start_site())
         except BaseException as error:  # reported to the starting thread
             self._error = error
-            self._ready.set()
+            self._loop.run_until_complete(self._shutdown())
             self._loop.close()
+            self._owner.release()
+            self._ready.set()
             return
         self._ready.set()
         try:
@@ -76,19 +90,24 @@ class LocalServer:
         finally:
             self._loop.run_until_complete(self._shutdown())
             self._loop.close()
+            self._owner.release()
 
     async def _start_site(self) -> None:
         app = build_app(self._config)
+        activity = Activity(kind="in-process")
+        instrument(app, activity)
         self._app = app
         self.api_key = app_key(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
         await runner.setup()
+        self._runner = runner
         site = web.TCPSite(runner, LOOPBACK, self._wanted_port, reuse_address=True)
         await site.start()
-        self._runner = runner
         for address in runner.addresses:
             self.port = int(address[1])
             break
+        activity.url = self.base_url
+        self._owner.publish(self.base_url, activity.kind, 0.0)
 
     async def _shutdown(self) -> None:
         if self._runner is not None:
