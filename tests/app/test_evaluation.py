@@ -159,13 +159,13 @@ async def test_base_model_scores_like_core_with_chart_drilldown_and_export(
         assert questions.row_count == expected.n - sum(r.match for r in expected.rows)
 
         await pilot.press("e")
-        field = app.screen.query_one("#prompt-input", Input)
+        field = app.screen.query_one("#export-report-path", Input)
         field.value = str(tmp_path / "report.csv")
         await pilot.press("enter")
         await until(pilot, lambda: exported(posted) == 1, "the export")
         # The same path again: both files exist, so the pane asks before overwriting them.
         await pilot.press("e")
-        app.screen.query_one("#prompt-input", Input).value = str(tmp_path / "report")
+        app.screen.query_one("#export-report-path", Input).value = str(tmp_path / "report")
         await pilot.press("enter")
         assert isinstance(app.screen, ConfirmScreen)
         await pilot.press("y")

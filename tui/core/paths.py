@@ -45,3 +45,9 @@ def spider_dir() -> Path | None:
         else Path(__file__).resolve().parents[3] / "shared" / "spider-train"
     )
     return candidate if (candidate / "tables.json").is_file() else None
+
+
+def exports_dir() -> Path:
+    """Where the app writes what it exports (training JSONL, evaluation reports) unless told
+    otherwise: ``exports`` in the state folder, never the current directory."""
+    return data_dir() / "exports"

@@ -6,11 +6,14 @@ import re
 from collections.abc import Sequence
 from typing import Any, ClassVar
 
+from rich.segment import Segment
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.screen import ModalScreen
+from textual.strip import Strip
 from textual.widgets import Input, Label, SelectionList
+from textual.widgets.option_list import OptionDoesNotExist
 from textual.widgets.selection_list import Selection
 
 
@@ -19,8 +22,33 @@ def typed_models(text: str) -> list[str]:
     return [name for name in re.split(r"[,\s]+", text.strip()) if name]
 
 
+class ModelChecklist(SelectionList[str]):
+    """The listed models, each drawn ``[x]`` when ticked and ``[ ]`` when not (not by colour
+    alone); space ticks, enter uses the ticked models."""
+
+    BINDINGS: ClassVar[list[Any]] = [
+        Binding("enter", "screen.confirm", "Use these", show=False,
+                id="eval_models.use", tooltip="Evaluate the ticked and typed models"),
+    ]
+
+    def render_line(self, y: int) -> Strip:
+        strip = super().render_line(y)
+        segments = list(strip)
+        try:
+            selection = self.get_option_at_index(self.scroll_offset.y + y)
+        except OptionDoesNotExist:
+            return strip
+        if len(segments) < 3:
+            return strip
+        mark = "x" if selection.value in self.selected else " "
+        left, inner, right = segments[:3]
+        return Strip([Segment("[", left.style), Segment(mark, inner.style),
+                      Segment("]", right.style), *segments[3:]], strip.cell_length)
+
+
 class ModelPicker(ModalScreen[list[str] | None]):
-    """Space toggles a listed model; enter on the name field (or ctrl+s) confirms; esc backs out."""
+    """Space ticks a listed model; enter (or ctrl+s) uses the ticked and typed ones; esc backs
+    out."""
 
     DEFAULT_CSS = """
     #eval-models-list { height: auto; max-height: 12; }
@@ -42,15 +70,15 @@ class ModelPicker(ModalScreen[list[str] | None]):
         listed = set(self.models)
         with Vertical(classes="dialog", id="eval-models-dialog"):
             yield Label("Models to evaluate (one run each, in order)", classes="dialog-question")
-            yield SelectionList[str](
+            yield ModelChecklist(
                 *(Selection(name, name, name in self.chosen) for name in self.models),
                 id="eval-models-list")
             yield Label("other models (any name the provider serves)")
             yield Input(", ".join(m for m in self.chosen if m not in listed),
                         placeholder="e.g. ft:gpt-4o-mini:org::abc, gpt-4.1-mini",
                         id="eval-models-other", compact=True)
-            yield Label("space: tick · tab: name field · enter/ctrl+s: use · esc: back",
-                        classes="dialog-hint")
+            yield Label("space: tick · enter or ctrl+s: use these · tab: name field · "
+                        "esc: back", classes="dialog-hint")
 
     def on_mount(self) -> None:
         target = "#eval-models-list" if self.models else "#eval-models-other"

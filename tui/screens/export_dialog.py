@@ -1,4 +1,4 @@
-"""Where to write the exported JSONL (training file and optional validation file)."""
+"""Where to write exports: the training JSONL (and its validation file), an evaluation report."""
 
 from __future__ import annotations
 
@@ -80,6 +80,69 @@ class ExportDialog(ModalScreen[ExportRequest | None]):
             text = self.query_one("#export-validation", Input).value.strip()
             validation = Path(text).expanduser() if text else None
         self.dismiss(ExportRequest(Path(train).expanduser(), validation))
+
+    def action_cancel(self) -> None:
+        """Close without writing."""
+        self.dismiss(None)
+
+
+class ReportExportDialog(ModalScreen[Path | None]):
+    """Where to write an evaluation report: a name in the exports folder (or any path); enter or
+    ctrl+s writes, escape backs out."""
+
+    BINDINGS = [
+        Binding("escape", "cancel", "Back", id="export_report.back",
+                tooltip="Close without writing"),
+        Binding("ctrl+s", "export", "Export", id="export_report.confirm",
+                tooltip="Write PATH.csv and PATH.json"),
+    ]
+
+    def __init__(self, name: str, folder: Path) -> None:
+        super().__init__(classes="dialog-screen")
+        self.name_text = name
+        """Suggested file name (without .csv / .json)."""
+        self.folder = folder
+        """Where a name without a folder is written."""
+
+    def compose(self) -> ComposeResult:
+        with Vertical(classes="dialog"):
+            yield Label("Export the report", classes="dialog-question")
+            yield Label(f"into {self.folder}", id="export-report-folder")
+            yield Input(self.name_text, id="export-report-path", compact=True)
+            yield Label("Writes NAME.csv (per question) and NAME.json (summary + questions); "
+                        "a path with a folder goes there.", classes="dialog-hint")
+            with Horizontal(classes="dialog-buttons"):
+                yield Button("Export (ctrl+s)", variant="primary", id="export", compact=True)
+                yield Button("Cancel (esc)", id="cancel", compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#export-report-path", Input).focus()
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        event.stop()
+        self.action_export()
+
+    def on_button_pressed(self, event: Button.Pressed) -> None:
+        if event.button.id == "export":
+            self.action_export()
+        else:
+            self.action_cancel()
+
+    def target(self) -> Path | None:
+        """The typed path: a bare name (or a relative path) lands in the exports folder."""
+        text = self.query_one("#export-report-path", Input).value.strip()
+        if not text:
+            return None
+        path = Path(text).expanduser()
+        return path if path.is_absolute() else self.folder / path
+
+    def action_export(self) -> None:
+        """Write the report where the field says."""
+        target = self.target()
+        if target is None:
+            self.notify("A file name is needed", severity="warning")
+            return
+        self.dismiss(target)
 
     def action_cancel(self) -> None:
         """Close without writing."""

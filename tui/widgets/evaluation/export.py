@@ -1,4 +1,5 @@
-"""Where to export a report: ask for a path (PATH.csv and PATH.json), confirm overwrites."""
+"""Where to export a report: a name in the exports folder or a path (NAME.csv and NAME.json);
+confirm overwrites."""
 
 from __future__ import annotations
 
@@ -21,17 +22,19 @@ def export_paths(base: Path) -> list[Path]:
     return [base.with_name(base.name + ".csv"), base.with_name(base.name + ".json")]
 
 
-def suggested_base(report: EvalReport, folder: Path) -> Path:
-    """``sqltune-eval-<model>-<split>`` in ``folder``, safe as a file name."""
+def suggested_name(report: EvalReport) -> str:
+    """``sqltune-eval-<model>-<split>``, safe as a file name."""
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", report.model or "predictions").strip("-")
-    return folder / f"sqltune-eval-{slug}-{report.split or 'split'}"
+    return f"sqltune-eval-{slug}-{report.split or 'split'}"
 
 
 def ask_export(widget: Widget, report: EvalReport,
                write: Callable[[EvalReport, list[Path]], object]) -> None:
-    """Ask for the path; when a file is already there, ask before overwriting; then `write`."""
+    """Ask for the name (in the exports folder) or a path; when a file is already there, ask
+    before overwriting; then `write`."""
+    from tui.core.paths import exports_dir
     from tui.screens.confirm import ConfirmScreen
-    from tui.screens.prompt import PromptScreen
+    from tui.screens.export_dialog import ReportExportDialog
 
     def confirmed(paths: list[Path]) -> Callable[[bool | None], None]:
         def answered(yes: bool | None) -> None:
@@ -40,10 +43,10 @@ def ask_export(widget: Widget, report: EvalReport,
 
         return answered
 
-    def chosen(text: str | None) -> None:
-        if not text:
+    def chosen(target: Path | None) -> None:
+        if target is None:
             return
-        paths = export_paths(export_base(Path(text).expanduser()))
+        paths = export_paths(export_base(target))
         existing = [path.name for path in paths if path.exists()]
         if not existing:
             write(report, paths)
@@ -51,7 +54,4 @@ def ask_export(widget: Widget, report: EvalReport,
         widget.app.push_screen(ConfirmScreen(f"Overwrite {' and '.join(existing)}?",
                                              yes="Overwrite"), confirmed(paths))
 
-    widget.app.push_screen(
-        PromptScreen("Export the report", value=str(suggested_base(report, Path.cwd())),
-                     hint="Writes PATH.csv (per question) and PATH.json (summary + questions)."),
-        chosen)
+    widget.app.push_screen(ReportExportDialog(suggested_name(report), exports_dir()), chosen)

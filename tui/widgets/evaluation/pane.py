@@ -388,6 +388,7 @@ class EvaluationPane(Pane):
         """Write the CSV and the JSON (reads nothing from the provider)."""
         try:
             for path in paths:
+                path.parent.mkdir(parents=True, exist_ok=True)
                 report.write(path)
         except OSError as error:
             self.app.call_from_thread(self.notify, f"Cannot write {error.filename}: "
@@ -396,5 +397,6 @@ class EvaluationPane(Pane):
         self.post_message(self.Exported(paths))
 
     def on_evaluation_pane_exported(self, message: Exported) -> None:
-        names = " and ".join(str(path) for path in message.paths)
-        self.notify(f"Wrote {names}", title="Export")
+        names = " and ".join(path.name for path in message.paths)
+        folder = message.paths[0].parent if message.paths else ""
+        self.notify(f"Wrote {names} in {folder}", title="Export", timeout=10)

@@ -149,8 +149,11 @@ class RunBar(Vertical):
         self.show_settings()
 
     def choose(self, models: Sequence[str]) -> None:
-        """Evaluate these models next."""
+        """Evaluate these models next (the state line's older hints go: they are answered)."""
         self.chosen = list(dict.fromkeys(models))
+        if not self.running:
+            count = len(self.chosen)
+            self.set_state(f"{count} model{'s' if count != 1 else ''} chosen · r: run")
         self.show_settings()
 
     def set_concurrency(self, text: str) -> str | None:
