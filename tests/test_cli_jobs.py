@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import re
@@ -260,3 +261,36 @@ def test_ctrl_c_while_waiting_exits_130_and_the_job_goes_on(
     with openai.OpenAI(base_url=demo_server.base_url, api_key=demo_server.api_key) as sdk:
         assert sdk.fine_tuning.jobs.retrieve(job_id).status not in ("cancelled", "failed")
         sdk.fine_tuning.jobs.cancel(job_id)
+
+
+@pytest.mark.parametrize("argv", [
+    ["jobs", "create", "--model", MODEL, "--training-file", "file-x"], ["jobs", "list"],
+    ["jobs", "get", "J"], ["jobs", "events", "J"], ["jobs", "checkpoints", "J"],
+    ["jobs", "cancel", "J"], ["jobs", "pause", "J"], ["jobs", "resume", "J"],
+    ["files", "upload", "f.jsonl"], ["files", "list"], ["files", "get", "F"],
+    ["files", "content", "F"], ["files", "delete", "F"],
+    ["watch", "J"], ["eval", "DIR", "--model", MODEL], ["serve"]])
+def test_every_provider_command_takes_provider_on_either_side(argv: list[str]) -> None:
+    from tui.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(argv).provider is None
+    assert parser.parse_args(["--provider", "before", *argv]).provider == "before"
+    assert parser.parse_args([*argv, "--provider", "after"]).provider == "after"
+
+
+def _choices(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
+    found = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    return dict(found[0].choices) if found else {}
+
+
+def test_every_option_has_help_text() -> None:
+    from tui.cli import build_parser
+
+    commands = _choices(build_parser())
+    for name in ("files", "jobs"):
+        actions = _choices(commands[name])
+        assert len(actions) == {"files": 5, "jobs": 8}[name]
+        for action in actions.values():
+            for option in action._actions:
+                assert option.help, (action.prog, option.dest)

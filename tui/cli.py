@@ -109,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("--timeout", type=float, default=5.0)
     query.add_argument("--max-rows", type=int, default=1000)
 
-    evaluate = sub.add_parser("eval", help="execution accuracy of a model or predictions file")
+    evaluate = sub.add_parser("eval", help="execution accuracy of a model or predictions file",
+                              parents=[_provider_option()])
     evaluate.add_argument("dir", type=Path)
     evaluate.add_argument("--json", action="store_true")
     who = evaluate.add_mutually_exclusive_group(required=True)
@@ -120,13 +121,15 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--limit", type=int)
     evaluate.add_argument("--out", type=Path)
 
-    watch = sub.add_parser("watch", help="print a fine-tuning job's events until it ends")
+    watch = sub.add_parser("watch", help="print a fine-tuning job's events until it ends",
+                           parents=[_provider_option()])
     watch.add_argument("job_id")
 
     _files_parser(sub)
     _jobs_parser(sub)
 
-    serve = sub.add_parser("serve", help="serve the app in a browser")
+    serve = sub.add_parser("serve", help="serve the app in a browser",
+                           parents=[_provider_option()])
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--allow-remote", action="store_true")
