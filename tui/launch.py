@@ -17,7 +17,7 @@ LOCAL_URL_ENV = "SQLTUNE_LOCAL_URL"
 """When set with SQLTUNE_LOCAL_KEY: attach to this server instead (tests, embedding programs)."""
 LOCAL_KEY_ENV = "SQLTUNE_LOCAL_KEY"
 """The bearer key of SQLTUNE_LOCAL_URL, passed to child processes only through the environment."""
-KEEP_ALIVE_MAX_S = 60.0
+KEEP_ALIVE_MAX_S = 15.0
 """Longest pause between two keep-alive checks of the service."""
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,7 @@ class ServiceEndpoint:
     """The data folder's background service, kept alive while this object is open.
 
     A thread asks the service for its status every third of its idle timeout (at most every
-    minute), which counts as activity; when the service went away (stopped, killed, idle), the
+    15 s), which counts as activity; when the service went away (stopped, killed, idle), the
     thread starts it again, on the same port when it is free, so clients keep their URL.
     ``stop()`` ends the keep-alive only: the service and its jobs go on.
     """
@@ -114,10 +114,11 @@ def local_endpoint(*, keep_alive: bool = True) -> AttachedServer | ServiceEndpoi
     if url and key:
         return AttachedServer(base_url=url, api_key=key)
     from tui.core.paths import data_dir
-    from tui.core.providers import ProviderError
     from tui.server.service import ServiceError
 
     try:
         return ServiceEndpoint((data_dir() / "server").resolve(), keep_alive=keep_alive)
     except ServiceError as error:
+        from tui.core.providers import ProviderError
+
         raise ProviderError(f"local server: {error}") from None

@@ -100,8 +100,10 @@ def _stop(args: argparse.Namespace, folder: Path) -> int:
 
 
 def _start(args: argparse.Namespace, folder: Path) -> int:
+    # `sqltune server --base-model N=S start`: the service this starts serves those models too.
+    extra = [f"--base-model={spec}" for spec in getattr(args, "base_model", None) or []]
     found = ensure_running(folder, client_key(folder), speed=args.speed,
-                           idle_timeout_s=args.idle_timeout)
+                           idle_timeout_s=args.idle_timeout, extra_args=extra)
     print(f"sqltune server: {found.state.url} (pid {found.state.pid}, log "
           f"{log_path(folder)})")
     return 0

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -297,11 +297,13 @@ def _rotate_log(folder: Path) -> None:
 
 
 def spawn(folder: Path, *, port: int = 0, speed: str = "demo",
-          idle_timeout_s: float = DEFAULT_IDLE_S) -> subprocess.Popen[bytes]:
+          idle_timeout_s: float = DEFAULT_IDLE_S,
+          extra_args: Sequence[str] = ()) -> subprocess.Popen[bytes]:
     """Start ``sqltune server --service`` detached: its own session, stdio to server.log."""
     _rotate_log(folder)
     command = [sys.executable, "-m", "tui", "server", "--service", "--data-dir", str(folder),
-               "--port", str(port), "--speed", speed, "--idle-timeout", f"{idle_timeout_s:g}"]
+               "--port", str(port), "--speed", speed, "--idle-timeout", f"{idle_timeout_s:g}",
+               *extra_args]
     package_root = str(Path(__file__).resolve().parents[2])
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH")) if p)
@@ -342,12 +344,13 @@ def idle_timeout_from_env() -> float:
 
 def ensure_running(folder: Path, key: str, *, prefer_port: int | None = None,
                    speed: str | None = None, idle_timeout_s: float | None = None,
-                   timeout: float = 60.0) -> Attached:
+                   extra_args: Sequence[str] = (), timeout: float = 60.0) -> Attached:
     """Attach to the folder's server, starting the background service when none answers.
 
     Concurrent callers serialize on spawn.lock; the server's own folder lock decides between a
     spawned service and anyone else (``sqltune server`` in a shell), and the loser attaches.
     A restart prefers the port of the server it replaces, so clients keep their URL.
+    ``extra_args`` go to a server this call starts (``--base-model ...``), not to a running one.
     """
     found = attach(folder, key)
     if found is not None:
@@ -360,7 +363,7 @@ def ensure_running(folder: Path, key: str, *, prefer_port: int | None = None,
         port = prefer_port if prefer_port is not None else (old.port if old else 0)
         process = spawn(folder, port=port, speed=speed or os.environ.get(SPEED_ENV) or "demo",
                         idle_timeout_s=(idle_timeout_from_env() if idle_timeout_s is None
-                                        else idle_timeout_s))
+                                        else idle_timeout_s), extra_args=extra_args)
         end = time.monotonic() + timeout
         while True:
             found = attach(folder, key)
