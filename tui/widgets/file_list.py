@@ -25,8 +25,8 @@ if TYPE_CHECKING:
 
 PURPOSES = ("fine-tune", "fine-tune-results", "batch", "assistants", "user_data", "evals")
 """Purposes offered by the filter."""
-NAME_WIDTH = 24
-"""Characters of a file name shown in the table."""
+WIDE = 120
+"""From this table width on, purposes and creation dates are shown in full."""
 
 
 def human_size(size: int) -> str:
@@ -39,9 +39,32 @@ def human_size(size: int) -> str:
     return f"{size} B"
 
 
-def created_text(created_at: int) -> str:
-    """UTC creation time, minutes precision."""
-    return dt.datetime.fromtimestamp(created_at, tz=dt.UTC).strftime("%Y-%m-%d %H:%M")
+def created_text(created_at: int, *, year: bool = True) -> str:
+    """UTC creation time to the second (two uploads a minute apart, or less, differ)."""
+    when = dt.datetime.fromtimestamp(created_at, tz=dt.UTC)
+    return when.strftime("%Y-%m-%d %H:%M:%S" if year else "%m-%d %H:%M:%S")
+
+
+def elide_middle(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, cut in the middle: the start and the end (an extension, an
+    id's last characters) both stay."""
+    if len(text) <= width:
+        return text
+    if width <= 1:
+        return "…"[:width]
+    head = (width - 1) // 2
+    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
+
+
+def file_columns(width: int, longest_id: int = 29) -> dict[str, int]:
+    """Column widths for a table ``width`` cells wide: purpose, size, created and status get
+    what they need; the name and the id share the rest (the id up to its full length)."""
+    wide = width >= WIDE
+    fixed = {"purpose": 17 if wide else 9, "size": 8, "created": 19 if wide else 14,
+             "status": 9}
+    free = width - 2 * (len(fixed) + 2) - sum(fixed.values()) - 2  # cell padding, scrollbar
+    id_width = min(longest_id, max(10, free * 2 // 5))
+    return {"name": max(8, free - id_width), "id": id_width, **fixed}
 
 
 class FileList(Pane):
@@ -120,6 +143,7 @@ class FileList(Pane):
         super().__init__(session)
         self.files: list[FileInfo] = []
         """Files as last listed."""
+        self._widths: dict[str, int] = {}
         self._cancel: asyncio.Event | None = None
 
     def compose(self) -> ComposeResult:
@@ -136,13 +160,27 @@ class FileList(Pane):
             yield Static("", id="files-content-text")
 
     def on_mount(self) -> None:
-        table = self.query_one("#files-table", DataTable)
-        table.add_column("name", key="name", width=NAME_WIDTH)
-        table.add_column("purpose", key="purpose", width=12)
-        table.add_column("size", key="size", width=8)
-        table.add_column("created (UTC)", key="created", width=16)
-        table.add_column("status", key="status", width=9)
+        self._lay_out_columns()
         self.query_one("#files-upload").display = False
+
+    def on_resize(self) -> None:
+        self._lay_out_columns()
+
+    def _lay_out_columns(self) -> None:
+        """Size the columns to the table's width (again when it changes), then fill the rows."""
+        longest_id = max((len(info.id) for info in self.files), default=29)
+        widths = file_columns(self.size.width or 80, longest_id)
+        if widths == self._widths:
+            return
+        self._widths = widths
+        keep = self._highlighted_id()
+        table = self.query_one("#files-table", DataTable)
+        table.clear(columns=True)
+        labels = {"name": "name", "id": "id", "purpose": "purpose", "size": "size",
+                  "created": "created (UTC)", "status": "status"}
+        for key, label in labels.items():
+            table.add_column(label, key=key, width=widths[key])
+        self._fill_rows(keep)
 
     def focus_default(self) -> None:
         self.query_one("#files-table").focus()
@@ -193,20 +231,26 @@ class FileList(Pane):
 
     def on_file_list_listed(self, message: Listed) -> None:
         self.files = message.files
+        self._widths = {}
+        self._lay_out_columns()
+        count = len(message.files)
+        self._set_state(f"{count} file{'s' if count != 1 else ''}")
+
+    def _fill_rows(self, key: str | None) -> None:
+        """One row per file (what tells two uploads of one file apart, id and time, included);
+        the cursor stays on file ``key``."""
         table = self.query_one("#files-table", DataTable)
-        key = self._highlighted_id()
         table.clear()
-        for info in message.files:
-            name = info.filename if len(info.filename) <= NAME_WIDTH else \
-                info.filename[: NAME_WIDTH - 1] + "…"
+        widths, year = self._widths, self._widths.get("created", 0) >= 19
+        for info in self.files:
             status = info.status or "—"
-            table.add_row(name, info.purpose, human_size(info.bytes),
-                          created_text(info.created_at),
+            table.add_row(elide_middle(info.filename, widths["name"]),
+                          elide_middle(info.id, widths["id"]),
+                          elide_middle(info.purpose, widths["purpose"]), human_size(info.bytes),
+                          created_text(info.created_at, year=year),
                           Text(status, style="red" if status == "error" else ""), key=info.id)
         if key is not None and key in table.rows:
             table.move_cursor(row=table.get_row_index(key), animate=False)
-        count = len(message.files)
-        self._set_state(f"{count} file{'s' if count != 1 else ''}")
 
     def on_file_list_failed(self, message: Failed) -> None:
         self._set_state(message.error, "bold red")
