@@ -175,7 +175,7 @@ class SqltuneApp(App[int]):
             *(b for b in self.BINDINGS
               if isinstance(b, Binding) and not (b.id or "").startswith("app.pane_")),
             Binding("ctrl+p", "", "Command palette", tooltip="Every action by name"),
-            Binding("ctrl+q", "", "Quit", tooltip="Also stops the embedded server"),
+            Binding("ctrl+q", "", "Quit", tooltip="Jobs go on in the local server"),
         ]
         sections = [("App", app_keys)]
         sections += [(p.PANE_TITLE, list(p.pane_bindings())) for p in self._panes]

@@ -57,7 +57,7 @@ class ProviderError(Exception):
 
 
 class LocalEndpoint(Protocol):
-    """What the in-process local server starter returns (tui.server.inprocess.LocalServer)."""
+    """What the local server starter returns (tui.launch.local_endpoint()'s endpoint)."""
 
     @property
     def base_url(self) -> str: ...
@@ -197,7 +197,7 @@ class ResolvedProvider:
     source: Source
     """Which resolution step chose this provider."""
     local: LocalEndpoint | None = field(default=None, repr=False)
-    """The in-process server we started, stopped by close()."""
+    """The local server endpoint this resolution attached to; close() lets go of it."""
 
     @property
     def name(self) -> str:
@@ -229,7 +229,7 @@ class ResolvedProvider:
         return f"{self.name} ({self.kind}) {where} key {self.masked_key}"
 
     def close(self) -> None:
-        """Stop the local server if this resolution started it."""
+        """Let go of the local server endpoint (``stop()``: its keep-alive, not the server)."""
         if self.local is not None:
             local, self.local = self.local, None
             local.stop()

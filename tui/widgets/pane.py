@@ -16,7 +16,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Select, TextArea
 
 StartLocal = Callable[..., Any]
-"""Starts the embedded local server; returns an object with base_url, api_key and stop()."""
+"""Finds (or starts) the local server; returns an object with base_url, api_key and stop()."""
 
 
 class ProviderUnavailable(Exception):
@@ -40,7 +40,8 @@ class Connection:
     resolved: Any = field(default=None, repr=False)
     """The core ``ResolvedProvider`` behind it."""
     server: Any = field(default=None, repr=False)
-    """The embedded local server when this app started it (stopped on exit or switch)."""
+    """The local server endpoint when the provider is local (its keep-alive ends on exit or
+    switch; the background server itself goes on running jobs)."""
 
     @property
     def is_local(self) -> bool:
@@ -48,7 +49,7 @@ class Connection:
         return self.kind == "local"
 
     def close(self) -> None:
-        """Stop the embedded server when this connection started it (blocks briefly)."""
+        """Let go of the local server (its keep-alive; the server keeps running jobs)."""
         if self.resolved is not None:
             self.resolved.close()
 
