@@ -220,3 +220,23 @@ def test_upload_draws_progress_on_a_terminal(server: LocalServer, tmp_path: Path
     assert json.loads(process.stdout)["filename"] == "shown.jsonl"  # stdout stays clean JSON
     text = drawn.decode()
     assert "\rshown.jsonl  [" in text and "100%" in text and text.endswith("\r\n")
+
+
+def test_without_a_server_the_commands_attach_to_the_folders_background_service(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.service_support import stop_service
+    from tui.core.paths import data_dir
+
+    monkeypatch.delenv(LOCAL_URL_ENV)
+    monkeypatch.delenv(LOCAL_KEY_ENV)
+    folder = (data_dir() / "server").resolve()
+    try:
+        assert main(["files", "upload", str(write_singer_jsonl(tmp_path / "bg.jsonl", 10)),
+                     "--json"]) == 0
+        file_id = _json(capsys)["id"]
+        assert main(["files", "list", "--json"]) == 0  # a second command: the same server
+        listed = _json(capsys)["data"]
+        assert isinstance(listed, list) and [f["id"] for f in listed] == [file_id]
+    finally:
+        stop_service(folder)

@@ -77,10 +77,16 @@ async def open_provider(args: argparse.Namespace) -> AsyncIterator[Provider]:
     )
     from tui.launch import local_endpoint
 
+    def start_local() -> Any:
+        try:
+            return local_endpoint()
+        except ProviderError as error:  # the server could not start: not a usage error
+            raise CommandError(str(error), EXIT_FAILED) from None
+
     install_secret_redaction()
     try:
         resolved = await asyncio.to_thread(resolve_provider, getattr(args, "provider", None),
-                                           start_local=local_endpoint)
+                                           start_local=start_local)
     except (ProviderError, ConfigError) as error:
         raise CommandError(str(error), EXIT_USAGE) from None
     try:
