@@ -160,3 +160,17 @@ def test_bad_arguments() -> None:
         fit_to_budget([1, 2], groups=["a"], model=MODEL)
     with pytest.raises(BudgetError):
         fit_to_budget([1], model=MODEL, token_limit=-1)
+
+
+def test_validation_share_is_a_percentage_or_a_fraction() -> None:
+    from tui.core.budget import parse_validation_share
+
+    assert parse_validation_share("10") == pytest.approx(0.1)
+    assert parse_validation_share(" 10% ") == pytest.approx(0.1)
+    assert parse_validation_share("0.1") == pytest.approx(0.1)
+    assert parse_validation_share("0.5%") == pytest.approx(0.005)
+    assert parse_validation_share("") == 0.0 and parse_validation_share("0") == 0.0
+    assert parse_validation_share("1") == pytest.approx(0.01)
+    for bad in ("100", "-5", "ten", "150%"):
+        with pytest.raises(BudgetError, match="validation"):
+            parse_validation_share(bad)

@@ -251,3 +251,22 @@ def fit_to_budget(
         kept_indices=kept_indices,
         free=free,
     )
+
+
+def parse_validation_share(text: str) -> float:
+    """The share held out for validation from what a user types: ``10``, ``10%`` or ``0.1``.
+
+    A number from 1 up is a percentage, below 1 a fraction; empty is 0. Raises BudgetError
+    with what is accepted."""
+    cleaned = text.strip().removesuffix("%").strip()
+    if not cleaned:
+        return 0.0
+    try:
+        number = float(cleaned)
+    except ValueError:
+        raise BudgetError(f"validation {text.strip()!r}: type a percentage (10) or a fraction "
+                          "(0.1)") from None
+    share = number / 100 if number >= 1 or text.strip().endswith("%") else number
+    if not 0 <= share < 1:
+        raise BudgetError(f"validation {text.strip()!r}: from 0 to below 100% (e.g. 10 or 0.1)")
+    return share

@@ -209,3 +209,62 @@ def match_model(wanted: str | None, offered: Sequence[str]) -> str | None:
     if wanted in offered:
         return wanted
     return next((m for m in offered if undated(m) == undated(wanted)), None)
+
+
+# ── Budget's "train this": export, upload both, and the form filled in ──────────────────
+
+
+def write_export(result: Any, train: Path, validation: Path | None) -> Any:
+    """Write the kept examples (and the validation split) and record them in the history.
+
+    ``result`` is a tui.core.prepare.PrepareResult; returns its WriteResult (blocking)."""
+    from tui.core.history import History
+
+    train.parent.mkdir(parents=True, exist_ok=True)
+    written = result.write(train, validation)
+    with History() as history:
+        history.record_dataset(result.root, result.options.split,
+                               result.options.template.to_dict(),
+                               budget=result.to_json(written), jsonl_path=written.path)
+    return written
+
+
+@dataclass(frozen=True)
+class UploadedExport:
+    """What "train this" did: the files written and uploaded, and the form's defaults."""
+
+    written: Any
+    """The WriteResult of the export."""
+    files: tuple[Any, ...]
+    """The uploaded FileInfo objects (training first)."""
+    defaults: FormDefaults
+    """Those files, Budget's model and its epochs."""
+
+
+async def export_and_upload(result: Any, train: Path, validation: Path | None, client: Any,
+                            provider: str) -> UploadedExport:
+    """Write the export, upload the training file then its validation pair (each validated and
+    recorded in the history), and the create form's defaults for them."""
+    import asyncio
+
+    from tui.core.files import FileService
+    from tui.core.history import History
+
+    written = await asyncio.to_thread(write_export, result, train, validation)
+    service = FileService(client)
+    budget = result.budget
+    paths = [written.path] + ([written.validation_path] if written.validation_path else [])
+    uploaded = []
+    for path in paths:
+        info = await service.upload(path, model=budget.model)
+        uploaded.append(info)
+
+        def record(path: Path = path, file_id: str = info.id) -> None:
+            with History() as history:
+                history.record_upload(provider, file_id, path)
+
+        await asyncio.to_thread(record)
+    defaults = FormDefaults(training=uploaded[0].id,
+                            validation=uploaded[1].id if len(uploaded) > 1 else None,
+                            model=budget.model, epochs=budget.epochs_setting)
+    return UploadedExport(written, tuple(uploaded), defaults)

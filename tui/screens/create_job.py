@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,21 +17,26 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from tui.core.budget import resolve_epochs
-from tui.core.pricing import price_for, priced_models, training_cost
+from tui.core.counters import BaseModelInfo
+from tui.core.estimate import estimate_job
+from tui.core.job_form import CPU_NOTE, FormDefaults, match_model, training_duration
+from tui.core.pricing import price_for, priced_models
 
 DEFAULT_BASE = "gpt-4.1-mini-2025-04-14"
 """The form's first base model."""
 
 
-def base_model_choices(provider_models: list[str]) -> list[str]:
-    """Priced OpenAI snapshots, then the provider's own trainable models (local base, ft:)."""
+def base_model_choices(provider_models: list[str],
+                       bases: Sequence[BaseModelInfo] = ()) -> list[str]:
+    """The provider's real open-weight bases first, then priced OpenAI snapshots, then its own
+    trainable models (the stand-in local base, ft:)."""
     snapshots = []
     for name in priced_models():
         price = price_for(name)
         snapshots.append(price.snapshot if price is not None and price.snapshot else name)
+    real = [b.id for b in bases if not provider_models or b.id in provider_models]
     own = [m for m in provider_models if m.startswith(("sqltune-local", "ft:"))]
-    return list(dict.fromkeys([*snapshots, *own]))
+    return list(dict.fromkeys([*real, *snapshots, *own]))
 
 
 @dataclass(frozen=True)
@@ -43,6 +49,46 @@ class FileChoice:
     """Its name."""
     local_path: str | None = None
     """Where it came from on this machine (history), when known."""
+
+
+@dataclass
+class FormData:
+    """Everything the form offers, read from the provider and the local history."""
+
+    models: list[str]
+    """Base models offered."""
+    files: list[FileChoice]
+    """Fine-tune files offered, newest first."""
+    defaults: FormDefaults
+    """The preselected files, model and epochs."""
+    bases: list[BaseModelInfo] = field(default_factory=list)
+    """The provider's real open-weight bases (a sqltune server's extension route)."""
+    real_training_hint: str | None = None
+    """How to get real training when the local server has no real base."""
+
+
+async def load_form_data(client: Any, kind: str, provider: str,
+                         defaults: FormDefaults | None = None) -> FormData:
+    """Files, models and real bases of the provider; the newest training file and its pair.
+
+    ``defaults`` (from Budget's "train this") replace what the history suggests."""
+    from tui.core.files import FileService
+    from tui.core.job_form import fetch_base_models, read_form_defaults, train_extra_missing
+
+    files = await FileService(client).list("fine-tune")
+    models = [m.id async for m in client.models.list()]
+    bases: list[BaseModelInfo] = []
+    hint = None
+    if kind == "local":
+        try:
+            bases = await fetch_base_models(client) or []
+        except Exception:  # details are a bonus: the form still works without them
+            bases = []
+        if not bases:
+            hint = await asyncio.to_thread(train_extra_missing)
+    found, local = await asyncio.to_thread(read_form_defaults, provider, files)
+    choices = [FileChoice(f.id, f.filename, local.get(f.id)) for f in files]
+    return FormData(base_model_choices(models, bases), choices, defaults or found, bases, hint)
 
 
 class CreateJobScreen(ModalScreen[Any]):
@@ -62,7 +108,10 @@ class CreateJobScreen(ModalScreen[Any]):
         """What to show."""
 
     def __init__(self, models: list[str], files: list[FileChoice], *, training: str | None,
-                 note: str | None, fetch: Any, provider_kind: str = "openai") -> None:
+                 note: str | None, fetch: Any, provider_kind: str = "openai",
+                 validation: str | None = None, model: str | None = None,
+                 epochs: int | str | None = None, bases: Sequence[BaseModelInfo] = (),
+                 real_training_hint: str | None = None) -> None:
         super().__init__(classes="dialog-screen")
         self.provider_kind = provider_kind
         """openai, azure, compatible or local: whose bill the estimate speaks of."""
@@ -76,10 +125,30 @@ class CreateJobScreen(ModalScreen[Any]):
         """A provider note (e.g. OpenAI's end of new fine-tuning jobs)."""
         self.fetch = fetch
         """``async (file_id) -> bytes``: reads a file not on this machine (for the estimate)."""
+        self.validation = validation
+        """Preselected validation file (the training file's pair)."""
+        self.model = match_model(model, models)
+        """Preselected base model (Budget's), when offered."""
+        self.epochs = str(epochs) if epochs not in (None, "") else "auto"
+        """Preselected epochs (Budget's)."""
+        self.bases = {b.id: b for b in bases}
+        """The real open-weight bases by name: their tokenizer counts, their speed is known."""
+        self.real_training_hint = real_training_hint
+        """How to get real training, when the local server has no real base."""
+
+    @classmethod
+    def from_data(cls, data: FormData, *, note: str | None, fetch: Any,
+                  provider_kind: str) -> CreateJobScreen:
+        """The form for what load_form_data read."""
+        defaults = data.defaults
+        return cls(data.models, data.files, training=defaults.training, note=note, fetch=fetch,
+                   provider_kind=provider_kind, validation=defaults.validation,
+                   model=defaults.model, epochs=defaults.epochs, bases=data.bases,
+                   real_training_hint=data.real_training_hint)
 
     def compose(self) -> ComposeResult:
         files = [(f"{f.filename} ({f.id})", f.id) for f in self.files]
-        model = DEFAULT_BASE if DEFAULT_BASE in self.models else self.models[0]
+        model = self.model or (DEFAULT_BASE if DEFAULT_BASE in self.models else self.models[0])
         with Vertical(classes="dialog form"):
             yield Label("New fine-tuning job", classes="dialog-question")
             with Horizontal(classes="row"):
@@ -92,14 +161,15 @@ class CreateJobScreen(ModalScreen[Any]):
                                   prompt="(choose a file)", id="create-training")
             with Horizontal(classes="row"):
                 yield Label("validation")
-                yield Select[str](files, prompt="(none)", compact=True, id="create-validation")
+                yield Select[str](files, value=self.validation or Select.NULL, prompt="(none)",
+                                  compact=True, id="create-validation")
             with Horizontal(classes="row"):
                 yield Label("suffix")
                 yield Input(placeholder="up to 64 characters", max_length=64, compact=True,
                             id="create-suffix")
             with Horizontal(classes="row"):
                 yield Label("epochs")
-                yield Input("auto", compact=True, id="create-epochs", classes="short")
+                yield Input(self.epochs, compact=True, id="create-epochs", classes="short")
                 yield Label(" batch")
                 yield Input("auto", compact=True, id="create-batch", classes="short")
                 yield Label(" lr ×")
@@ -109,8 +179,9 @@ class CreateJobScreen(ModalScreen[Any]):
                 yield Input(placeholder="random", compact=True, type="integer", id="create-seed",
                             classes="short")
             yield Static("choose a training file for the estimate", id="create-estimate")
-            if self.note:
-                yield Static(Text(self.note, style="yellow"), id="create-note")
+            notes = [n for n in (self.note, self.real_training_hint) if n]
+            if notes:
+                yield Static(Text("\n".join(notes), style="yellow"), id="create-note")
             with Horizontal(classes="dialog-buttons"):
                 yield Button("Create (ctrl+s)", variant="primary", id="create", compact=True)
                 yield Button("Cancel (esc)", id="cancel", compact=True)
@@ -167,21 +238,31 @@ class CreateJobScreen(ModalScreen[Any]):
 
     @work(exclusive=True, group="create-estimate", exit_on_error=False)
     async def estimate(self, model: str, file_id: str, epochs: Any) -> None:
-        """Count the training file's tokens (validator) and price the job."""
+        """Count the training file's tokens (validator; a real base's own tokenizer) and price
+        and time the job."""
+        from tui.core.counters import base_counter
         from tui.core.jsonl import validate_bytes, validate_jsonl
 
         choice = next((f for f in self.files if f.id == file_id), None)
+        base = self.bases.get(model)
+        counting: dict[str, Any] = {}
+        counter = None
         try:
+            if base is not None:
+                counter = await asyncio.to_thread(base_counter, base)
+                counting = {"token_check": counter.count, "context": counter.context_limit}
             if choice is not None and choice.local_path and Path(choice.local_path).is_file():
-                report = await asyncio.to_thread(validate_jsonl, Path(choice.local_path), model)
+                report = await asyncio.to_thread(validate_jsonl, Path(choice.local_path), model,
+                                                 **counting)
             else:
                 data = await self.fetch(file_id)
-                report = await asyncio.to_thread(validate_bytes, data, model)
+                report = await asyncio.to_thread(validate_bytes, data, model, **counting)
         except Exception as error:
             self.post_message(self.Estimated(Text(f"no estimate: {error}", style="red")))
             return
-        self.post_message(self.Estimated(estimate_text(report, model, epochs,
-                                                         self.provider_kind)))
+        self.post_message(self.Estimated(estimate_text(
+            report, model, epochs, self.provider_kind, base=base,
+            count_note=counter.note if counter is not None else None)))
 
     def on_create_job_screen_estimated(self, message: Estimated) -> None:
         self.query_one("#create-estimate", Static).update(message.text)
@@ -208,31 +289,31 @@ class CreateJobScreen(ModalScreen[Any]):
         self.dismiss(None)
 
 
-def estimate_text(report: Any, model: str, epochs: Any, provider_kind: str = "openai") -> Text:
+def estimate_text(report: Any, model: str, epochs: Any, provider_kind: str = "openai", *,
+                  base: BaseModelInfo | None = None, count_note: str | None = None) -> Text:
     """``≈ 358,332 trained tokens (3 epochs × 119,444) · $1.79`` from a ValidationReport.
 
     The price table is OpenAI's: on the local server training is free, and other providers
-    bill by their own price list, so the figure is labelled for what it is."""
+    bill by their own price list, so the figure is labelled for what it is. A real base adds
+    how long it would train (measured throughput only) and, on a CPU, what that suits."""
     if not report.ok:
         return Text(f"the file has {len(report.errors)} errors: the job would fail",
                     style="bold red")
-    per_epoch = report.total_tokens or 0
-    n_epochs = resolve_epochs(epochs, report.examples)
-    trained = per_epoch * n_epochs
-    cost = training_cost(model, trained)
+    estimate = estimate_job(report, model, epochs, provider_kind)
     text = Text("≈ ")
-    text.append(f"{trained:,}", style="bold")
-    text.append(f" trained tokens ({n_epochs} epochs × {per_epoch:,}, "
-                f"{report.examples:,} examples) · ")
-    if provider_kind == "local":
-        text.append("free on the local server", style="bold")
-        if cost:
-            text.append(f" (OpenAI's list price: ${cost:,.2f})")
-    elif cost is None:
-        text.append("cost unknown", style="bold")
-    elif provider_kind == "openai":
-        text.append(f"${cost:,.2f}", style="bold")
-    else:
-        text.append(f"${cost:,.2f}", style="bold")
-        text.append(" at OpenAI's list price (this provider bills by its own)")
+    text.append(f"{estimate.trained_tokens:,}", style="bold")
+    text.append(f" trained tokens ({estimate.epochs} epochs × {estimate.tokens_per_epoch:,}, "
+                f"{estimate.examples:,} examples) · ")
+    label = estimate.price_label
+    head, _, tail = label.partition(" (") if provider_kind == "local" else label.partition(" at ")
+    text.append(head, style="bold")
+    if tail:
+        text.append(f" ({tail}" if provider_kind == "local" else f" at {tail}")
+    if base is not None:
+        duration = training_duration(estimate.trained_tokens, base)
+        text.append(f"\n{duration.text()}")
+        if duration.cpu:
+            text.append(f"\n{CPU_NOTE}", style="dim")
+    if count_note:
+        text.append(f"\n{count_note}", style="yellow")
     return text

@@ -279,31 +279,30 @@ class JobsPane(Pane):
         self.open_create_form()
 
     @work(exclusive=True, group="jobs-create", exit_on_error=False)
-    async def open_create_form(self) -> None:
-        """Read the files and models the form offers, then show it; create on confirm."""
+    async def open_create_form(self, defaults: Any = None) -> None:
+        """Read the files and models the form offers, then show it; create on confirm.
+
+        ``defaults`` (a core.job_form.FormDefaults, from Budget's "train this") preselect the
+        files, model and epochs; else the newest training file and its validation pair."""
         import asyncio
 
         from tui.core.files import FileService
-        from tui.screens.create_job import CreateJobScreen, FileChoice, base_model_choices
+        from tui.screens.create_job import CreateJobScreen, load_form_data
 
         try:
             client = await self.session.client()
-            files = await FileService(client).list("fine-tune")
-            models = [m.id async for m in client.models.list()]
+            connection = self.session.connection
+            provider = connection.name if connection else "?"
+            kind = connection.kind if connection else "openai"
+            data = await load_form_data(client, kind, provider, defaults)
             service = await self._service()
         except Exception as error:
             self.post_message(self.Failed(str(error)))
             return
-        connection = self.session.connection
-        provider = connection.name if connection else "?"
-        kind = connection.kind if connection else "openai"
-        local = await asyncio.to_thread(_local_paths, provider)
-        choices = [FileChoice(f.id, f.filename, local.get(f.id)) for f in files]
-        training = choices[0].id if choices else None
-        screen = CreateJobScreen(base_model_choices(models), choices, training=training,
-                                 note=service.creation_note(),
-                                 fetch=FileService(client).content,
-                                 provider_kind=kind)
+        local = {f.id: f.local_path for f in data.files if f.local_path}
+        screen = CreateJobScreen.from_data(data, note=service.creation_note(),
+                                           fetch=FileService(client).content,
+                                           provider_kind=kind)
         spec = await self.app.push_screen_wait(screen)
         if spec is None:
             return
@@ -351,13 +350,6 @@ class JobsPane(Pane):
             detail.job = message.job
             detail.poke(message.job.id)
         self.action_refresh()
-
-
-def _local_paths(provider: str) -> dict[str, str]:
-    from tui.core.history import History
-
-    with History() as history:
-        return {u.file_id: u.local_path for u in history.uploads(provider)}
 
 
 def _record_job(provider: str, job: Any, local_path: str | None) -> None:

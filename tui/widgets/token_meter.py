@@ -1,4 +1,5 @@
-"""The token-budget meter: tokens against the job limit, examples kept, epochs, cost, export."""
+"""The token-budget meter: tokens against the job limit, examples kept, epochs, cost, export,
+and "train this" (export, upload both files, the create form filled in)."""
 
 from __future__ import annotations
 
@@ -12,42 +13,23 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.message import Message
-from textual.reactive import reactive
 from textual.widgets import DataTable, Input, Label, Select, Static
 
-from tui.core.budget import DEFAULT_TOKEN_LIMIT, STRATEGIES, Budget, fit_to_budget
+from tui.core.budget import (
+    DEFAULT_TOKEN_LIMIT,
+    STRATEGIES,
+    Budget,
+    fit_to_budget,
+    parse_validation_share,
+)
+from tui.core.counters import BaseModelInfo
 from tui.core.pricing import price_for, priced_models
 from tui.messages import DatasetExported
+from tui.widgets.budget_view import BudgetBar, summary_text
 from tui.widgets.pane import Pane
 
 DEFAULT_MODEL = "gpt-4.1-mini"
 """The meter's first model (the CLI's default, without its snapshot date)."""
-
-
-class BudgetBar(Static):
-    """A bar of trained tokens against the per-job limit; red when the limit cut examples."""
-
-    budget: reactive[Budget | None] = reactive(None)
-    """The fit shown."""
-    over = reactive(False, toggle_class="-over")
-    """True when examples had to be dropped to fit the limit."""
-
-    def watch_budget(self, budget: Budget | None) -> None:
-        self.over = budget is not None and not budget.fits_all
-
-    def render(self) -> Text:
-        budget = self.budget
-        if budget is None:
-            return Text("counting tokens…", style="italic")
-        width = max(10, self.size.width - 34)
-        fraction = min(1.0, budget.fraction_of_limit)
-        filled = round(fraction * width)
-        text = Text(no_wrap=True, overflow="ellipsis")
-        text.append("█" * filled, style="red" if self.over else "green")
-        text.append("░" * (width - filled), style="dim")
-        text.append(f" {_short(budget.trained_tokens)} / {_short(budget.token_limit)}"
-                    f" tokens ({fraction:.1%})")
-        return text
 
 
 class TokenMeter(Pane):
@@ -55,6 +37,7 @@ class TokenMeter(Pane):
 
     PANE_ID = "budget"
     PANE_TITLE = "Budget"
+    MAIN_WIDGET = "#budget-costs"
     BINDINGS: ClassVar[list[Any]] = [
         Binding("m", "focus_control('model')", "Model", id="budget.model",
                 tooltip="Change the base model (encoding, context and price)"),
@@ -65,9 +48,12 @@ class TokenMeter(Pane):
         Binding("s", "focus_control('strategy')", "Strategy", id="budget.strategy",
                 tooltip="How the subset is chosen: stratified, shortest or random"),
         Binding("v", "focus_control('validation')", "Valid %", id="budget.validation",
-                show=False, tooltip="Share of examples held out as a validation file"),
+                show=False, tooltip="Share held out as a validation file: 10 (%) or 0.1"),
         Binding("x", "export", "Export", id="budget.export",
                 tooltip="Write the kept examples as chat JSONL (and the validation split)"),
+        Binding("t", "train_this", "Train this", id="budget.train",
+                tooltip="Export, upload the training and validation files, and open the new "
+                        "job form filled in with this model and epochs"),
         Binding("escape", "focus_table", "Back", id="budget.back", show=False,
                 tooltip="Leave the field and go back to the cost table"),
     ]
@@ -100,6 +86,20 @@ class TokenMeter(Pane):
         error: str
         """Why."""
 
+    @dataclass
+    class BasesFound(Message):
+        """The provider's real open-weight bases (a sqltune server's extension route)."""
+
+        bases: list[BaseModelInfo]
+        """Their names, sources, context and tokenizer whereabouts."""
+
+    @dataclass
+    class Uploaded(Message):
+        """"Train this" exported and uploaded the files; the form comes next."""
+
+        export: Any
+        """tui.core.job_form.UploadedExport."""
+
     def __init__(self, session: Any) -> None:
         super().__init__(session)
         self.result: Any = None
@@ -107,6 +107,8 @@ class TokenMeter(Pane):
         self.budget: Budget | None = None
         """The fit shown."""
         self._requested: tuple[Path | None, Any] | None = None
+        self.bases: list[BaseModelInfo] = []
+        """Real bases of the provider: they count with their own tokenizer, and are free."""
 
     def compose(self) -> ComposeResult:
         models = priced_models()
@@ -126,8 +128,8 @@ class TokenMeter(Pane):
             yield Select[str]([(s, s) for s in STRATEGIES], value="stratified",
                               allow_blank=False, compact=True, id="budget-strategy")
             yield Label("validation ")
-            yield Input("0", id="budget-validation", compact=True, type="number",
-                        classes="short", tooltip="fraction held out, e.g. 0.1")
+            yield Input("0", id="budget-validation", compact=True, classes="short",
+                        restrict=r"[0-9.%]*", tooltip="share held out: 10 (%) or 0.1")
             yield Label("", id="budget-state")
         yield BudgetBar(id="budget-bar")
         yield Static("", id="budget-summary")
@@ -177,10 +179,7 @@ class TokenMeter(Pane):
         return value if isinstance(value, str) else "stratified"
 
     def _validation(self) -> float:
-        fraction = float(self.query_one("#budget-validation", Input).value.strip() or "0")
-        if not 0 <= fraction < 1:
-            raise ValueError("validation must be a fraction from 0 to below 1")
-        return fraction
+        return parse_validation_share(self.query_one("#budget-validation", Input).value)
 
     def _options(self) -> Any:
         from tui.core.prepare import PrepareOptions
@@ -206,11 +205,13 @@ class TokenMeter(Pane):
 
     @work(thread=True, exclusive=True, group="budget", exit_on_error=False)
     def _prepare(self, data: Path | None, options: Any) -> None:
+        from tui.core.counters import counter_for
         from tui.core.paths import demo_dir
         from tui.core.prepare import prepare
 
         try:
-            result = prepare(data or demo_dir(), options)
+            counter = counter_for(options.model, self.bases)
+            result = prepare(data or demo_dir(), options, counter=counter)
         except Exception as error:
             self.post_message(self.PrepareFailed(str(error)))
             return
@@ -218,11 +219,44 @@ class TokenMeter(Pane):
 
     def on_token_meter_prepared(self, message: Prepared) -> None:
         self.result = message.result
+        self.query_one(BudgetBar).error = None
         self._show(message.result.budget)
 
     def on_token_meter_prepare_failed(self, message: PrepareFailed) -> None:
         self._requested = None  # asking again retries
-        self._show_state(message.error, error=True)
+        self._show_state("not counted", error=True)
+        self.query_one(BudgetBar).error = message.error  # the full width: a path fits
+
+    # ── the provider's real bases ───────────────────────────────────────────────────────
+
+    def provider_changed(self) -> None:
+        self.find_bases()
+
+    @work(exclusive=True, group="budget-bases", exit_on_error=False)
+    async def find_bases(self) -> None:
+        """Ask a local sqltune server for its real bases (others have none to offer)."""
+        from tui.core.job_form import fetch_base_models
+
+        connection = self.session.connection
+        bases: list[BaseModelInfo] = []
+        if connection is not None and connection.kind == "local":
+            try:
+                bases = await fetch_base_models(connection.client) or []
+            except Exception:  # the priced models still work; the bases are a bonus
+                bases = []
+        self.post_message(self.BasesFound(bases))
+
+    def on_token_meter_bases_found(self, message: BasesFound) -> None:
+        if [b.id for b in message.bases] == [b.id for b in self.bases]:
+            self.bases = message.bases
+            return
+        self.bases = message.bases
+        select = self.query_one("#budget-model", Select)
+        current = select.value
+        names = [*(b.id for b in self.bases), *priced_models()]
+        select.set_options([(m, m) for m in dict.fromkeys(names)])
+        select.value = current if isinstance(current, str) and current in names else (
+            DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
 
     @work(thread=True, exclusive=True, group="budget", exit_on_error=False)
     def refit(self, tokens: list[int], groups: list[str], model: str, epochs: Any, limit: int,
@@ -272,6 +306,9 @@ class TokenMeter(Pane):
         self.query_one("#budget-summary", Static).update(summary_text(budget, self.result))
         table = self.query_one("#budget-costs", DataTable)
         table.clear()
+        if budget.free:
+            table.add_row(Text(budget.model, style="bold"), "—",
+                          Text("free (sqltune server)", style="bold"), key=budget.model)
         for model, cost in budget.costs_usd.items():
             price = price_for(model)
             rate = f"{price.training:g}" if price is not None and price.training else "—"
@@ -299,30 +336,30 @@ class TokenMeter(Pane):
         if self.result is None or self.budget is None:
             self.notify("Still counting tokens…", title="Export")
             return
-        stem = f"{Path(self.result.root).name}-{self.budget.model}-{self.budget.kept}"
-        folder = _exports_dir()
-        validation = folder / f"{stem}-validation.jsonl" if self.result.validation else None
+        train, validation = self._export_paths()
 
         def chosen(request: ExportRequest | None) -> None:
             if request is not None:
                 self.export(self.result, request.train, request.validation)
 
-        self.app.push_screen(ExportDialog(folder / f"{stem}.jsonl", validation,
-                                          self.budget.kept, len(self.result.validation)),
-                             chosen)
+        self.app.push_screen(ExportDialog(train, validation, self.budget.kept,
+                                          len(self.result.validation)), chosen)
+
+    def _export_paths(self) -> tuple[Path, Path | None]:
+        assert self.result is not None and self.budget is not None
+        stem = f"{Path(self.result.root).name}-{self.budget.model}-{self.budget.kept}"
+        stem = stem.replace("/", "_")  # a Hub id names a real base: Qwen/Qwen2.5-...
+        folder = _exports_dir()
+        validation = folder / f"{stem}-validation.jsonl" if self.result.validation else None
+        return folder / f"{stem}.jsonl", validation
 
     @work(thread=True, exclusive=True, group="budget-export", exit_on_error=False)
     def export(self, result: Any, train: Path, validation: Path | None) -> None:
         """Write the kept examples (and the validation split), then record them in history."""
-        from tui.core.history import History
+        from tui.core.job_form import write_export
 
         try:
-            train.parent.mkdir(parents=True, exist_ok=True)
-            written = result.write(train, validation)
-            with History() as history:
-                history.record_dataset(result.root, result.options.split,
-                                       result.options.template.to_dict(),
-                                       budget=result.to_json(written), jsonl_path=written.path)
+            written = write_export(result, train, validation)
         except Exception as error:
             self.post_message(self.ExportFailed(str(error)))
             return
@@ -336,41 +373,47 @@ class TokenMeter(Pane):
     def on_token_meter_export_failed(self, message: ExportFailed) -> None:
         self.notify(message.error, title="Export failed", severity="error")
 
+    def action_train_this(self) -> None:
+        """Export to the exports folder, upload both files, open the create form filled in."""
+        if self.result is None or self.budget is None:
+            self.notify("Still counting tokens…", title="Train this")
+            return
+        train, validation = self._export_paths()
+        self._show_state("exporting and uploading…")
+        self.train_this(self.result, train, validation)
+
+    @work(exclusive=True, group="budget-export", exit_on_error=False)
+    async def train_this(self, result: Any, train: Path, validation: Path | None) -> None:
+        """Export, upload (validated, recorded in the history), then hand over to the form."""
+        from tui.core.job_form import export_and_upload
+
+        try:
+            client = await self.session.client()
+            connection = self.session.connection
+            provider = connection.name if connection else "?"
+            done = await export_and_upload(result, train, validation, client, provider)
+        except Exception as error:
+            self.post_message(self.ExportFailed(str(error)))
+            return
+        written = done.written
+        self.post_message(DatasetExported(written.path, written.validation_path,
+                                          written.examples, result.budget.model))
+        self.post_message(self.Uploaded(done))
+
+    def on_token_meter_uploaded(self, message: Uploaded) -> None:
+        from textual.widgets import TabbedContent
+
+        from tui.messages import FileUploaded
+        from tui.widgets.job_events import JobsPane
+
+        self._show_state("")
+        for info in message.export.files:
+            self.post_message(FileUploaded(info.id, info.filename))
+        self.app.query_one("#panes", TabbedContent).active = f"tab-{JobsPane.PANE_ID}"
+        self.app.query_one(JobsPane).open_create_form(message.export.defaults)
+
 
 def _exports_dir() -> Path:
     from tui.core.paths import data_dir
 
     return data_dir() / "exports"
-
-
-def _short(n: int) -> str:
-    for size, unit in ((1_000_000_000, "B"), (1_000_000, "M"), (1_000, "k")):
-        if n >= size:
-            return f"{n / size:.3g}{unit}"
-    return str(n)
-
-
-def summary_text(budget: Budget, result: Any) -> Text:
-    """Examples kept, epochs, tokens, cost, encoding and what was skipped, in three lines."""
-    text = Text()
-    text.append("kept ")
-    text.append(f"{budget.kept:,}", style="bold")
-    text.append(f" of {budget.examples:,} examples · ")
-    auto = " (auto)" if budget.epochs_setting == "auto" else ""
-    text.append(f"{budget.epochs}", style="bold")
-    text.append(f" epochs{auto} · {budget.tokens_per_epoch:,} tokens/epoch\n")
-    text.append("trained ")
-    text.append(f"{budget.trained_tokens:,}", style="bold")
-    cost = budget.estimated_cost_usd
-    text.append(f" tokens · {budget.model} ")
-    text.append("price unknown" if cost is None else f"${cost:,.2f}", style="bold")
-    if budget.over_context:
-        text.append(f" · {budget.over_context} over context", style="bold red")
-    skipped = result.skipped_examples if result is not None else 0
-    held = len(result.validation) if result is not None else 0
-    text.append(f"\n{budget.encoding} · context {budget.context_limit:,} · longest "
-                f"{budget.max_example_tokens:,} · skipped {skipped} · validation {held}",
-                style="dim")
-    if budget.encoding_note:
-        text.append(f"\n{budget.encoding_note}", style="yellow")
-    return text
