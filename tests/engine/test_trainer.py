@@ -1,0 +1,101 @@
+"""The LoRA trainer on the tiny model: real gradient steps, learning, blobs, exact resume."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tui.server.engines.base import EngineError, Hyperparameters, StepMetrics
+from tui.server.engines.lora import artifacts
+from tui.server.engines.lora.chat import prompt_ids
+
+pytest.importorskip("peft")
+
+SCHEMA = "CREATE TABLE singer (id INTEGER, name TEXT);"
+
+
+def example(n: int) -> list[dict[str, Any]]:
+    return [{"role": "system", "content": SCHEMA},
+            {"role": "user", "content": f"What is the name of singer {n}?"},
+            {"role": "assistant", "content": f"SELECT name FROM singer WHERE id = {n}"}]
+
+
+def greedy(model: Any, tokenizer: Any, messages: list[dict[str, Any]]) -> str:
+    import torch
+
+    ids = torch.tensor([prompt_ids(tokenizer, messages)])
+    model.eval()
+    with torch.no_grad():
+        out = model.generate(input_ids=ids, max_new_tokens=24, do_sample=False)
+    return str(tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=True))
+
+
+def test_steps_learn_and_the_tuned_model_writes_the_trained_sql(tiny_model_dir: Path) -> None:
+    from tui.server.engines.lora.trainer import LoraTrainer
+
+    hp = Hyperparameters(n_epochs=12, batch_size=1, learning_rate_multiplier=10)
+    trainer = LoraTrainer(tiny_model_dir, "tiny", [example(1), example(1)], [example(7)], hp,
+                          seed=3)
+    assert trainer.total_steps == 24
+    before = greedy(trainer.model, trainer.tokenizer, example(1)[:2])
+    assert before != "SELECT name FROM singer WHERE id = 1"
+    metrics = [trainer.step() for _ in range(trainer.total_steps)]
+    assert [m.step for m in metrics] == list(range(1, 25))
+    assert [m.epoch for m in metrics if m.epoch_end] == list(range(1, 13))
+    assert metrics[-1].train_loss < metrics[0].train_loss - 0.5
+    assert metrics[-1].train_mean_token_accuracy > 0.9 > metrics[0].train_mean_token_accuracy
+    assert all(m.valid_loss is not None for m in metrics)
+    assert all((m.full_valid_loss is not None) == m.epoch_end for m in metrics)
+    assert trainer.last_step_tokens > 20 and trainer.last_step_seconds > 0
+    assert greedy(trainer.model, trainer.tokenizer, example(1)[:2]) == \
+        "SELECT name FROM singer WHERE id = 1"
+
+    # the blob is a standard PEFT adapter: loaded on a fresh base it answers the same
+    from peft import PeftModel
+    from transformers import AutoModelForCausalLM
+
+    blob = trainer.state(resumable=False)
+    assert artifacts.read_trainer_state(blob) is None
+    meta = artifacts.unpack_adapter(blob, tiny_model_dir.parent / "adapter-out")
+    assert (meta.base_model, meta.step, meta.lora["r"]) == ("tiny", 24, 16)
+    assert sorted(meta.lora["target_modules"]) == sorted(
+        ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
+    tuned = PeftModel.from_pretrained(AutoModelForCausalLM.from_pretrained(tiny_model_dir),
+                                      tiny_model_dir.parent / "adapter-out")
+    assert greedy(tuned, trainer.tokenizer, example(1)[:2]) == \
+        "SELECT name FROM singer WHERE id = 1"
+
+
+def test_a_resumed_run_continues_exactly_as_the_uninterrupted_one(tiny_model_dir: Path) -> None:
+    from tui.server.engines.lora.trainer import LoraTrainer
+
+    train = [example(n) for n in range(5)]
+    valid = [example(n) for n in (11, 12, 13)]
+    hp = Hyperparameters(n_epochs=2, batch_size=2, learning_rate_multiplier=5)
+
+    def row(m: StepMetrics) -> list[Any]:
+        return [m.step, m.epoch, m.epoch_end, m.train_loss, m.train_mean_token_accuracy,
+                m.valid_loss, m.full_valid_loss]
+
+    whole = LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=9)
+    expected = [row(whole.step()) for _ in range(whole.total_steps)]
+    assert whole.total_steps == 6
+
+    first = LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=9)
+    got = [row(first.step()) for _ in range(2)]
+    state = first.state()
+    assert artifacts.read_meta(state).step == 2
+    del first
+    resumed = LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=9, resume_state=state)
+    assert resumed.steps_done == 2
+    got += [row(resumed.step()) for _ in range(4)]
+    assert len(got) == len(expected)
+    for mine, theirs in zip(got, expected, strict=True):
+        assert [None if v is None else pytest.approx(v, rel=1e-5) for v in theirs] == mine
+
+    with pytest.raises(EngineError, match="another job"):
+        LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=10, resume_state=state)
+    with pytest.raises(EngineError, match="not a lora engine blob"):
+        LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=9, resume_state=b"junk")

@@ -1,0 +1,374 @@
+"""In-process LoRA training of a causal LM: the step loop, real metrics, state save and restore.
+
+Defaults (``LoraSettings``), chosen for small text-to-SQL files on CPU and documented in the
+README: LoRA r=16, alpha=32, dropout 0.05 on the attention and MLP projections (q, k, v, o,
+gate, up, down; every linear layer for architectures that name them otherwise); AdamW with a
+base learning rate of 2e-4 times the job's ``learning_rate_multiplier`` (OpenAI's auto
+multiplier 1.8 for small files gives 3.6e-4), weight decay 0, gradients clipped at norm 1.0;
+a linear warmup over the first 3% of steps (at least one) then a linear decay to 10% of the
+peak rate at the last step. Each step learns ``batch_size`` examples (one forward and backward
+per example, gradients summed, so no padding is computed) with the loss on assistant tokens
+only. bf16 autocast runs where the CPU supports it (or on CUDA when present); gradient
+checkpointing is off (it halved throughput on CPU) unless ``gradient_checkpointing`` is set.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import math
+import os
+import random
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from tui.server.engines.base import EngineError, Hyperparameters, StepMetrics
+from tui.server.engines.lora import artifacts
+from tui.server.engines.lora.chat import IGNORE_INDEX, EncodedChat, encode_chat
+
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+"""Attention and MLP projections of Llama-style models (Llama, Qwen2, SmolLM2, Mistral...)."""
+STATE_FORMAT = 1
+"""Version of ``trainer_state.pt``."""
+PRECISION_ENV = "SQLTUNE_LORA_PRECISION"
+"""Environment override of ``LoraSettings.precision`` (auto, bf16, fp32)."""
+
+Messages = list[dict[str, Any]]
+
+
+@dataclass
+class LoraSettings:
+    """How the adapter is trained (the job's hyperparameters come on top of these)."""
+
+    r: int = 16
+    """LoRA rank."""
+    alpha: int = 32
+    """LoRA scaling numerator (the update is scaled by alpha / r = 2)."""
+    dropout: float = 0.05
+    """Dropout on the LoRA input."""
+    target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
+    """Module names that get an adapter (those the model has; ``all-linear`` when none)."""
+    base_learning_rate: float = 2e-4
+    """Peak learning rate at ``learning_rate_multiplier`` 1."""
+    warmup_fraction: float = 0.03
+    """Share of the steps spent warming up linearly (at least one step)."""
+    final_lr_fraction: float = 0.1
+    """Learning rate at the last step, as a fraction of the peak."""
+    max_grad_norm: float = 1.0
+    """Gradient clipping."""
+    precision: str = "auto"
+    """``auto`` (bf16 autocast where supported), ``bf16`` or ``fp32``."""
+    gradient_checkpointing: bool = False
+    """Trade speed for memory on long examples."""
+    device: str = "auto"
+    """``auto`` (CUDA when present, else CPU), ``cpu`` or ``cuda``."""
+
+
+def pick_device(setting: str = "auto") -> torch.device:
+    """CUDA when asked for or present, else the CPU."""
+    if setting == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(setting)
+
+
+def autocast_dtype(device: torch.device, setting: str = "auto") -> torch.dtype | None:
+    """bf16 when the hardware runs it natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else None."""
+    setting = os.environ.get(PRECISION_ENV, setting) or "auto"
+    if setting == "fp32":
+        return None
+    if setting == "bf16":
+        return torch.bfloat16
+    if device.type == "cuda":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    try:
+        supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        supported = False
+    return torch.bfloat16 if supported else None
+
+
+def fingerprint(train: list[Messages], valid: list[Messages] | None) -> str:
+    """A digest of the data, so a resume state is only used with the job it belongs to."""
+    digest = hashlib.sha256()
+    for part in (train, valid or []):
+        for messages in part:
+            digest.update(json.dumps(messages, sort_keys=True).encode())
+        digest.update(b"\x00")
+    return digest.hexdigest()
+
+
+@dataclass
+class Score:
+    """Summed cross-entropy and correct argmax predictions over assistant tokens."""
+
+    loss_sum: float = 0.0
+    correct: int = 0
+    tokens: int = 0
+
+    @property
+    def loss(self) -> float:
+        return self.loss_sum / self.tokens if self.tokens else 0.0
+
+    @property
+    def accuracy(self) -> float:
+        return self.correct / self.tokens if self.tokens else 0.0
+
+
+class LoraTrainer:
+    """A LoRA fine-tuning run on one base model folder, stepped by the caller."""
+
+    def __init__(self, folder: Path, base_model: str, train: list[Messages],
+                 valid: list[Messages] | None, hp: Hyperparameters, seed: int,
+                 resume_state: bytes | None = None, settings: LoraSettings | None = None) -> None:
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if not train:
+            raise EngineError("no training examples")
+        self.base_model = base_model
+        """Registry name of the base model."""
+        self.hp = hp
+        self.seed = seed
+        self.settings = settings or LoraSettings()
+        """The LoRA and optimizer settings in force (a resumed run keeps the state's LoRA)."""
+        resume_meta = artifacts.read_meta(resume_state) if resume_state else None
+        if resume_meta is not None and resume_meta.lora:
+            for key in ("r", "alpha", "dropout", "target_modules"):
+                if key in resume_meta.lora:
+                    setattr(self.settings, key, resume_meta.lora[key])
+        self.device = pick_device(self.settings.device)
+        """Where the model trains."""
+        self.dtype = autocast_dtype(self.device, self.settings.precision)
+        """Autocast dtype (None: plain fp32)."""
+        self.tokenizer = AutoTokenizer.from_pretrained(folder)
+        """The base model's tokenizer (its chat template renders the examples)."""
+        base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        self._max_len = int(getattr(base.config, "max_position_embeddings", 0) or 1 << 30)
+        self._train = [self._encode(m) for m in train]
+        self._valid = [self._encode(m) for m in valid] if valid else []
+        self._data_id = fingerprint(train, valid)
+        self.steps_per_epoch = math.ceil(len(train) / hp.batch_size)
+        """Steps in one pass over the training file."""
+        self.total_steps = self.steps_per_epoch * hp.n_epochs
+        """Steps in the whole run."""
+        self.steps_done = 0
+        """Steps learned so far."""
+        self.last_step_tokens = 0
+        """Tokens (whole examples) the last step trained on."""
+        self.last_step_seconds = 0.0
+        """Wall time of the last step, validation included."""
+        torch.manual_seed(seed)  # the LoRA A matrices' initialisation
+        self.model = self._wrap(base)
+        """The PEFT model (base weights frozen, adapter trainable)."""
+        params = [p for p in self.model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(
+            params, lr=self.settings.base_learning_rate * hp.learning_rate_multiplier,
+            weight_decay=0.0)
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
+        self._rng = torch.get_rng_state()
+        self._keep_logits = self._supports_logits_to_keep()
+        if resume_state is not None:
+            self._restore(resume_state)
+
+    # set-up ---------------------------------------------------------------------------
+    def _encode(self, messages: Messages) -> EncodedChat:
+        encoded = encode_chat(self.tokenizer, messages)
+        if len(encoded.input_ids) > self._max_len:
+            encoded = EncodedChat(encoded.input_ids[:self._max_len], encoded.labels[:self._max_len])
+        return encoded
+
+    def _wrap(self, base: Any) -> Any:
+        from peft import LoraConfig, get_peft_model
+
+        names = {name.rsplit(".", 1)[-1] for name, _ in base.named_modules()}
+        targets: list[str] | str = [t for t in self.settings.target_modules if t in names]
+        if not targets:
+            targets = "all-linear"
+        self.settings.target_modules = targets if isinstance(targets, list) else [targets]
+        config = LoraConfig(r=self.settings.r, lora_alpha=self.settings.alpha,
+                            lora_dropout=self.settings.dropout, target_modules=targets,
+                            bias="none", task_type="CAUSAL_LM")
+        if self.settings.gradient_checkpointing:
+            base.gradient_checkpointing_enable()
+            base.enable_input_require_grads()
+        model = get_peft_model(base, config)
+        model.to(self.device)
+        return model
+
+    def _supports_logits_to_keep(self) -> bool:
+        import inspect
+
+        forward = self.model.get_base_model().forward
+        return "logits_to_keep" in inspect.signature(forward).parameters
+
+    def _lr_factor(self, step: int) -> float:
+        warmup = max(1, round(self.total_steps * self.settings.warmup_fraction))
+        if step < warmup:
+            return (step + 1) / warmup
+        span = max(1, self.total_steps - warmup)
+        done = min(1.0, (step - warmup + 1) / span)
+        return 1.0 - (1.0 - self.settings.final_lr_fraction) * done
+
+    def lora_meta(self) -> dict[str, Any]:
+        """The ``lora`` object of ``sqltune.json``."""
+        s = self.settings
+        return {"r": s.r, "alpha": s.alpha, "dropout": s.dropout,
+                "target_modules": list(s.target_modules)}
+
+    # the step ---------------------------------------------------------------------------
+    def epoch_order(self, epoch: int) -> list[int]:
+        """Example order of a 0-based epoch: a shuffle seeded by the job's seed and the epoch."""
+        order = list(range(len(self._train)))
+        random.Random(f"{self.seed}:epoch:{epoch}").shuffle(order)
+        return order
+
+    @contextlib.contextmanager
+    def _autocast(self) -> Iterator[None]:
+        if self.dtype is None:
+            yield
+        else:
+            with torch.autocast(device_type=self.device.type, dtype=self.dtype):
+                yield
+
+    def _forward(self, example: EncodedChat, score: Score) -> torch.Tensor | None:
+        """Summed loss of one example's assistant tokens (added to ``score``); None without any."""
+        labels = torch.tensor(example.labels[1:], device=self.device)
+        positions = (labels != IGNORE_INDEX).nonzero().squeeze(1)
+        if positions.numel() == 0:
+            return None
+        ids = torch.tensor([example.input_ids], device=self.device)
+        with self._autocast():
+            if self._keep_logits:
+                logits = self.model(input_ids=ids, logits_to_keep=positions).logits[0]
+            else:
+                logits = self.model(input_ids=ids).logits[0, :-1][positions]
+        targets = labels[positions]
+        loss = torch.nn.functional.cross_entropy(logits.float(), targets, reduction="sum")
+        score.loss_sum += float(loss.detach())
+        score.correct += int((logits.detach().argmax(-1) == targets).sum())
+        score.tokens += int(targets.numel())
+        return loss
+
+    def evaluate(self, examples: list[EncodedChat]) -> Score:
+        """Loss and accuracy of the current model on ``examples`` (no learning)."""
+        score = Score()
+        self.model.eval()
+        with torch.no_grad():
+            for example in examples:
+                self._forward(example, score)
+        return score
+
+    def step(self) -> StepMetrics:
+        """Learn the next batch; its loss comes from the same forward pass, before the update."""
+        if self.steps_done >= self.total_steps:
+            raise EngineError("the run has no steps left")
+        started = time.perf_counter()
+        epoch, position = divmod(self.steps_done, self.steps_per_epoch)
+        size = self.hp.batch_size
+        batch = [self._train[i] for i in self.epoch_order(epoch)[position * size:
+                                                                    (position + 1) * size]]
+        n_tokens = sum(example.n_trained for example in batch)
+        torch.set_rng_state(self._rng)
+        self.model.train()
+        score = Score()
+        for example in batch:
+            loss = self._forward(example, score)
+            if loss is not None:
+                (loss / n_tokens).backward()
+        params = [p for group in self.optimizer.param_groups for p in group["params"]]
+        torch.nn.utils.clip_grad_norm_(params, self.settings.max_grad_norm)
+        self.optimizer.step()
+        self.scheduler.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self._rng = torch.get_rng_state()
+        self.steps_done += 1
+        step = self.steps_done
+        metrics = StepMetrics(step=step, total_steps=self.total_steps, epoch=epoch + 1,
+                              train_loss=score.loss, train_mean_token_accuracy=score.accuracy,
+                              epoch_end=position == self.steps_per_epoch - 1)
+        if self._valid:
+            rng = random.Random(f"{self.seed}:valid:{step}")
+            picks = rng.sample(range(len(self._valid)), min(size, len(self._valid)))
+            valid = self.evaluate([self._valid[i] for i in picks])
+            metrics.valid_loss, metrics.valid_mean_token_accuracy = valid.loss, valid.accuracy
+            if metrics.epoch_end:
+                full = self.evaluate(self._valid)
+                metrics.full_valid_loss = full.loss
+                metrics.full_valid_mean_token_accuracy = full.accuracy
+        self.last_step_tokens = sum(len(example.input_ids) for example in batch)
+        self.last_step_seconds = time.perf_counter() - started
+        return metrics
+
+    # state ------------------------------------------------------------------------------
+    def adapter_files(self) -> dict[str, bytes]:
+        """The PEFT adapter folder (adapter_config.json, adapter_model.safetensors) in memory."""
+        with tempfile.TemporaryDirectory(prefix="sqltune-adapter-") as tmp:
+            self.model.save_pretrained(tmp, save_embedding_layers=False)
+            files = {name: (Path(tmp) / name).read_bytes() for name in artifacts.ADAPTER_FILES}
+        config = json.loads(files["adapter_config.json"])
+        config["base_model_name_or_path"] = self.base_model  # the registry name, not a cache path
+        files["adapter_config.json"] = json.dumps(config, indent=2, sort_keys=True).encode()
+        return files
+
+    def state(self, *, resumable: bool = True) -> bytes:
+        """A blob: the adapter, plus (``resumable``) what continuing this run needs."""
+        trainer_state = None
+        if resumable:
+            buffer = io.BytesIO()
+            torch.save({
+                "format": STATE_FORMAT, "steps_done": self.steps_done, "seed": self.seed,
+                "data": self._data_id, "hp": self.hp.to_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scheduler": self.scheduler.state_dict(),
+                "torch_rng": self._rng, "python_rng": random.getstate(),
+                "cuda_rng": (torch.cuda.get_rng_state_all() if torch.cuda.is_available()
+                             else []),
+            }, buffer)
+            trainer_state = buffer.getvalue()
+        meta = artifacts.AdapterMeta(base_model=self.base_model, step=self.steps_done,
+                                     lora=self.lora_meta())
+        return artifacts.pack(meta, self.adapter_files(), trainer_state)
+
+    def _restore(self, blob: bytes) -> None:
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load as load_safetensors
+
+        raw = artifacts.read_trainer_state(blob)
+        if raw is None:
+            raise EngineError("the blob holds an adapter but no trainer state to resume from")
+        try:
+            saved = torch.load(io.BytesIO(raw), weights_only=True, map_location="cpu")
+        except Exception as error:  # torch raises several types for a corrupt file
+            raise EngineError(f"unreadable trainer state: {type(error).__name__}: {error}") \
+                from None
+        if saved.get("format") != STATE_FORMAT:
+            raise EngineError(f"trainer state format {saved.get('format')!r} is not "
+                              f"{STATE_FORMAT}")
+        if saved["data"] != self._data_id or saved["seed"] != self.seed \
+                or saved["hp"] != self.hp.to_dict():
+            raise EngineError("resume state belongs to another job (data, seed or "
+                              "hyperparameters differ)")
+        weights = load_safetensors(artifacts.adapter_files(blob)["adapter_model.safetensors"])
+        result = set_peft_model_state_dict(self.model, weights)
+        unexpected = list(getattr(result, "unexpected_keys", []) or [])
+        if unexpected:
+            raise EngineError(f"adapter weights do not fit the model: {unexpected[:3]}")
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self._rng = saved["torch_rng"]
+        random.setstate(saved["python_rng"])
+        if saved["cuda_rng"] and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(saved["cuda_rng"])
+        self.steps_done = int(saved["steps_done"])
+
+
+def settings_dict(settings: LoraSettings) -> dict[str, Any]:
+    """Plain dict of the settings (what the worker process receives)."""
+    return asdict(settings)
