@@ -240,3 +240,21 @@ def test_idle_stop_keep_alive_restart_and_sighup(folder: Path,
         time.sleep(0.05)
     assert read_state(folder) is None
     assert log_lines(folder, "idle for 1.5 s: stopping")
+
+
+def test_explicit_server_and_an_auto_start_racing_end_with_one_server(folder: Path) -> None:
+    explicit = sqltune("server", "--port", "0", "--data-dir", str(folder), "--speed", "max")
+    endpoint = local_endpoint(keep_alive=False)  # spawns a service unless the explicit one is up
+    try:
+        state = read_state(folder)
+        assert state is not None and state.pid == endpoint.pid
+        if state.kind == "foreground":  # the explicit server won; the spawned service gave way
+            assert state.pid == explicit.pid
+            assert len(log_lines(folder, "is already served by")) <= 1
+        else:  # the service won the lock: the explicit server exits 1 naming its URL
+            code, _, err = finish(explicit, 30)
+            assert code == 1 and f"already served by {state.url}" in err
+    finally:
+        if explicit.poll() is None:
+            explicit.send_signal(signal.SIGINT)
+            assert finish(explicit, 30)[0] == 0
