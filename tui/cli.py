@@ -91,15 +91,24 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument("--json", action="store_true")
     validate.add_argument("--model", default="gpt-4.1-mini-2025-04-14")
 
-    server = sub.add_parser("server", help="run the local OpenAI-compatible server")
-    server.add_argument("--host", default="127.0.0.1")
-    server.add_argument("--port", type=int, default=8765)
-    server.add_argument("--data-dir", type=Path)
+    server = sub.add_parser(
+        "server", help="run the local OpenAI-compatible server",
+        description="Without an ACTION, serve the data folder in the foreground until Ctrl-C "
+                    "(exit 1 at once when another server already holds the folder). Every "
+                    "other sqltune attaches to the folder's server, or starts it in the "
+                    "background when none runs.")
+    server.add_argument("--host", default="127.0.0.1", help="address to listen on "
+                        "(default 127.0.0.1)")
+    server.add_argument("--port", type=int, default=8765,
+                        help="port to listen on (default 8765; 0: any free port)")
+    server.add_argument("--data-dir", type=Path, help="the server's data folder (default: the "
+                        "user data folder's server/)")
     server.add_argument("--faults", default="",
                         help='e.g. "drop=0.1,429=0.05,500=0.05,latency=50ms"')
     server.add_argument("--speed", default="demo",
                         help="demo (default), a factor such as 4, or max")
-    server.add_argument("--allow-remote", action="store_true")
+    server.add_argument("--allow-remote", action="store_true",
+                        help="allow a non-loopback --host (exposes the server and its data)")
     _server_actions(server)
 
     query = sub.add_parser("query", help="run one SQL statement read-only")
