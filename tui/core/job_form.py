@@ -78,7 +78,7 @@ def training_duration(trained_tokens: int, base: BaseModelInfo) -> Duration:
     return Duration(seconds, speed, base.device)
 
 
-CPU_NOTE = "CPU training suits small datasets (hundreds of examples); use a GPU server for more"
+CPU_NOTE = "CPU training suits small datasets; a GPU server trains larger ones"
 """Shown with a real base that trains on the CPU."""
 
 
