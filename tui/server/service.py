@@ -251,10 +251,10 @@ def client_key(folder: Path) -> str:
 def attach(folder: Path, key: str) -> Attached | None:
     """The folder's live server, or None when none answers as the published pid."""
     state = read_state(folder)
-    if state is None:
-        return None
+    if state is None or not pid_alive(state.pid):
+        return None  # stale: its port may serve someone else by now, never ask it for our key
     info = probe(state.url, key)
-    if info is None and pid_alive(state.pid):
+    if info is None:
         info = probe(state.url, key, timeout=10.0)  # alive but slow: a busy loop, a big upload
     if info is None or info.get("pid") != state.pid:
         return None
@@ -401,8 +401,13 @@ def stop(folder: Path, key: str, *, timeout: float = 30.0) -> Attached | None:
     if found.state.kind == "in-process":
         raise ServiceError(f"the server of {folder} runs inside process {pid} (a test or an "
                            "embedding program); stop that process instead")
-    with contextlib.suppress(ProcessLookupError):
+    try:
         os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return found
+    except PermissionError:
+        raise ServiceError(f"the local server of {folder} (pid {pid}) belongs to another "
+                           "user; it cannot be stopped from here") from None
     end = time.monotonic() + timeout
     while pid_alive(pid):
         if time.monotonic() > end:
