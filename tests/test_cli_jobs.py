@@ -294,3 +294,25 @@ def test_every_option_has_help_text() -> None:
         for action in actions.values():
             for option in action._actions:
                 assert option.help, (action.prog, option.dest)
+
+
+def test_a_real_base_counts_with_its_own_tokenizer_and_says_how_long(
+        tiny_model_dir: Path, tmp_path: Path) -> None:
+    from tui.core.counters import BaseModelInfo, base_counter
+    from tui.core.estimate import RealBase, duration_lines, estimate_job
+    from tui.core.files import FileService
+
+    info = BaseModelInfo(id="tiny-chat", source=str(tiny_model_dir), kind="folder",
+                         device="cpu", tokens_per_second=500.0, folder=str(tiny_model_dir))
+    base = RealBase(info, base_counter(info))
+    assert not base.counter.approximate
+    path = write_singer_jsonl(tmp_path / "tiny.jsonl", 10)
+    report = FileService.validate(path, "tiny-chat", base.counter)
+    examples = [json.loads(line)["messages"] for line in path.read_text().splitlines()]
+    assert report.total_tokens == sum(base.counter.count(m) for m in examples)
+    estimate = estimate_job(report, "tiny-chat", 2, "local")
+    assert estimate.trained_tokens == 2 * report.total_tokens
+    assert estimate.line().endswith("· free on the local server")
+    lines = duration_lines(estimate, base)
+    assert lines[0].startswith("≈ ") and "at 500 tokens/s measured on cpu" in lines[0]
+    assert lines[1].startswith("CPU training suits small datasets")

@@ -28,6 +28,9 @@ from tui.commands._headless import (
 )
 
 if TYPE_CHECKING:
+    from tui.commands._headless import Provider
+    from tui.core.counters import ChatCounter
+    from tui.core.estimate import RealBase
     from tui.core.files import FileInfo, FileService
     from tui.core.jsonl import ValidationReport
 
@@ -45,12 +48,16 @@ def local_file(path: Path) -> Path:
     return path
 
 
-async def validate_local(path: Path, model: str) -> ValidationReport:
-    """Validate a fine-tuning file before anything is sent; exit 2 listing its bad lines."""
+async def validate_local(path: Path, model: str,
+                         counter: ChatCounter | None = None) -> ValidationReport:
+    """Validate a fine-tuning file before anything is sent; exit 2 listing its bad lines.
+
+    ``counter``: a real base's own tokenizer counts the tokens and checks its context."""
     from tui.core.files import FileService, InvalidFileError
 
     try:
-        report: ValidationReport = await asyncio.to_thread(FileService.validate, path, model)
+        report: ValidationReport = await asyncio.to_thread(FileService.validate, path, model,
+                                                           counter)
     except InvalidFileError as error:
         issues = [issue.to_dict() for issue in error.report.errors]
         raise CommandError(str(error), EXIT_USAGE, {"file": str(path), "errors": issues}) from None
@@ -71,6 +78,20 @@ async def upload_validated(service: FileService, path: Path, *, purpose: str = "
         raise CommandError(str(error)) from None
     finally:
         bar.close()
+
+
+async def find_real_base(provider: Provider, model: str) -> RealBase | None:
+    """``model`` as a real base of a sqltune server, with its own token counter; else None."""
+    import openai
+
+    from tui.core.estimate import real_base
+    from tui.core.files import describe_error
+
+    try:
+        return await real_base(provider.client, provider.resolved.kind, model)
+    except openai.OpenAIError as error:
+        raise CommandError(f"reading the server's base models failed: "
+                           f"{describe_error(error)}") from None
 
 
 def file_service(provider: Any) -> FileService:
@@ -98,6 +119,10 @@ async def _upload(args: argparse.Namespace) -> int:
     if args.purpose == "fine-tune":
         await validate_local(path, args.model)
     async with open_provider(args) as provider:
+        base = await find_real_base(provider, args.model) if args.purpose == "fine-tune" \
+            else None
+        if base is not None:  # counted again with the base's own tokenizer and context
+            await validate_local(path, args.model, base.counter)
         info = await upload_validated(file_service(provider), path, purpose=args.purpose)
     if args.json:
         emit_json(info.raw)

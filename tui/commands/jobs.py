@@ -24,11 +24,18 @@ from tui.commands._headless import (
     table,
     timestamp,
 )
-from tui.commands.files import file_service, local_file, upload_validated, validate_local
+from tui.commands.files import (
+    file_service,
+    find_real_base,
+    local_file,
+    upload_validated,
+    validate_local,
+)
 
 if TYPE_CHECKING:
     import openai
 
+    from tui.core.estimate import RealBase
     from tui.core.files import FileService
     from tui.core.jobs import JobInfo, JobService
 
@@ -94,16 +101,19 @@ def _print_job(args: argparse.Namespace, job: JobInfo) -> None:
 
 
 async def _estimate(args: argparse.Namespace, files: FileService, training: Path | str,
-                    report: Any, kind: str, out: TextIO) -> None:
-    """Print the estimate (trained tokens, whose price); a file id is downloaded to count it."""
-    from tui.core.estimate import estimate_job
+                    report: Any, kind: str, base: RealBase | None, out: TextIO) -> None:
+    """Print the estimate (trained tokens, whose price, a real base's duration); a file id is
+    downloaded to count it."""
+    from tui.core.estimate import duration_lines, estimate_job
     from tui.core.files import FilesError
     from tui.core.jsonl import validate_bytes
 
     if report is None:
+        counting: dict[str, Any] = {} if base is None else {
+            "token_check": base.counter.count, "context": base.counter.context_limit}
         try:
             data = await files.content(str(training))
-            report = await asyncio.to_thread(validate_bytes, data, args.model)
+            report = await asyncio.to_thread(validate_bytes, data, args.model, **counting)
         except FilesError as error:
             print(f"no estimate: {error}", file=sys.stderr)
             return
@@ -113,6 +123,8 @@ async def _estimate(args: argparse.Namespace, files: FileService, training: Path
         return
     estimate = estimate_job(report, args.model, args.epochs, kind)
     print(f"estimate: {estimate.line()}", file=out, flush=True)
+    for line in duration_lines(estimate, base):
+        print(f"estimate: {line}", file=out, flush=True)
     if estimate.note:
         print(f"estimate: {estimate.note}", file=sys.stderr)
 
@@ -151,7 +163,13 @@ async def _create(args: argparse.Namespace) -> int:
         note = jobs.creation_note()
         if note:
             print(note, file=sys.stderr)
-        await _estimate(args, files, training, report, provider.resolved.kind, info)
+        base = await find_real_base(provider, args.model)
+        if base is not None:  # count again with the base's own tokenizer and context
+            for given in (training, validation):
+                if isinstance(given, Path):
+                    counted = await validate_local(given, args.model, base.counter)
+                    report = counted if given is training else report
+        await _estimate(args, files, training, report, provider.resolved.kind, base, info)
         ids: dict[str, str | None] = {"training": None, "validation": None}
         for role, given in (("training", training), ("validation", validation)):
             if isinstance(given, Path):

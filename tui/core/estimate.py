@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core.budget import Epochs, resolve_epochs
 from tui.core.pricing import training_cost
+
+if TYPE_CHECKING:
+    from tui.core.counters import BaseModelInfo, ChatCounter
 
 
 @dataclass(frozen=True)
@@ -68,3 +72,45 @@ def estimate_job(report: Any, model: str, epochs: Epochs,
                        tokens_per_epoch=per_epoch, provider_kind=provider_kind,
                        list_price_usd=training_cost(model, per_epoch * n_epochs),
                        note=getattr(report, "note", None))
+
+
+@dataclass(frozen=True)
+class RealBase:
+    """A real open-weight base of a sqltune server, with the counter of its own tokenizer."""
+
+    info: BaseModelInfo
+    """What the server says about it (device, context, measured throughput)."""
+    counter: ChatCounter
+    """Counts examples as its training does (tiktoken, marked approximate, when unavailable)."""
+
+
+async def real_base(client: Any, provider_kind: str, model: str) -> RealBase | None:
+    """``model`` when it is a real base of a sqltune server (kind ``local``), else None.
+
+    Errors reading the server's route (connection, auth) propagate as the SDK's."""
+    if provider_kind != "local":
+        return None
+    from tui.core.counters import base_counter
+    from tui.core.job_form import fetch_base_models
+
+    bases = await fetch_base_models(client) or []
+    info = next((base for base in bases if base.id == model), None)
+    if info is None:
+        return None
+    return RealBase(info, await asyncio.to_thread(base_counter, info))
+
+
+def duration_lines(estimate: JobEstimate, base: RealBase | None) -> list[str]:
+    """How long a real base would train (measured throughput only), what a CPU suits, and
+    why the count is approximate; nothing for other models."""
+    if base is None:
+        return []
+    from tui.core.job_form import CPU_NOTE, training_duration
+
+    duration = training_duration(estimate.trained_tokens, base.info)
+    lines = [duration.text()]
+    if duration.cpu:
+        lines.append(CPU_NOTE)
+    if base.counter.note:
+        lines.append(base.counter.note)
+    return lines

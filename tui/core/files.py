@@ -20,6 +20,8 @@ if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first 
     import openai
     from openai.types import FilePurpose
 
+    from tui.core.counters import ChatCounter
+
 PART_SIZE = 64 * 1024 * 1024
 """Uploads API part size (the API's maximum per part)."""
 
@@ -296,11 +298,15 @@ class FileService:
         return text.splitlines()[:lines]
 
     @staticmethod
-    def validate(path: Path, model: str) -> Any:
-        """Run the fine-tuning validator; raise InvalidFileError listing its errors."""
+    def validate(path: Path, model: str, counter: ChatCounter | None = None) -> Any:
+        """Run the fine-tuning validator; raise InvalidFileError listing its errors.
+
+        ``counter`` (a real base's own tokenizer) replaces the tiktoken count and context."""
         from tui.core.jsonl import validate_jsonl
 
-        report = validate_jsonl(path, model)
+        counting: dict[str, Any] = {} if counter is None else {
+            "token_check": counter.count, "context": counter.context_limit}
+        report = validate_jsonl(path, model, **counting)
         if not report.ok:
             raise InvalidFileError(path, report)
         return report
