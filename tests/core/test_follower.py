@@ -263,3 +263,49 @@ async def _follow_with_fake_clock(client: openai.AsyncOpenAI, job_id: str) -> No
     assert polls and follower.job_status == "succeeded"
     assert follower.state.last_update is not None and follower.state.last_update >= 1000.0
     await client.close()
+
+
+async def test_a_cancellation_during_the_pause_always_propagates(tmp_path: Path) -> None:
+    # Ctrl-C on `sqltune watch` cancels the follow; it must never be swallowed (the watch then
+    # ran to the job's end and exited 0). Cancel at each point of the pause's clean-up: the
+    # sleep ends, then the cancellation lands k event-loop iterations later.
+    with start_local_server(tmp_path / "server", speed="demo") as paced:
+        client = _client(paced)
+        job_id = await _start_job(client, tmp_path, examples=165, epochs=3)
+        outcomes = [await _cancel_after_the_sleep(client, job_id, hops) for hops in range(8)]
+        await client.fine_tuning.jobs.cancel(job_id)
+        await client.close()
+    assert outcomes == ["cancelled"] * 8
+
+
+async def _cancel_after_the_sleep(client: openai.AsyncOpenAI, job_id: str, hops: int) -> str:
+    """Follow ``job_id``; cancel the follow ``hops`` loop turns after its first sleep ends."""
+    loop = asyncio.get_running_loop()
+    consumer: list[asyncio.Task[None]] = []
+
+    def cancel_after(remaining: int) -> None:
+        if remaining:
+            loop.call_soon(cancel_after, remaining - 1)
+        else:
+            consumer[0].cancel()
+
+    async def sleep(seconds: float) -> None:
+        if not consumer[0].cancelling():
+            cancel_after(hops)  # the sleep is over; the cancellation comes soon after
+            return
+        await asyncio.sleep(0.05)
+
+    follower = EventFollower(client, job_id, sleep=sleep)
+
+    async def follow() -> None:
+        async for _ in follower.follow():
+            pass
+
+    consumer.append(asyncio.ensure_future(follow()))
+    done, _ = await asyncio.wait(consumer, timeout=5)
+    if not done:  # swallowed: the follow went on polling
+        follower.stop()
+        await asyncio.wait(consumer)
+    if consumer[0].cancelled():
+        return "cancelled"
+    return f"went on after a cancellation {hops} loop turns after the sleep"

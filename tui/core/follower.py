@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 import logging
 import random
@@ -255,11 +254,11 @@ class EventFollower:
         try:
             await asyncio.wait({sleeper, stopper}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sleeper, stopper):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            # Cancelled and left to finish, never awaited: a cancellation of this task that lands
+            # while it awaits a helper is delivered as the helper's CancelledError, and
+            # suppressing that ate Ctrl-C (`sqltune watch` then ran to the job's end).
+            sleeper.cancel()
+            stopper.cancel()
         if not self._stop.is_set():
             self._wake.clear()
 
