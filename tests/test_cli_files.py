@@ -240,3 +240,14 @@ def test_without_a_server_the_commands_attach_to_the_folders_background_service(
         assert isinstance(listed, list) and [f["id"] for f in listed] == [file_id]
     finally:
         stop_service(folder)
+
+
+def test_warnings_are_shown_and_the_file_still_uploads(
+        client: openai.OpenAI, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf" + write_singer_jsonl(tmp_path / "x.jsonl", 10).read_bytes())
+    assert main(["files", "upload", str(path), "--json"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err.startswith("warning: bom.jsonl: line 1: the file starts with a UTF-8 "
+                                   "byte order mark")
+    assert json.loads(captured.out)["filename"] == "bom.jsonl"

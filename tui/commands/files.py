@@ -34,6 +34,8 @@ if TYPE_CHECKING:
     from tui.core.files import FileInfo, FileService
     from tui.core.jsonl import ValidationReport
 
+WARNINGS_SHOWN = 5
+"""Validator warnings printed before an upload (the rest are counted)."""
 FILE_COLUMNS = (Column("ID"), Column("PURPOSE", drop=2), Column("SIZE", right=True),
                 Column("CREATED (UTC)", drop=3), Column("STATUS", drop=1),
                 Column("FILENAME", flexible=True, minimum=16))
@@ -63,6 +65,13 @@ async def validate_local(path: Path, model: str,
         raise CommandError(str(error), EXIT_USAGE, {"file": str(path), "errors": issues}) from None
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror or error}", EXIT_USAGE) from None
+    shown = report.warnings[:WARNINGS_SHOWN]
+    for issue in shown:
+        where = f"line {issue.line}: " if issue.line else ""
+        print(f"warning: {path.name}: {where}{issue.message}", file=sys.stderr)
+    more = len(report.warnings) - len(shown) + report.omitted_warnings
+    if more > 0:
+        print(f"warning: {path.name}: … and {more} more warnings", file=sys.stderr)
     return report
 
 
