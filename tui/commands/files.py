@@ -54,7 +54,8 @@ async def validate_local(path: Path, model: str,
                          counter: ChatCounter | None = None) -> ValidationReport:
     """Validate a fine-tuning file before anything is sent; exit 2 listing its bad lines.
 
-    ``counter``: a real base's own tokenizer counts the tokens and checks its context."""
+    ``counter``: a real base's own tokenizer counts the tokens and checks its context. Warnings
+    are left to ``show_warnings`` (once the model's own count is known)."""
     from tui.core.files import FileService, InvalidFileError
 
     try:
@@ -65,6 +66,11 @@ async def validate_local(path: Path, model: str,
         raise CommandError(str(error), EXIT_USAGE, {"file": str(path), "errors": issues}) from None
     except OSError as error:
         raise CommandError(f"cannot read {path}: {error.strerror or error}", EXIT_USAGE) from None
+    return report
+
+
+def show_warnings(path: Path, report: ValidationReport) -> None:
+    """The validator's first warnings on stderr, then how many more."""
     shown = report.warnings[:WARNINGS_SHOWN]
     for issue in shown:
         where = f"line {issue.line}: " if issue.line else ""
@@ -72,7 +78,6 @@ async def validate_local(path: Path, model: str,
     more = len(report.warnings) - len(shown) + report.omitted_warnings
     if more > 0:
         print(f"warning: {path.name}: … and {more} more warnings", file=sys.stderr)
-    return report
 
 
 async def upload_validated(service: FileService, path: Path, *, purpose: str = "fine-tune",
@@ -125,13 +130,14 @@ def describe_file(info: FileInfo) -> list[str]:
 
 async def _upload(args: argparse.Namespace) -> int:
     path = local_file(args.file)
-    if args.purpose == "fine-tune":
-        await validate_local(path, args.model)
+    checked = args.purpose == "fine-tune"
+    report = await validate_local(path, args.model) if checked else None
     async with open_provider(args) as provider:
-        base = await find_real_base(provider, args.model) if args.purpose == "fine-tune" \
-            else None
+        base = await find_real_base(provider, args.model) if checked else None
         if base is not None:  # counted again with the base's own tokenizer and context
-            await validate_local(path, args.model, base.counter)
+            report = await validate_local(path, args.model, base.counter)
+        if report is not None:
+            show_warnings(path, report)
         info = await upload_validated(file_service(provider), path, purpose=args.purpose)
     if args.json:
         emit_json(info.raw)

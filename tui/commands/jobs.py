@@ -28,6 +28,7 @@ from tui.commands.files import (
     file_service,
     find_real_base,
     local_file,
+    show_warnings,
     upload_validated,
     validate_local,
 )
@@ -154,9 +155,8 @@ async def _create(args: argparse.Namespace) -> int:
 
     training = file_argument(args.training_file)
     validation = file_argument(args.validation_file) if args.validation_file else None
-    report = await validate_local(training, args.model) if isinstance(training, Path) else None
-    if isinstance(validation, Path):
-        await validate_local(validation, args.model)
+    reports = {given: await validate_local(given, args.model)
+               for given in (training, validation) if isinstance(given, Path)}
     info = sys.stderr if args.json else sys.stdout  # stdout holds only the JSON object
     async with open_provider(args) as provider:
         files, jobs = file_service(provider), job_service(provider)
@@ -164,21 +164,21 @@ async def _create(args: argparse.Namespace) -> int:
         if note:
             print(note, file=sys.stderr)
         base = await find_real_base(provider, args.model)
-        if base is not None:  # count again with the base's own tokenizer and context
-            for given in (training, validation):
-                if isinstance(given, Path):
-                    counted = await validate_local(given, args.model, base.counter)
-                    report = counted if given is training else report
+        for given in reports:
+            if base is not None:  # count again with the base's own tokenizer and context
+                reports[given] = await validate_local(given, args.model, base.counter)
+            show_warnings(given, reports[given])
+        report = reports.get(training) if isinstance(training, Path) else None
         await _estimate(args, files, training, report, provider.resolved.kind, base, info)
         ids: dict[str, str | None] = {"training": None, "validation": None}
-        for role, given in (("training", training), ("validation", validation)):
-            if isinstance(given, Path):
-                uploaded = await upload_validated(files, given)
-                print(f"uploaded {given.name} as {uploaded.id} ({role} file)", file=info,
+        for role, source in (("training", training), ("validation", validation)):
+            if isinstance(source, Path):
+                uploaded = await upload_validated(files, source)
+                print(f"uploaded {source.name} as {uploaded.id} ({role} file)", file=info,
                       flush=True)
                 ids[role] = uploaded.id
             else:
-                ids[role] = given
+                ids[role] = source
         spec = JobSpec(model=args.model, training_file=str(ids["training"]),
                        validation_file=ids["validation"], suffix=args.suffix,
                        n_epochs=args.epochs, batch_size=args.batch_size,
