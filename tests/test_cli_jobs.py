@@ -142,6 +142,8 @@ def test_a_malformed_training_file_is_refused_before_the_provider(
                  ["jobs", "create", "--model", MODEL, "--training-file", "f", "--epochs", "0"],
                  ["jobs", "create", "--model", MODEL, "--training-file", "f",
                   "--batch-size", "-1"],
+                 ["jobs", "create", "--model", MODEL, "--training-file", "f",
+                  "--suffix", "x" * 65],
                  ["jobs", "list", "--limit", "0"]):
         with pytest.raises(SystemExit) as usage:
             main(argv)

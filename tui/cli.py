@@ -199,6 +199,12 @@ def _positive(kind: Callable[[str], Any], auto: bool = False) -> Callable[[str],
     return parse
 
 
+def _suffix(value: str) -> str:
+    if len(value) > 64:
+        raise argparse.ArgumentTypeError(f"at most 64 characters, got {len(value)}")
+    return value
+
+
 def _files_parser(sub: Any) -> None:
     """``sqltune files upload|list|get|content|delete``."""
     actions, epilog = _headless_parser(sub, "files", "the provider's files, for scripts")
@@ -249,8 +255,8 @@ def _jobs_parser(sub: Any) -> None:
                         help="a file id on the provider, or a local JSONL file to upload")
     create.add_argument("--validation-file", metavar="ID|PATH",
                         help="a file id on the provider, or a local JSONL file to upload")
-    create.add_argument("--suffix", help="up to 64 characters added to the fine-tuned "
-                                         "model's name")
+    create.add_argument("--suffix", type=_suffix, help="up to 64 characters added to the "
+                                                       "fine-tuned model's name")
     create.add_argument("--epochs", type=_epochs, default="auto", metavar="N|auto",
                         help="passes over the training file (default auto)")
     create.add_argument("--batch-size", type=_positive(int, auto=True), default="auto",

@@ -8,7 +8,7 @@ import contextlib
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from tui.commands._headless import (
     EXIT_OK,
@@ -108,7 +108,7 @@ async def find_real_base(provider: Provider, model: str) -> RealBase | None:
                            f"{describe_error(error)}") from None
 
 
-def file_service(provider: Any) -> FileService:
+def file_service(provider: Provider) -> FileService:
     """The core file service on the provider's client."""
     from tui.core.files import FileService
 
