@@ -104,3 +104,25 @@ def test_bad_flag_combinations_exit_2(folder: Path, capsys: pytest.CaptureFixtur
     assert main(["prepare", str(folder), "--template", "fancy"]) == 2
     assert main(["prepare", str(folder), "--token-limit", "0"]) == 2
     assert main(["prepare", str(folder), "--sample-values", "500"]) == 2
+
+
+def test_prepare_counts_an_open_weight_base_with_its_own_tokenizer(tiny_model_dir: Path) -> None:
+    """--model FOLDER (or a Hub id): the model's tokenizer and chat template count; free."""
+    from tui.core.counters import BaseModelInfo, base_counter
+    from tui.core.paths import demo_dir
+    from tui.core.prepare import PrepareOptions, prepare
+
+    done = subprocess.run([sys.executable, "-m", "tui", "prepare", str(demo_dir()), "--json",
+                           "--model", str(tiny_model_dir), "--epochs", "1"],
+                          capture_output=True, text=True, check=True)
+    data = json.loads(done.stdout)
+    counter = base_counter(BaseModelInfo(str(tiny_model_dir), str(tiny_model_dir),
+                                         kind="folder", folder=str(tiny_model_dir)))
+    expected = prepare(demo_dir(), PrepareOptions(model=str(tiny_model_dir), epochs=1),
+                       counter=counter).budget
+    assert data["encoding"] == f"{tiny_model_dir} tokenizer" and data["encoding_note"] is None
+    assert data["context_limit"] == 1024 and data["estimated_cost_usd"] == 0.0
+    assert data["costs_usd"] == {}
+    assert data["total_tokens"] == expected.total_tokens
+    assert data["max_example_tokens"] == expected.max_example_tokens
+    assert "Token indices" not in done.stderr  # no tokenizer chatter

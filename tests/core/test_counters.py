@@ -101,3 +101,32 @@ def test_prepare_counts_the_demo_with_the_base_tokenizer(tiny_model_dir: Path) -
     assert budget.context_limit == 1024 and budget.free
     assert budget.estimated_cost_usd == 0.0 and budget.costs_usd == {}
     assert budget.trained_tokens == 2 * sum(min(t, 1024) for t in result.tokens)
+
+
+def test_models_named_directly(tiny_model_dir: Path) -> None:
+    from tui.core.counters import base_from_name
+
+    folder = base_from_name(str(tiny_model_dir))
+    assert folder is not None and folder.kind == "folder" and folder.folder == str(tiny_model_dir)
+    hub = base_from_name("Qwen/Qwen2.5-Coder-0.5B-Instruct")
+    assert hub is not None and (hub.kind, hub.source) == ("hub", hub.id)
+    gguf = base_from_name("/models/smollm2.Q4_1.gguf")
+    assert gguf is not None and gguf.kind == "gguf"
+    for openai_name in ("gpt-4.1-mini", "ft:gpt-4o-mini:org::abc", "sqltune-local-base"):
+        assert base_from_name(openai_name) is None
+
+
+def test_an_uncached_hub_tokenizer_offline_fails_fast_and_is_marked(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from tui.core.counters import base_from_name
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    base = base_from_name("sqltune-tests/not-a-cached-model")
+    assert base is not None
+    started = time.monotonic()
+    counter = counter_for(base.id, [base])
+    assert time.monotonic() - started < 10
+    assert counter.approximate and counter.note is not None
+    assert "sqltune-tests/not-a-cached-model" in counter.note and O200K in counter.note

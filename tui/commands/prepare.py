@@ -51,8 +51,12 @@ def options_from_args(args: argparse.Namespace) -> PrepareOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Print the budget (one JSON object with --json); exit 2 on unusable input."""
+    from tui.core.counters import base_counter, base_from_name
+
+    base = base_from_name(args.model)  # an open-weight base counts with its own tokenizer
     try:
-        result = prepare(args.dir, options_from_args(args))
+        result = prepare(args.dir, options_from_args(args),
+                         counter=base_counter(base) if base is not None else None)
     except PrepareError as error:
         return _fail(args, str(error), EXIT_USAGE)
     written: WriteResult | None = None
@@ -105,7 +109,8 @@ def summary(result: PrepareResult, written: WriteResult | None = None) -> str:
                         f"{budget.max_example_tokens:,}, {budget.over_context} over context"),
         ("Strategy", f"{budget.strategy}" + (f" (seed {budget.seed})"
                                              if budget.strategy == "random" else "")),
-        ("Estimated cost", _money(budget.estimated_cost_usd)),
+        ("Estimated cost", "free (an open-weight base on a sqltune server)" if budget.free
+         else _money(budget.estimated_cost_usd)),
     ]
     if budget.encoding_note:
         rows.append(("Note", budget.encoding_note))

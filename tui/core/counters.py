@@ -194,7 +194,7 @@ class ModelTokenizerCounter:
         pieces = self.segments(messages)
         if not pieces:
             return 0
-        encoded = self.tokenizer(pieces, add_special_tokens=False)["input_ids"]
+        encoded = self.tokenizer(pieces, add_special_tokens=False, verbose=False)["input_ids"]
         return sum(len(ids) for ids in encoded)
 
 
@@ -226,8 +226,29 @@ def load_tokenizer(base: BaseModelInfo) -> Any:
         return AutoTokenizer.from_pretrained(str(source))
     try:
         return AutoTokenizer.from_pretrained(base.source, local_files_only=True)
-    except Exception:  # not cached: the Hub, which fails offline
+    except Exception:  # not cached: the Hub, unless it is out of reach (no minute of retries)
+        _require_hub()
         return AutoTokenizer.from_pretrained(base.source)
+
+
+def _require_hub(timeout: float = 3.0) -> None:
+    """Raise at once when the Hugging Face Hub cannot be reached (offline, no DNS)."""
+    import os
+    import socket
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE or os.environ.get("HF_HUB_OFFLINE") == "1":
+        raise ConnectionError("HF_HUB_OFFLINE is set and the tokenizer is not cached")
+    where = urlsplit(constants.ENDPOINT)
+    host, port = where.hostname or "huggingface.co", where.port or (
+        443 if where.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        raise ConnectionError(f"offline: {host} is out of reach and the tokenizer is not "
+                              "cached") from None
 
 
 _lock = threading.Lock()
@@ -279,3 +300,17 @@ def counter_for(model: str, bases: Iterable[BaseModelInfo] = ()) -> ChatCounter:
         if base.id == model:
             return base_counter(base)
     return tiktoken_counter(model)
+
+
+def base_from_name(model: str) -> BaseModelInfo | None:
+    """An open-weight base named directly (``sqltune prepare --model``): a model folder, a
+    .gguf file or a Hub repo id (``org/name``); None for an OpenAI or unknown model name."""
+    path = Path(model).expanduser()
+    if path.is_dir():
+        return BaseModelInfo(model, str(path), kind="folder", folder=str(path))
+    if model.endswith(".gguf"):
+        return BaseModelInfo(model, str(path), kind="gguf")
+    parts = model.split("/")
+    if len(parts) == 2 and all(parts) and not model.startswith(("ft:", ".", "~")):
+        return BaseModelInfo(model, model, kind="hub")
+    return None
