@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import pty
+import struct
 import subprocess
 import sys
+import termios
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -196,11 +199,12 @@ def test_progress_bar_fits_its_width() -> None:
 def test_upload_draws_progress_on_a_terminal(server: LocalServer, tmp_path: Path) -> None:
     path = write_singer_jsonl(tmp_path / "shown.jsonl", 30)
     leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
+    env = {name: value for name, value in os.environ.items() if name != "COLUMNS"}
     try:
-        process = subprocess.run(
+        process = subprocess.run(  # stdout piped, stderr a 100-column terminal
             [sys.executable, "-m", "tui", "files", "upload", str(path), "--json"],
-            stdout=subprocess.PIPE, stderr=follower, env=dict(os.environ, COLUMNS="80"),
-            timeout=60, check=False)
+            stdout=subprocess.PIPE, stderr=follower, env=env, timeout=60, check=False)
         os.close(follower)
         follower = -1
         drawn = b""
@@ -220,6 +224,7 @@ def test_upload_draws_progress_on_a_terminal(server: LocalServer, tmp_path: Path
     assert json.loads(process.stdout)["filename"] == "shown.jsonl"  # stdout stays clean JSON
     text = drawn.decode()
     assert "\rshown.jsonl  [" in text and "100%" in text and text.endswith("\r\n")
+    assert {len(line) for line in text.rstrip("\r\n").split("\r") if line} == {99}
 
 
 def test_without_a_server_the_commands_attach_to_the_folders_background_service(

@@ -277,10 +277,19 @@ class ProgressBar:
         if progress.fraction < 1.0 and now - self._last_draw < self._interval:
             return
         self._last_draw = now
-        width = max(20, shutil.get_terminal_size().columns - 1)
+        width = max(20, self._columns() - 1)
         self.stream.write("\r" + self.render(progress, width).ljust(width))
         self.stream.flush()
         self._drawn = True
+
+    def _columns(self) -> int:
+        """$COLUMNS, else the width of the terminal the bar is drawn on (stdout may be piped)."""
+        columns = os.environ.get("COLUMNS", "")
+        if columns.isdigit() and int(columns) > 0:
+            return int(columns)
+        with contextlib.suppress(AttributeError, ValueError, OSError):
+            return os.get_terminal_size(self.stream.fileno()).columns
+        return shutil.get_terminal_size().columns
 
     def close(self) -> None:
         """End the bar's line (nothing when it never drew)."""
