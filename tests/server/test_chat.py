@@ -60,6 +60,7 @@ def test_streaming_with_usage_matches_the_plain_answer(client: openai.OpenAI) ->
     assert all(c.choices for c in no_usage)
 
 
+@pytest.mark.openapi
 def test_stream_chunks_match_the_spec(server: LocalServer) -> None:
     body = {"model": "sqltune-local-base", "messages": QUESTION, "stream": True,
             "stream_options": {"include_usage": True}}

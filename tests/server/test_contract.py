@@ -92,6 +92,7 @@ def test_strict_sdk_sees_only_documented_fields(server: LocalServer, train_bytes
             "ListModelsResponse", "FineTuningJob"} <= recorder.validate()  # the spec too
 
 
+@pytest.mark.openapi
 async def test_async_strict_sdk_sees_only_documented_fields(server: LocalServer,
                                                            train_bytes: bytes) -> None:
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key,
@@ -243,6 +244,7 @@ def test_fine_tuned_models_are_listed_retrieved_and_deleted(client: openai.OpenA
         assert missing.value.code == "model_not_found"
 
 
+@pytest.mark.openapi
 def test_event_pages_serialised_in_place_equal_the_decoded_ones(tmp_path: Path) -> None:
     store = Store(tmp_path / "server.sqlite3")
     store.add_event("job", 'Quote " backslash \\ ünïcode ✓\nnew line\ttab')

@@ -38,6 +38,7 @@ def test_fault_spec_parsing() -> None:
     assert [same.draw() for _ in range(50)] == [twin.draw() for _ in range(50)]
 
 
+@pytest.mark.openapi
 def test_each_fault_kind_on_the_wire(tmp_path: Path) -> None:
     for spec in ("429=1", "500=1", "drop=1", "latency=150ms"):
         with start_local_server(tmp_path / spec.split("=")[0], speed="max",

@@ -17,6 +17,7 @@ from tui.commands.server import run as run_server
 from tui.server.inprocess import LocalServer, start_local_server
 
 
+@pytest.mark.openapi
 def test_missing_or_wrong_key_is_401_with_openai_body(server: LocalServer) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
         response = httpx2.get(f"{server.base_url}/models", headers=headers)
@@ -32,6 +33,7 @@ def test_missing_or_wrong_key_is_401_with_openai_body(server: LocalServer) -> No
     assert error.value.code == "invalid_api_key"
 
 
+@pytest.mark.openapi
 def test_request_ids_and_unknown_routes(server: LocalServer) -> None:
     auth = {"Authorization": f"Bearer {server.api_key}"}
     seen = set()
