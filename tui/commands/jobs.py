@@ -130,16 +130,20 @@ async def _estimate(args: argparse.Namespace, files: FileService, training: Path
         print(f"estimate: {estimate.note}", file=sys.stderr)
 
 
-async def follow_job(client: openai.AsyncOpenAI, job_id: str, out: TextIO) -> str | None:
-    """Print a job's events until it ends (as ``sqltune watch`` does); its final status."""
-    from tui.core.follower import ConnectionState, EventFollower, FollowerError
+async def follow_job(client: openai.AsyncOpenAI, job_id: str, out: TextIO, *,
+                     local: bool = False) -> str | None:
+    """Print a job's events until it ends (as ``sqltune watch`` does); its final status.
+
+    On the local server (loopback, no rate limit) a queued or paused job is polled faster."""
+    from tui.core.follower import ConnectionState, EventFollower, FollowerError, PollPolicy
 
     def on_state(state: ConnectionState) -> None:
         if state.status == "reconnecting" and (state.attempt == 1 or state.attempt % 10 == 0):
             print(f"sqltune jobs: {state.last_error}; reconnecting ({state.attempt})",
                   file=sys.stderr, flush=True)
 
-    follower = EventFollower(client, job_id, on_state=on_state)
+    policy = PollPolicy(queued=1.0, paused=2.0) if local else None
+    follower = EventFollower(client, job_id, on_state=on_state, policy=policy)
     try:
         async for batch in follower.follow():
             for event in batch.events:
@@ -191,7 +195,8 @@ async def _create(args: argparse.Namespace) -> int:
             print(f"created {job.id} ({job.status}); following it until it ends", file=info,
                   flush=True)
             try:
-                await follow_job(provider.client, job.id, info)
+                await follow_job(provider.client, job.id, info,
+                                 local=provider.resolved.kind == "local")
             except asyncio.CancelledError:  # Ctrl-C: the job itself goes on
                 print(f"stopped following; job {job.id} keeps running "
                       f"(sqltune jobs get {job.id})", file=sys.stderr, flush=True)
