@@ -308,7 +308,7 @@ class TokenMeter(Pane):
         table.clear()
         if budget.free:
             table.add_row(Text(budget.model, style="bold"), "—",
-                          Text("free (sqltune server)", style="bold"), key=budget.model)
+                          Text("free", style="bold"), key=budget.model)
         for model, cost in budget.costs_usd.items():
             price = price_for(model)
             rate = f"{price.training:g}" if price is not None and price.training else "—"
