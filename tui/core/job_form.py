@@ -15,8 +15,9 @@ BASE_MODELS_PATH = "/sqltune/base_models"
 """sqltune's extension route (outside the OpenAI contract) describing a server's real bases."""
 TRAIN_EXTRA = "pip install -e '.[train]'"
 """How to get real training (torch, transformers, peft) into this install."""
-TRAIN_MODULES = ("torch", "transformers", "peft")
-"""What the train extra brings; without them the local server has only the stand-in engine."""
+TRAIN_MODULES = ("torch", "transformers", "peft", "safetensors", "huggingface_hub")
+"""What the train extra brings (the server's lora engine checks the same list); without them
+the local server has only the stand-in engine."""
 
 
 async def fetch_base_models(client: Any) -> list[BaseModelInfo] | None:
@@ -42,8 +43,8 @@ def train_extra_missing() -> str | None:
     missing = [name for name in TRAIN_MODULES if importlib.util.find_spec(name) is None]
     if not missing:
         return None
-    return (f"real training needs {', '.join(missing)}: {TRAIN_EXTRA}, then restart the "
-            "local server (sqltune server stop)")
+    return (f"real training needs {', '.join(missing)}: {TRAIN_EXTRA} (or pip install "
+            "'sqltune[train]'), then restart the local server (sqltune server stop)")
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,9 @@ from tui.core.pricing import price_for, priced_models
 
 DEFAULT_BASE = "gpt-4.1-mini-2025-04-14"
 """The form's first base model."""
+NO_BASE_HINT = ("no real base model on this server: sqltune server --base-model NAME=SOURCE "
+                "(a Hub id, a model folder or a .gguf file)")
+"""Shown when the local server lists no real base although the train extra is installed."""
 
 
 def base_model_choices(provider_models: list[str],
@@ -81,11 +84,14 @@ async def load_form_data(client: Any, kind: str, provider: str,
     hint = None
     if kind == "local":
         try:
-            bases = await fetch_base_models(client) or []
+            listed = await fetch_base_models(client)
         except Exception:  # details are a bonus: the form still works without them
-            bases = []
+            listed = None
+        bases = listed or []
         if not bases:
             hint = await asyncio.to_thread(train_extra_missing)
+        if hint is None and listed == []:
+            hint = NO_BASE_HINT
     found, local = await asyncio.to_thread(read_form_defaults, provider, files)
     choices = [FileChoice(f.id, f.filename, local.get(f.id)) for f in files]
     return FormData(base_model_choices(models, bases), choices, defaults or found, bases, hint)
