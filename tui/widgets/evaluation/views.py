@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from rich.markup import escape
 from rich.text import Text
 from textual.coordinate import Coordinate
+from textual.events import Resize
 from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
@@ -48,7 +49,36 @@ def count_text(value: int | None) -> str:
 RUN_COLUMNS = (("model", "model", 24), ("split", "split", 6), ("n", "n", 5), ("ex", "EX", 6),
                ("valid", "valid", 6), ("cost", "$/q", 10), ("speed", "s/q", 6),
                ("p50", "p50 s", 6), ("p95", "p95 s", 6), ("tokens", "tokens in/out", 13))
-"""(key, label, width) of the comparison table."""
+"""(key, label, width) of the comparison table (the model's width is its narrowest)."""
+RUN_PRIORITY = ("model", "ex", "n", "valid", "cost", "speed", "split", "p95", "p50", "tokens")
+"""Which columns a narrow table keeps first (the rest are left out whole, never cut)."""
+MODEL_MIN = 20
+"""The model column's narrowest width; it takes whatever width the kept columns leave."""
+
+
+def fitted_width(table_width: int, fixed: Sequence[int]) -> int:
+    """The width left for one flexible column beside ``fixed`` ones (each cell pads by 1+1, and
+    a vertical scrollbar may take 2)."""
+    return table_width - sum(fixed) - 2 * (len(fixed) + 1) - 2
+
+
+def run_columns(table_width: int) -> list[tuple[str, str, int]]:
+    """The comparison columns that fit ``table_width`` whole, in table order, the model's
+    widened to take the rest."""
+    widths = {key: width for key, _, width in RUN_COLUMNS}
+    kept = ["model"]
+    for key in RUN_PRIORITY[1:]:
+        trial = [widths[k] for k in (*kept, key) if k != "model"]
+        if fitted_width(table_width, trial) >= MODEL_MIN:
+            kept.append(key)
+    model = max(MODEL_MIN, fitted_width(table_width, [widths[k] for k in kept if k != "model"]))
+    return [(key, label, model if key == "model" else width)
+            for key, label, width in RUN_COLUMNS if key in kept]
+
+
+def elide_end(text: str, width: int) -> str:
+    """``text`` in ``width`` cells, cut at the end with an ellipsis."""
+    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
 
 
 def short_model(model: str, width: int) -> str:
@@ -60,15 +90,18 @@ def short_model(model: str, width: int) -> str:
     return model[:head] + "…" + model[len(model) - (width - 1 - head):]
 
 
-def run_cells(run: EvalRun, marked: bool) -> tuple[str | Text, ...]:
-    """One comparison row."""
-    name = Text(("● " if marked else "  ") + short_model(run.model, RUN_COLUMNS[0][2] - 2))
+def run_cells(run: EvalRun, marked: bool,
+              model_width: int = RUN_COLUMNS[0][2]) -> dict[str, str | Text]:
+    """One comparison row, by column key."""
+    name = Text(("● " if marked else "  ") + short_model(run.model, model_width - 2))
     tokens = ("-" if not (run.prompt_tokens or run.completion_tokens)
               else f"{count_text(run.prompt_tokens)}/{count_text(run.completion_tokens)}")
-    return (name, run.split, "-" if run.n is None else str(run.n),
-            share_text(run.execution_accuracy), share_text(run.valid_sql_rate),
-            dollars_text(run.cost_per_question_usd), seconds_text(run.seconds_per_question),
-            seconds_text(run.latency_p50_s), seconds_text(run.latency_p95_s), tokens)
+    return {"model": name, "split": run.split, "n": "-" if run.n is None else str(run.n),
+            "ex": share_text(run.execution_accuracy), "valid": share_text(run.valid_sql_rate),
+            "cost": dollars_text(run.cost_per_question_usd),
+            "speed": seconds_text(run.seconds_per_question),
+            "p50": seconds_text(run.latency_p50_s), "p95": seconds_text(run.latency_p95_s),
+            "tokens": tokens}
 
 
 class RunsTable(DataTable[Any]):
@@ -80,10 +113,33 @@ class RunsTable(DataTable[Any]):
         """The rows, in table order."""
         self.marked: set[int] = set()
         """Run ids marked for the hardness chart."""
+        self.shown_columns: list[tuple[str, str, int]] = []
+        """(key, label, width) of the columns that fit the table's width."""
 
     def on_mount(self) -> None:
-        for key, label, width in RUN_COLUMNS:
-            self.add_column(label, key=key, width=width)
+        self._fit_columns(self.size.width or 80)
+
+    def on_resize(self, event: Resize) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        """Keep the columns that fit whole, the model's as wide as the rest allows."""
+        columns = run_columns(width)
+        if columns == self.shown_columns:
+            return
+        self.shown_columns = columns
+        keep = self.highlighted_id()
+        self.clear(columns=True)
+        for key, label, column_width in columns:
+            self.add_column(label, key=key, width=column_width)
+        self.show(self.runs, select=keep)
+
+    def _cells(self, run: EvalRun) -> list[str | Text]:
+        cells = run_cells(run, run.id in self.marked, self._model_width())
+        return [cells[key] for key, _, _ in self.shown_columns]
+
+    def _model_width(self) -> int:
+        return self.shown_columns[0][2] if self.shown_columns else RUN_COLUMNS[0][2]
 
     def show(self, runs: Sequence[EvalRun], *, select: int | None = None) -> None:
         """Replace the rows, keeping (or moving to ``select``) the highlighted run."""
@@ -92,7 +148,7 @@ class RunsTable(DataTable[Any]):
         self.marked &= {run.id for run in runs}
         self.clear()
         for run in self.runs:
-            self.add_row(*run_cells(run, run.id in self.marked), key=str(run.id))
+            self.add_row(*self._cells(run), key=str(run.id))
         if keep is not None and str(keep) in self.rows:
             self.move_cursor(row=self.get_row_index(str(keep)), animate=False)
 
@@ -114,7 +170,8 @@ class RunsTable(DataTable[Any]):
         if run is None:
             return
         self.marked ^= {run.id}
-        self.update_cell(str(run.id), "model", run_cells(run, run.id in self.marked)[0])
+        self.update_cell(str(run.id), "model",
+                         run_cells(run, run.id in self.marked, self._model_width())["model"])
 
     def charted(self) -> list[EvalRun]:
         """The marked runs, or the highlighted one when none is marked."""
@@ -171,13 +228,30 @@ class QuestionTable(DataTable[Any]):
         self.failures_only = False
         """Show only questions that did not match."""
         self._all: list[QuestionResult] = []
+        self.question_width = 0
+        """Width of the question column: what the others leave (the text is cut to it)."""
 
     def on_mount(self) -> None:
-        self.add_column("#", key="index", width=4)
-        self.add_column("level", key="level", width=6)
-        self.add_column("EX", key="match", width=2)
-        self.add_column("database", key="db", width=12)
-        self.add_column("question", key="question")
+        self._fit_columns(self.size.width or 80)
+
+    def on_resize(self, event: Resize) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        fixed = (("index", "#", 4), ("level", "level", 6), ("match", "EX", 2),
+                 ("db", "database", 12))
+        question = max(12, fitted_width(width, [w for _, _, w in fixed]))
+        if question == self.question_width:
+            return
+        self.question_width = question
+        keep = self.cursor_row
+        self.clear(columns=True)
+        for key, label, column_width in fixed:
+            self.add_column(label, key=key, width=column_width)
+        self.add_column("question", key="question", width=question)
+        self._fill()
+        if self.row_count:
+            self.move_cursor(row=min(keep, self.row_count - 1), animate=False)
 
     def show(self, rows: Sequence[QuestionResult]) -> None:
         """Replace the rows with a report's questions."""
@@ -205,8 +279,8 @@ class QuestionTable(DataTable[Any]):
     def _add(self, row: QuestionResult) -> None:
         self.results.append(row)
         mark = Text("✓", style="green") if row.match else Text("✗", style="red")
-        self.add_row(str(row.index + 1), row.hardness, mark, row.db_id, row.question,
-                     key=f"q{row.index}")
+        self.add_row(str(row.index + 1), row.hardness, mark, elide_end(row.db_id, 12),
+                     elide_end(row.question, self.question_width), key=f"q{row.index}")
 
     def highlighted(self) -> QuestionResult | None:
         """The question under the cursor."""
@@ -239,12 +313,26 @@ class SkippedTable(DataTable[Any]):
         super().__init__(id=id, cursor_type="row")
         self.skipped: list[SkippedQuestion] = []
         """Rows shown."""
+        self.question_width = 0
+        """Width of the question column: what the others leave (the text is cut to it)."""
 
     def on_mount(self) -> None:
-        self.add_column("#", key="index", width=4)
-        self.add_column("database", key="db", width=14)
-        self.add_column("reason", key="reason", width=16)
-        self.add_column("question", key="question")
+        self._fit_columns(self.size.width or 80)
+
+    def on_resize(self, event: Resize) -> None:
+        self._fit_columns(event.size.width)
+
+    def _fit_columns(self, width: int) -> None:
+        fixed = (("index", "#", 4), ("db", "database", 14), ("reason", "reason", 16))
+        question = max(12, fitted_width(width, [w for _, _, w in fixed]))
+        if question == self.question_width:
+            return
+        self.question_width = question
+        self.clear(columns=True)
+        for key, label, column_width in fixed:
+            self.add_column(label, key=key, width=column_width)
+        self.add_column("question", key="question", width=question)
+        self.show(list(self.skipped))
 
     def show(self, skipped: Sequence[SkippedQuestion]) -> None:
         """Replace the rows."""
@@ -256,8 +344,8 @@ class SkippedTable(DataTable[Any]):
     def append(self, item: SkippedQuestion) -> None:
         """Add one skipped question."""
         self.skipped.append(item)
-        self.add_row(str(item.index + 1), item.db_id, item.reason, item.question,
-                     key=f"s{item.index}")
+        self.add_row(str(item.index + 1), elide_end(item.db_id, 14), item.reason,
+                     elide_end(item.question, self.question_width), key=f"s{item.index}")
 
 
 def report_rows(report: EvalReport | None) -> tuple[list[QuestionResult], list[SkippedQuestion]]:
