@@ -9,6 +9,7 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import ActiveBinding, Binding
+from textual.events import Resize
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
@@ -103,6 +104,7 @@ class SqltuneApp(App[int]):
         yield Footer(id="footer")
 
     def on_mount(self) -> None:
+        self._fit_tab_labels(self.size.width)
         self.sub_title = self._data_label()
         # Keys 1-9 switch tabs: the tab strip stays out of the focus chain.
         self.query_one(ContentTabs).can_focus = False
@@ -114,6 +116,22 @@ class SqltuneApp(App[int]):
         self.connect_provider(self.session.provider_name)
         for pane in self.panes():
             pane.after_first_frame()
+
+    def on_resize(self, event: Resize) -> None:
+        self._fit_tab_labels(event.size.width)
+
+    def _fit_tab_labels(self, width: int) -> None:
+        """Full tab labels when they all fit, else short ones (``1 Data  2 Budget  5 Play``):
+        a narrow terminal never shows a tab cut at its start."""
+        full = [f"{i + 1} {pane.PANE_TITLE}" for i, pane in enumerate(self._panes)]
+        fits = sum(len(label) + 2 for label in full) <= width  # a tab pads its label by 1+1
+        labels = full if fits else [f"{i + 1} {pane.short_title()}"
+                                    for i, pane in enumerate(self._panes)]
+        tabs = self.query_one(TabbedContent)
+        for pane, label in zip(self._panes, labels, strict=True):
+            tab = tabs.get_tab(f"tab-{pane.PANE_ID}")
+            if tab.label_text != label:
+                tab.label = label
 
     def _data_label(self) -> str:
         data = self.session.data

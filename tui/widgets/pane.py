@@ -133,6 +133,11 @@ class Pane(Vertical, can_focus=False):
         """Shared state: data path, provider connection, last export."""
 
     @classmethod
+    def short_title(cls) -> str:
+        """Tab label when the full labels do not fit the width (``Dataset`` -> ``Data``)."""
+        return cls.PANE_TITLE if len(cls.PANE_TITLE) <= 6 else cls.PANE_TITLE[:4]
+
+    @classmethod
     def pane_bindings(cls) -> Iterator[Binding]:
         """The pane's own bindings (for help and the command palette)."""
         for binding in cls.BINDINGS:
