@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
 from textual.app import ComposeResult
 from textual.widgets import DataTable, Input, TabbedContent, TextArea
 
@@ -82,24 +83,26 @@ async def test_a_dialog_field_keeps_escape_for_closing_the_dialog() -> None:
         await wait_until(pilot, lambda: answers == [None], what="the dialog closed")
 
 
-async def test_playground_question_types_digits_and_escape_leaves_it() -> None:
-    for size in ((80, 24), (60, 20)):
-        app = app_with(DatasetPreview, PlaygroundPane)
-        async with app.run_test(size=size) as pilot:
-            await pilot.press("2")
-            pane = app.query_one(PlaygroundPane)
-            question = pane.query_one("#pg-question", Input)
-            assert app.focused is question
-            await pilot.press("1", "2", "3")
-            assert question.value == "123"
-            assert app.query_one(TabbedContent).active == "tab-playground"
-            assert footer(app).lstrip().startswith("esc Leave field"), footer(app)
-            await pilot.press("escape")
-            await wait_until(pilot, lambda: app.focused is pane.pair.a.table,
-                             what="the rows table focused")
-            assert question.value == "123" and "Leave field" not in footer(app)
-            assert footer(app).lstrip().startswith("/ Question"), footer(app)
-            await pilot.press("slash")
-            assert app.focused is question
-            await pilot.press("escape", "1")
-            assert app.query_one(TabbedContent).active == "tab-dataset"
+@pytest.mark.parametrize("size", [(80, 24), (60, 20)])
+async def test_playground_question_types_digits_and_escape_leaves_it(
+        size: tuple[int, int]) -> None:
+    app = app_with(DatasetPreview, PlaygroundPane)
+    async with app.run_test(size=size) as pilot:
+        await pilot.press("2")
+        pane = app.query_one(PlaygroundPane)
+        question = pane.query_one("#pg-question", Input)
+        assert app.focused is question
+        await pilot.press("1", "2", "slash", "3")
+        assert question.value == "12/3"
+        assert app.query_one(TabbedContent).active == "tab-playground"
+        assert footer(app).lstrip().startswith("esc Leave field"), footer(app)
+        assert "/ Question" not in footer(app)
+        await pilot.press("escape")
+        await wait_until(pilot, lambda: app.focused is pane.pair.a.table,
+                         what="the rows table focused")
+        assert question.value == "12/3" and "Leave field" not in footer(app)
+        assert footer(app).lstrip().startswith("/ Question"), footer(app)
+        await pilot.press("slash")
+        assert app.focused is question
+        await pilot.press("escape", "1")
+        assert app.query_one(TabbedContent).active == "tab-dataset"

@@ -24,7 +24,7 @@ from tui.core.playground import (
     pretty_sql,
 )
 from tui.messages import JobEnded
-from tui.widgets.pane import Pane
+from tui.widgets.pane import Pane, is_text_field
 from tui.widgets.playground.answer import AnswerView, SideBySide
 from tui.widgets.playground.asking import ModelCaller
 from tui.widgets.playground.messages import ModelsListed, WorkspaceOpened
@@ -317,6 +317,8 @@ class PlaygroundPane(Pane):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action == "cancel":
             return self.is_mounted and any(view.busy for view in self.query(AnswerView))
+        if action == "focus_question":  # a text field types "/" (Textual lists it regardless)
+            return not is_text_field(self.app.focused)
         return True
 
     def action_cancel(self) -> None:
