@@ -263,6 +263,8 @@ class PlaygroundPane(Pane):
     @on(Input.Submitted, "#pg-question")
     def _question_submitted(self, event: Input.Submitted) -> None:
         event.stop()
+        if not event.value.strip():
+            event.prevent_default()  # nothing asked: the field keeps the focus
         self.query_one(QuestionInput).restart_walk()
         self.action_ask()
 
