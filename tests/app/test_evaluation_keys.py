@@ -17,7 +17,7 @@ from tui.app import SqltuneApp
 from tui.core.paths import exports_dir
 from tui.core.report import EvalReport, QuestionResult
 from tui.screens.eval_models import ModelPicker
-from tui.screens.export_dialog import ReportExportDialog
+from tui.screens.export_dialog import ExportDialog, ExportRequest, ReportExportDialog
 from tui.widgets.evaluation import EvaluationPane
 from tui.widgets.pane import Session
 
@@ -77,9 +77,9 @@ async def test_report_export_goes_to_the_exports_folder_with_ctrl_s(elsewhere: P
     app = evaluation_app()
     async with app.run_test(size=(80, 24), message_hook=keep_once(seen)) as pilot:
         pane = app.query_one(EvaluationPane)
-        row = QuestionResult(index=0, db_id="bookshop", question="How many books?",
-                             gold="SELECT count(*) FROM book", predicted="SELECT count(*) FROM book",
-                             hardness="easy", match=True)
+        sql = "SELECT count(*) FROM book"
+        row = QuestionResult(index=0, db_id="bookshop", question="How many books?", gold=sql,
+                             predicted=sql, hardness="easy", match=True)
         pane._show_report(EvalReport(rows=[row], model=BASE, split="dev", total=1), BASE)
         await pilot.press("e")
         await wait_until(pilot, lambda: isinstance(app.screen, ReportExportDialog),
@@ -96,3 +96,17 @@ async def test_report_export_goes_to_the_exports_folder_with_ctrl_s(elsewhere: P
                     if isinstance(m, Notify) and "Wrote" in m.notification.message)
         assert str(exports_dir()) in note and written[0].name in note
     assert list(elsewhere.iterdir()) == []
+
+
+async def test_ctrl_s_writes_from_the_training_export_dialog_too(tmp_path: Path) -> None:
+    app = evaluation_app()
+    async with app.run_test(size=(80, 24)) as pilot:
+        answers: list[ExportRequest | None] = []
+        app.push_screen(ExportDialog(tmp_path / "train.jsonl", tmp_path / "valid.jsonl", 10, 2),
+                        answers.append)
+        await pilot.pause()
+        await pilot.press("enter")  # enter on the training path moves to the validation path
+        assert app.focused is app.screen.query_one("#export-validation")
+        await pilot.press("ctrl+s")
+        await wait_until(pilot, lambda: bool(answers), what="the dialog closed")
+        assert answers == [ExportRequest(tmp_path / "train.jsonl", tmp_path / "valid.jsonl")]
