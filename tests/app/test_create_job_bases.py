@@ -99,3 +99,17 @@ def test_real_bases_come_first_in_the_model_list() -> None:
     models = base_model_choices(["sqltune-local-base", base.id, "ft:x:y"], [base])
     assert models[0] == base.id and models[-2:] == ["sqltune-local-base", "ft:x:y"]
     assert "gpt-4.1-mini-2025-04-14" in models
+
+
+def test_examples_over_the_base_context_are_flagged(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from tui.core.jsonl import validate_jsonl
+    from tui.screens.create_job import estimate_text
+
+    base = BaseModelInfo("tiny", str(tiny_model_dir), kind="folder", device="cpu",
+                         context_length=64, folder=str(tiny_model_dir))
+    counter = counter_for("tiny", [base])
+    path = training_file(tmp_path)
+    report = validate_jsonl(path, "tiny", token_check=counter.count, context=64)
+    text = estimate_text(report, "tiny", 1, "local", base=base).plain
+    assert "examples over tiny's context of 64 tokens (line 1, 2, 3, …): the server refuses" \
+        in text

@@ -20,7 +20,17 @@ TRAIN_MODULES = ("torch", "transformers", "peft", "safetensors", "huggingface_hu
 the local server has only the stand-in engine."""
 
 
-async def fetch_base_models(client: Any) -> list[BaseModelInfo] | None:
+@dataclass(frozen=True)
+class ServerBases:
+    """What a sqltune server says about its real bases."""
+
+    models: list[BaseModelInfo]
+    """The bases, in the server's order."""
+    train_extra_missing: str | None = None
+    """The server's own reason it cannot train real models (and the pip command), if any."""
+
+
+async def fetch_base_models(client: Any) -> ServerBases | None:
     """The real base models of a sqltune server; None when the provider has no such route.
 
     Other errors (connection, auth) propagate: the caller shows them.
@@ -33,9 +43,12 @@ async def fetch_base_models(client: Any) -> list[BaseModelInfo] | None:
     except openai.NotFoundError:
         return None
     body = response.json()
-    items = body.get("data") if isinstance(body, dict) else None
-    return [BaseModelInfo.from_json(item) for item in items or ()
-            if isinstance(item, dict) and item.get("id")]
+    if not isinstance(body, dict):
+        return ServerBases([])
+    missing = body.get("train_extra_missing")
+    return ServerBases([BaseModelInfo.from_json(item) for item in body.get("data") or ()
+                        if isinstance(item, dict) and item.get("id")],
+                       missing if isinstance(missing, str) and missing else None)
 
 
 def train_extra_missing() -> str | None:

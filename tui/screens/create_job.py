@@ -87,10 +87,11 @@ async def load_form_data(client: Any, kind: str, provider: str,
             listed = await fetch_base_models(client)
         except Exception:  # details are a bonus: the form still works without them
             listed = None
-        bases = listed or []
-        if not bases:
-            hint = await asyncio.to_thread(train_extra_missing)
-        if hint is None and listed == []:
+        bases = listed.models if listed is not None else []
+        if not bases:  # the server knows best why; an older server: this install's view
+            hint = (listed.train_extra_missing if listed is not None else None) or \
+                await asyncio.to_thread(train_extra_missing)
+        if hint is None and listed is not None and not bases:
             hint = NO_BASE_HINT
     found, local = await asyncio.to_thread(read_form_defaults, provider, files)
     choices = [FileChoice(f.id, f.filename, local.get(f.id)) for f in files]
@@ -315,6 +316,11 @@ def estimate_text(report: Any, model: str, epochs: Any, provider_kind: str = "op
     text.append(head, style="bold")
     if tail:
         text.append(f" ({tail}" if provider_kind == "local" else f" at {tail}")
+    over = [w.line for w in report.warnings if w.code == "over_context"]
+    if base is not None and over:  # a real base's server refuses them (as OpenAI does)
+        lines = ", ".join(str(n) for n in over[:3]) + (", …" if len(over) > 3 else "")
+        text.append(f"\nexamples over {base.id}'s context of {report.context_limit:,} tokens "
+                    f"(line {lines}): the server refuses the file", style="bold red")
     if base is not None:
         duration = training_duration(estimate.trained_tokens, base)
         text.append(f"\n{duration.text()}")

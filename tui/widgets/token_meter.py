@@ -241,7 +241,8 @@ class TokenMeter(Pane):
         bases: list[BaseModelInfo] = []
         if connection is not None and connection.kind == "local":
             try:
-                bases = await fetch_base_models(connection.client) or []
+                listed = await fetch_base_models(connection.client)
+                bases = listed.models if listed is not None else []
             except Exception:  # the priced models still work; the bases are a bonus
                 bases = []
         self.post_message(self.BasesFound(bases))
