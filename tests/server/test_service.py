@@ -258,3 +258,10 @@ def test_explicit_server_and_an_auto_start_racing_end_with_one_server(folder: Pa
         if explicit.poll() is None:
             explicit.send_signal(signal.SIGINT)
             assert finish(explicit, 30)[0] == 0
+
+
+def test_status_and_stop_of_a_folder_no_server_used_create_nothing(tmp_path: Path) -> None:
+    folder = tmp_path / "never"
+    assert main(["server", "status", "--data-dir", str(folder)]) == 3
+    assert main(["server", "stop", "--data-dir", str(folder)]) == 0
+    assert not folder.exists()

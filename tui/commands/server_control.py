@@ -67,8 +67,16 @@ def _print_status(data: dict[str, Any]) -> None:
     print("\n".join(lines))
 
 
+def _known_key(folder: Path) -> str | None:
+    """The key, unless no server ever ran on the folder (status and stop create nothing)."""
+    if read_state(folder) is None:
+        return None
+    return client_key(folder)
+
+
 def _status(args: argparse.Namespace, folder: Path) -> int:
-    found = status(folder, client_key(folder))
+    key = _known_key(folder)
+    found = status(folder, key) if key is not None else None
     if found is None:
         stale = read_state(folder)
         if args.json:
@@ -88,7 +96,8 @@ def _status(args: argparse.Namespace, folder: Path) -> int:
 
 def _stop(args: argparse.Namespace, folder: Path) -> int:
     started = time.monotonic()
-    found = stop(folder, client_key(folder), timeout=args.timeout)
+    key = _known_key(folder)
+    found = stop(folder, key, timeout=args.timeout) if key is not None else None
     if found is None:
         print(f"sqltune server: not running for {folder}", file=sys.stderr)
         return 0
