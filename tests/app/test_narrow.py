@@ -13,9 +13,11 @@ from tests.app.helpers import screen_text
 from tests.app.panes_support import no_local_server, wait_until, workers_idle
 from tests.app.test_evaluation_snapshots import record_runs
 from tui.app import PANES, SqltuneApp, make_app
+from tui.core.playground import ModelChoice
 from tui.widgets.evaluation import EvaluationPane
 from tui.widgets.evaluation.views import RUN_COLUMNS, QuestionTable, RunsTable
 from tui.widgets.pane import Session
+from tui.widgets.playground.pickers import ModelPicker
 
 
 def cells(line: str) -> list[str]:
@@ -82,3 +84,20 @@ async def test_evaluate_tables_show_whole_columns(size: tuple[int, int]) -> None
             assert shown_question == result.question or (
                 shown_question.endswith("…")
                 and result.question.startswith(shown_question[:-1])), (line, result.question)
+
+
+async def test_long_model_names_fit_the_playground_picker_at_60_columns() -> None:
+    tuned = "ft:sqltune-local-base:spider-train-demo:ftjob-9f8e7d6c5b4a"
+    models = [ModelChoice(tuned, "fine-tuned"),
+              ModelChoice(f"{tuned}:ckpt-step-120", "checkpoint"),
+              ModelChoice("sqltune-local-base", "base")]
+    app = SqltuneApp(Session(data=None, provider=None, start_local=no_local_server),
+                     panes=[EvaluationPane])
+    async with app.run_test(size=(60, 20)) as pilot:
+        app.push_screen(ModelPicker("Model for the left side", models, None))
+        await pilot.pause()
+        lines = screen_text(app).splitlines()
+        for kind, end in (("fine-tuned", "9f8e7d6c5b4a"), ("checkpoint", "ckpt-step-120"),
+                          ("base", "sqltune-local-base")):
+            line = next(line for line in lines if f" {kind} " in line)
+            assert (f"{end} " in line and "ft:sqltune" in line) or kind == "base", line

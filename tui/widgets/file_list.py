@@ -18,6 +18,7 @@ from textual.message import Message
 from textual.widgets import DataTable, Label, ProgressBar, Select, Static
 
 from tui.messages import DatasetExported, FileUploaded
+from tui.widgets.elide import elide_middle
 from tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
@@ -43,17 +44,6 @@ def created_text(created_at: int, *, year: bool = True) -> str:
     """UTC creation time to the second (two uploads a minute apart, or less, differ)."""
     when = dt.datetime.fromtimestamp(created_at, tz=dt.UTC)
     return when.strftime("%Y-%m-%d %H:%M:%S" if year else "%m-%d %H:%M:%S")
-
-
-def elide_middle(text: str, width: int) -> str:
-    """``text`` in ``width`` cells, cut in the middle: the start and the end (an extension, an
-    id's last characters) both stay."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return "…"[:width]
-    head = (width - 1) // 2
-    return text[:head] + "…" + text[len(text) - (width - 1 - head):]
 
 
 def file_columns(width: int, longest_id: int = 29) -> dict[str, int]:

@@ -14,6 +14,7 @@ from textual_plotext import PlotextPlot
 
 from tui.core.hardness import LEVELS
 from tui.core.report import EvalReport, QuestionResult, SkippedQuestion
+from tui.widgets.elide import elide_end
 
 if TYPE_CHECKING:
     from tui.core.eval_runs import EvalRun
@@ -74,11 +75,6 @@ def run_columns(table_width: int) -> list[tuple[str, str, int]]:
     model = max(MODEL_MIN, fitted_width(table_width, [widths[k] for k in kept if k != "model"]))
     return [(key, label, model if key == "model" else width)
             for key, label, width in RUN_COLUMNS if key in kept]
-
-
-def elide_end(text: str, width: int) -> str:
-    """``text`` in ``width`` cells, cut at the end with an ellipsis."""
-    return text if len(text) <= width else text[:max(0, width - 1)] + "…"
 
 
 def short_model(model: str, width: int) -> str:

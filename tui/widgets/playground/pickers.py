@@ -16,6 +16,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from tui.core.playground import ModelChoice, Workspace, classify_model
+from tui.widgets.elide import elide_middle
 
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 """An environment variable name as the key field accepts it (a pasted key is refused)."""
@@ -127,13 +128,20 @@ class ChoicePicker(ModalScreen[int | None]):
         self.dismiss(None)
 
 
-def model_line(choice: ModelChoice, current: ModelChoice | None = None) -> Text:
-    """One model as the picker lists it: a mark for the current one, its name and kind."""
+def model_line(choice: ModelChoice, current: ModelChoice | None = None,
+               width: int = 200) -> Text:
+    """One model as the picker lists it: a mark for the current one, its kind and its name,
+    cut in the middle to ``width`` cells (a tuned model's job id and step stay)."""
     text = Text(no_wrap=True, overflow="ellipsis")
     text.append("● " if choice == current else "  ", style="green")
     text.append(f"{choice.kind:<11}", style="dim")
-    text.append(choice.label, style=KIND_STYLE.get(choice.kind, ""))
+    text.append(elide_middle(choice.label, max(8, width - 13)),
+                style=KIND_STYLE.get(choice.kind, ""))
     return text
+
+
+DIALOG_WIDTH = 70
+"""The dialogs' width in app.tcss (at most the terminal's)."""
 
 
 class ModelPicker(ModalScreen[ModelChoice | None]):
@@ -169,7 +177,9 @@ class ModelPicker(ModalScreen[ModelChoice | None]):
         typed = self.current if self.current not in self.models else None
         with Vertical(classes="dialog"):
             yield Label(self.title_text, classes="dialog-question")
-            yield OptionList(*(Option(model_line(m, self.current), id=str(i))
+            # dialog border and padding, the list's border, padding and scrollbar: 12 cells
+            room = min(DIALOG_WIDTH, self.app.size.width) - 12
+            yield OptionList(*(Option(model_line(m, self.current, room), id=str(i))
                                for i, m in enumerate(self.models)), id="model-options")
             if self.error:
                 yield Label(Text(f"cannot list the provider's models: {self.error}",
