@@ -206,7 +206,9 @@ def fit_to_budget(
     resolve_epochs(epochs, 1)  # validates a numeric setting early
     limit = counter.context_limit if counter is not None else context_limit(model)
     free = counter is not None and counter.free
-    billable = [min(t, limit) for t in tokens]
+    # OpenAI truncates an example over the context; a sqltune server refuses it (counted whole,
+    # flagged by over_context) instead.
+    billable = list(tokens) if free else [min(t, limit) for t in tokens]
     order = selection_order(billable, groups, strategy, seed)
     prefix = [0, *accumulate(billable[i] for i in order)]
     kept = _largest_fit(prefix, epochs, token_limit)

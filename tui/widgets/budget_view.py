@@ -64,7 +64,8 @@ def summary_text(budget: Budget, result: Any) -> Text:
     text.append("free" if budget.free else "price unknown" if cost is None else f"${cost:,.2f}",
                 style="bold")
     if budget.over_context:
-        text.append(f" · {budget.over_context} over context", style="bold red")
+        refused = " (the server refuses them)" if budget.free else ""
+        text.append(f" · {budget.over_context} over context{refused}", style="bold red")
     skipped = result.skipped_examples if result is not None else 0
     held = len(result.validation) if result is not None else 0
     text.append(f"\n{budget.encoding} · context {budget.context_limit:,} · longest "
