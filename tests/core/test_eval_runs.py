@@ -119,3 +119,9 @@ def test_eval_source_defaults_to_the_demo_dev_split(tmp_path: Path) -> None:
     own = eval_source(folder)
     assert (own.root, own.label, own.splits, own.default_split) == (
         folder, "spider", ["train"], "train")
+
+
+def test_a_missing_data_folder_is_an_error_not_the_demo(tmp_path: Path) -> None:
+    missing = eval_source(tmp_path / "nope")
+    assert missing.error == f"dataset folder not found: {tmp_path / 'nope'}"
+    assert missing.splits == [] and missing.root != demo_dir()

@@ -196,9 +196,15 @@ def _read_tables(root: Path, problems: list[DatasetProblem]) -> frozenset[str]:
         return frozenset()
     try:
         data = json.loads(path.read_bytes())
-    except (OSError, ValueError) as error:
+    except OSError as error:
         problems.append(DatasetProblem("unreadable_file", None,
                                        f"tables.json cannot be read: {error}", "tables.json"))
+        return frozenset()
+    except ValueError as error:
+        problems.append(DatasetProblem(
+            "unreadable_file", None,
+            f"{json_error('tables.json', error)}; schemas are read from the SQLite files only",
+            "tables.json"))
         return frozenset()
     if not isinstance(data, list):
         problems.append(DatasetProblem("unreadable_file", None,
@@ -224,14 +230,13 @@ def _read_examples(path: Path, problems: list[DatasetProblem]) -> Iterable[Examp
                 entries.append((index, json.loads(line)))
             except ValueError as error:
                 problems.append(DatasetProblem("malformed_example", None,
-                                               f"{name} line {index + 1}: not JSON ({error})",
-                                               name, index))
+                                               json_error(name, error, index + 1), name, index))
     else:
         try:
             data = json.loads(raw)
         except ValueError as error:
-            problems.append(DatasetProblem("unreadable_file", None,
-                                           f"{name}: not valid JSON ({error})", name))
+            problems.append(DatasetProblem("unreadable_file", None, json_error(name, error),
+                                           name))
             return []
         if not isinstance(data, list):
             problems.append(DatasetProblem("unreadable_file", None,
@@ -250,6 +255,16 @@ def _read_examples(path: Path, problems: list[DatasetProblem]) -> Iterable[Examp
             continue
         examples.append(Example(entry["db_id"], entry["question"], entry["query"], name, index))
     return examples
+
+
+def json_error(name: str, error: ValueError, line: int | None = None) -> str:
+    """``train.json line 19 column 24: not valid JSON (Invalid control character)``; ``line``
+    is the file's line when the text that failed was one line of it (JSON Lines)."""
+    if isinstance(error, json.JSONDecodeError):
+        where = f"line {line if line is not None else error.lineno} column {error.colno}"
+        return f"{name} {where}: not valid JSON ({error.msg.removesuffix(' at')})"
+    where = f" line {line}" if line is not None else ""
+    return f"{name}{where}: not valid JSON ({error})"  # e.g. not UTF-8: no position
 
 
 def _what_is_wrong(entry: Any) -> str | None:

@@ -156,12 +156,18 @@ class EvalSource:
     """dev when present, else the first split."""
     note: str = ""
     """Why the demo data is used instead of --data, when it is."""
+    error: str = ""
+    """Why there is nothing to evaluate on (--data names a folder that is not there)."""
 
 
 def eval_source(data: Path | None) -> EvalSource:
-    """Where questions come from: --data when it is a Spider folder, else the demo dev split."""
+    """Where questions come from: --data when it is a Spider folder, else the demo dev split;
+    a --data that does not exist is an error, never silently the demo data."""
     note = ""
     root = demo_dir()
+    if data is not None and not Path(data).exists():
+        return EvalSource(Path(data), Path(data).name, [], "dev",
+                          error=f"dataset folder not found: {data}")
     if data is not None and Path(data).is_dir():
         root = Path(data)
     elif data is not None:

@@ -18,7 +18,13 @@ from textual.widgets import DataTable, Input, Label, Select, Static
 from textual.worker import get_current_worker
 
 from tui.widgets.pane import Pane
-from tui.widgets.preview.detail import clip, detail_renderable, position_text, tokens_cell
+from tui.widgets.preview.detail import (
+    clip,
+    detail_renderable,
+    position_text,
+    tokens_cell,
+    warnings_text,
+)
 from tui.widgets.preview.render import ExampleRenderer
 from tui.widgets.preview.source import ExampleSource, Row, open_source
 
@@ -33,6 +39,14 @@ class DatasetPreview(Pane):
 
     PANE_ID = "dataset"
     PANE_TITLE = "Dataset"
+    DEFAULT_CSS = """
+    #dataset-warnings {
+        height: auto;
+        max-height: 6;
+        padding: 0 1;
+        display: none;
+    }
+    """
     BINDINGS: ClassVar[list[Any]] = [
         Binding("right_square_bracket", "page(1)", "Next page", id="dataset.next_page",
                 key_display="]", tooltip="Show the next page of examples"),
@@ -126,6 +140,8 @@ class DatasetPreview(Pane):
         """Tokens counted so far by example position (None: cannot be rendered)."""
         self.renderer = ExampleRenderer()
         """Renders messages and counts tokens (schema cache, encoding)."""
+        self.warnings: list[str] = []
+        """Problems of no single example (a file that is not JSON), as prepare words them."""
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="dataset-filters", classes="filters"):
@@ -133,6 +149,7 @@ class DatasetPreview(Pane):
                               allow_blank=True)
             yield Input(placeholder="/ filter question or SQL", id="dataset-text", compact=True)
             yield Label("opening…", id="dataset-position")
+        yield Static("", id="dataset-warnings")
         with Horizontal(id="dataset-body", classes="split"):
             table: DataTable[Any] = DataTable(id="dataset-table", cursor_type="row",
                                               zebra_stripes=True)
@@ -172,11 +189,13 @@ class DatasetPreview(Pane):
     def on_dataset_preview_opened(self, message: Opened) -> None:
         self.source, self.view, self.problems, self.tokens = message.source, None, None, {}
         self.renderer.clear()
+        self._show_warnings(message.source.warnings())
         self._fill_databases()
         self.post_message(self.PageLoaded(0, message.rows))
         self.scan_problems(message.source)
 
     def on_dataset_preview_open_failed(self, message: OpenFailed) -> None:
+        self._show_warnings([])
         self.query_one("#dataset-position", Label).update("cannot open the dataset")
         self.query_one("#dataset-detail-text", Static).update(Text(message.error, style="red"))
         self.notify(message.error, title="Dataset", severity="error")
@@ -202,8 +221,15 @@ class DatasetPreview(Pane):
         if not worker.is_cancelled:
             self.post_message(self.ProblemsFound(found))
 
+    def _show_warnings(self, warnings: list[str]) -> None:
+        self.warnings = warnings
+        strip = self.query_one("#dataset-warnings", Static)
+        strip.update(warnings_text(warnings))
+        strip.display = bool(warnings)
+
     def on_dataset_preview_problems_found(self, message: ProblemsFound) -> None:
         self.problems = message.problems
+        self._show_warnings(message.problems.get(-1, []))
         self._fill_databases()
         table = self.query_one("#dataset-table", DataTable)
         for key in table.rows:
@@ -271,7 +297,8 @@ class DatasetPreview(Pane):
         current = self.page * PAGE_SIZE + (table.cursor_row + 1 if table.row_count else 0)
         label = self.source.label if self.source is not None else ""
         self.query_one("#dataset-position", Label).update(position_text(
-            label, current, self._view_length(), self.page, PAGE_SIZE, self.problems))
+            label, current, self._view_length(), self.page, PAGE_SIZE, self.problems,
+            len(self.warnings)))
 
     def action_page(self, delta: int) -> None:
         """Go to the next or previous page."""

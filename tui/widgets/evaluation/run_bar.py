@@ -107,7 +107,7 @@ class RunBar(Vertical):
     def show_settings(self) -> None:
         """Redraw the settings line."""
         models = ", ".join(self.chosen) or "(m: choose)"
-        where = self.source.label if self.source else "…"
+        where = self.source.error or self.source.label if self.source else "…"
         limit = "all" if self.limit is None else str(self.limit)
         self.query_one("#eval-settings", Label).update(Text.assemble(
             ("models " if len(self.chosen) > 1 else "model ", "dim"), (models, "bold"),
@@ -127,6 +127,8 @@ class RunBar(Vertical):
 
     def _source_found(self, source: EvalSource) -> None:
         self.source, self.split = source, source.default_split
+        if source.error:
+            self.set_state(source.error, "red")
         if source.note:
             self.notify(source.note, title="Evaluation", severity="warning")
         self.show_settings()
@@ -216,6 +218,9 @@ class RunBar(Vertical):
     def start(self) -> bool:
         """Evaluate the chosen models; False when there is nothing to run or one is running."""
         if self.running or not self.chosen or self.source is None:
+            return False
+        if self.source.error:
+            self.notify(self.source.error, title="Evaluation", severity="error")
             return False
         plan = RunPlan(tuple(self.chosen), self.source.root, self.split,
                        concurrency=self.concurrency, limit=self.limit)

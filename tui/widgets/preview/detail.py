@@ -22,15 +22,23 @@ def clip(text: str, width: int) -> str:
 
 
 def position_text(label: str, current: int, total: int, page: int, page_size: int,
-                  problems: dict[int, list[str]] | None) -> str:
-    """``demo · train 3/153 p1/2 · 0 problems``: where the cursor is, and the problem count."""
+                  problems: dict[int, list[str]] | None, warnings: int = 0) -> str:
+    """``demo · train 3/153 p1/2 · 0 problems · 1 warning``: where the cursor is, how many
+    examples have problems, and how many problems concern no single example (a broken file)."""
     pages = max(1, -(-total // page_size))
     if problems is None:
         found = "checking…"
     else:
         n = len([i for i in problems if i >= 0])
         found = f"{n} problem{'s' if n != 1 else ''}"
+    if warnings:
+        found += f" · {warnings} warning{'s' if warnings != 1 else ''}"
     return f"{label} {current:,}/{total:,} p{page + 1}/{pages} · {found}"
+
+
+def warnings_text(warnings: list[str]) -> Text:
+    """The problems of no single example, one per line, as ``sqltune prepare`` words them."""
+    return Text("\n".join(f"⚠ {warning}" for warning in warnings), style="bold yellow")
 
 
 def detail_renderable(row: Row, messages: list[dict[str, Any]], tokens: int | None,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui.core.datasets import SpiderDataset, database_path, load_dataset
+from tui.core.datasets import DatasetProblem, SpiderDataset, database_path, load_dataset
 
 if TYPE_CHECKING:
     from tui.core.jsonl_reader import Row as LineRow
@@ -68,6 +68,11 @@ class ExampleSource(ABC):
     def problems(self, model: str, should_stop: ShouldStop) -> dict[int, list[str]]:
         """Problems by example position, plus -1 for problems of no single example."""
 
+    def warnings(self) -> list[str]:
+        """Problems of no single example already known when opened (a file that is not JSON),
+        word for word as ``sqltune prepare`` prints them; problems() may add more."""
+        return []
+
     def db_path(self, db_id: str) -> Path | None:
         """The SQLite file of a database, when present."""
         return database_path(self.root, db_id) if db_id else None
@@ -82,6 +87,9 @@ class SpiderSource(ExampleSource):
         self.root = dataset.root
         self.label = f"{dataset.root.name} · {dataset.split}"
         self._positions = {(e.source, e.index): i for i, e in enumerate(dataset.examples)}
+        self._by_db: dict[str, list[int]] = {}
+        for i, e in enumerate(dataset.examples):
+            self._by_db.setdefault(e.db_id, []).append(i)
 
     @classmethod
     def open(cls, root: Path, split: str = "train") -> SpiderSource:
@@ -109,20 +117,23 @@ class SpiderSource(ExampleSource):
         from tui.core.datasets import check_gold
 
         found: dict[int, list[str]] = {}
-        by_db: dict[str, list[int]] = {}
-        for i, e in enumerate(self.dataset.examples):
-            by_db.setdefault(e.db_id, []).append(i)
         problems = [*self.dataset.problems, *check_gold(self.dataset, should_stop=should_stop)]
         for problem in problems:
-            where = self._positions.get((problem.source or "", problem.index or 0))
-            if problem.index is not None and where is not None:
-                found.setdefault(where, []).append(problem.message)
-            elif problem.kind in DB_PROBLEMS and problem.db_id in by_db:
-                for i in by_db[problem.db_id]:
-                    found.setdefault(i, []).append(problem.message)
-            else:
-                found.setdefault(-1, []).append(problem.message)
+            for i in self._rows_of(problem):
+                found.setdefault(i, []).append(problem.message)
         return found
+
+    def warnings(self) -> list[str]:
+        return [p.message for p in self.dataset.problems if self._rows_of(p) == [-1]]
+
+    def _rows_of(self, problem: DatasetProblem) -> list[int]:
+        """The example positions a problem concerns; [-1] when no shown example does."""
+        where = self._positions.get((problem.source or "", problem.index or 0))
+        if problem.index is not None and where is not None:
+            return [where]
+        if problem.kind in DB_PROBLEMS and problem.db_id in self._by_db:
+            return self._by_db[problem.db_id]
+        return [-1]
 
 
 class JsonlSource(ExampleSource):
