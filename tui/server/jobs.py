@@ -7,8 +7,9 @@ import contextlib
 import json
 import logging
 import time
+from collections import deque
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.server.blobs import BlobStore
 from tui.server.engines import (
@@ -16,6 +17,7 @@ from tui.server.engines import (
     EngineError,
     HyperparameterError,
     Hyperparameters,
+    TrainingEngine,
     TrainingRun,
     get_engine,
 )
@@ -24,12 +26,17 @@ from tui.server.pace import Pace
 from tui.server.store import JobRecord, Store, new_id, now
 from tui.server.training import (
     JobFailed,
+    ModelTokens,
     checkpoint_metrics,
     metrics_data,
+    model_tokens,
     results_csv,
     step_message,
     validate_file,
 )
+
+if TYPE_CHECKING:
+    from tui.server.engines.lora.engine import LoraEngine
 
 log = logging.getLogger(__name__)
 
@@ -38,14 +45,19 @@ ACTIVE = ("validating_files", "queued", "running", "paused")
 KEEP_CHECKPOINTS = 3
 """Checkpoints kept per job (OpenAI keeps the last few)."""
 SNAPSHOT_EVERY_S = 3.0
-"""Wall time between resume snapshots while a job runs."""
+"""Wall time between resume snapshots while a job runs (an engine may set its own)."""
+PROGRESS_EVERY_S = 3.0
+"""At most one base-model download/conversion progress event per this many seconds."""
+ESTIMATE_EVERY_S = 10.0
+"""How often ``estimated_finish`` is refreshed from the measured step times."""
 
 
 class JobRunner:
     """Owns one asyncio task per unfinished job and the transitions the API asks for."""
 
     def __init__(self, store: Store, blobs: BlobStore, pace: Pace, *,
-                 max_running: int = 4) -> None:
+                 max_running: int = 4,
+                 engines: dict[str, TrainingEngine] | None = None) -> None:
         self.store = store
         """The server database."""
         self.blobs = blobs
@@ -54,6 +66,11 @@ class JobRunner:
         """How fast jobs run."""
         self.stopping = False
         """Set when the server shuts down: drivers snapshot and return."""
+        self.engines: dict[str, TrainingEngine] = (
+            engines if engines is not None else {"ngram": get_engine("ngram")})
+        """The server's engines by name (the same dict as ``ServerContext.engines``)."""
+        self.runs: dict[str, TrainingRun] = {}
+        """The live run of each job being trained (cancel aborts it)."""
         self._slots = asyncio.Semaphore(max_running)
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
@@ -71,6 +88,8 @@ class JobRunner:
         tasks = [task for task in self._tasks.values() if not task.done()]
         if tasks:
             _, pending = await asyncio.wait(tasks, timeout=timeout)
+            for job_id in list(self.runs):  # a step still running past the timeout
+                self.abort_run(job_id)
             for task in pending:
                 task.cancel()
             for task in pending:
@@ -91,6 +110,25 @@ class JobRunner:
     def _forget(self, job_id: str) -> None:
         self._tasks.pop(job_id, None)
         self._wake.pop(job_id, None)
+
+    def engine(self, name: str) -> TrainingEngine:
+        """The engine called ``name``; JobFailed when this server has none by that name."""
+        found = self.engines.get(name)
+        if found is None:
+            from tui.server.engines.lora import train_extra_missing
+
+            why = (f" ({train_extra_missing()})" if name == "lora" and train_extra_missing()
+                   else "")
+            raise JobFailed("engine_unavailable", f"This server has no {name!r} training "
+                            f"engine{why}.")
+        return found
+
+    def abort_run(self, job_id: str) -> None:
+        """Stop the job's live run at once if its engine can (the lora worker is killed)."""
+        run = self.runs.get(job_id)
+        abort = getattr(run, "abort", None)
+        if callable(abort):
+            abort()
 
     def wake_event(self, job_id: str) -> asyncio.Event:
         """The event a paused driver waits on."""
@@ -113,6 +151,7 @@ class JobRunner:
         job.doc.update(status="cancelled", finished_at=now(), estimated_finish=None)
         self.store.save_job(job)
         self.store.add_event(job_id, "Fine-tuning job cancelled")
+        self.abort_run(job_id)
         self.wake_event(job_id).set()
         return job
 
@@ -199,15 +238,20 @@ class JobDriver:
         model = job.doc["model"]
         await asyncio.sleep(self.runner.pace.phase_delay())
         train_id, valid_id = job.doc["training_file"], job.doc.get("validation_file")
+        engine = self.runner.engine(job.private["engine"])
+        counter: ModelTokens | None = None
+        lora, base_model = _as_lora(engine), job.private.get("base_model")
+        if lora is not None and base_model:  # tokens are the base's own: fetch it first
+            await self.prepare_base(lora, str(base_model))
+            counter = await asyncio.to_thread(model_tokens, lora.registry, str(base_model))
         train = await asyncio.to_thread(validate_file, self.file_path(train_id, "training_file"),
-                                        train_id, model, param="training_file")
+                                        train_id, model, param="training_file", counter=counter)
         valid_tokens = 0
         if valid_id:
             valid = await asyncio.to_thread(
                 validate_file, self.file_path(valid_id, "validation_file"), valid_id, model,
-                param="validation_file")
+                param="validation_file", counter=counter)
             valid_tokens = valid.tokens
-        engine = get_engine(job.private["engine"])
         try:
             hp = engine.resolve_hyperparameters(len(train.examples),
                                                 job.private["requested_hyperparameters"])
@@ -231,8 +275,35 @@ class JobDriver:
         return [ChatExample(messages=json.loads(line)["messages"])
                 for line in text.splitlines() if line.strip()]
 
+    async def prepare_base(self, engine: LoraEngine, base_model: str) -> None:
+        """Materialize the base model (download or dequantize once), progress as job events."""
+        latest: list[str] = []
+
+        def progress(text: str) -> None:  # called from the worker thread
+            latest.append(text)
+
+        task = asyncio.ensure_future(asyncio.to_thread(engine.prepare, base_model, progress))
+        said, said_at = "", 0.0
+        while True:
+            done, _ = await asyncio.wait({task}, timeout=0.5)
+            text = latest[-1] if latest else ""
+            if text and text != said and (done or time.monotonic() - said_at >= PROGRESS_EVERY_S):
+                self.event(text)
+                said, said_at = text, time.monotonic()
+            if done:
+                break
+        try:
+            task.result()
+        except EngineError as error:
+            raise JobFailed("base_model_unavailable", f"Base model {base_model!r} is not "
+                            f"available: {error}") from None
+
     async def start_run(self, job: JobRecord) -> TrainingRun:
-        engine = get_engine(job.private["engine"])
+        engine = self.runner.engine(job.private["engine"])
+        base_model = job.private.get("base_model")
+        lora = _as_lora(engine)
+        if lora is not None and base_model:
+            await self.prepare_base(lora, str(base_model))
         train = await asyncio.to_thread(self.examples, job.doc["training_file"], "training_file")
         valid_id = job.doc.get("validation_file")
         valid = (await asyncio.to_thread(self.examples, valid_id, "validation_file")
@@ -248,6 +319,10 @@ class JobDriver:
                                 f"snapshot (step {resume_step}) could not be read: "
                                 f"{error.strerror or error}") from None
         try:
+            if lora is not None and base_model:
+                return await asyncio.to_thread(lora.start, train, valid, hp,
+                                               int(job.doc["seed"]), state,
+                                               base_model=str(base_model))
             return await asyncio.to_thread(engine.start, train, valid, hp, int(job.doc["seed"]),
                                            state)
         except Exception as error:  # any unreadable snapshot must fail the job clearly
@@ -270,12 +345,41 @@ class JobDriver:
             self.event(f"The server restarted; resuming the job from step {step}"
                        if step else "The server restarted; restarting the job from step 0")
         run = await self.start_run(job)
+        self.runner.runs[self.job_id] = run
+        try:
+            if self.load().status not in ("running", "paused"):  # cancelled while starting
+                return
+            await self.drive(run)
+        finally:
+            self.runner.runs.pop(self.job_id, None)
+            close = getattr(run, "close", None)
+            if callable(close):
+                await asyncio.to_thread(close)
+
+    def first_step_estimate(self, run: TrainingRun, delay: float) -> float:
+        """Seconds per step before any was measured: the lora throughput on record, or the pace."""
+        job = self.load()
+        lora = _as_lora(self.runner.engines.get(job.private["engine"]))
+        base = job.private.get("base_model")
+        if lora is None or not base or not run.total_steps:
+            return delay
+        measured = lora.tokens_per_second(str(base))
+        epochs = int(job.doc["hyperparameters"]["n_epochs"])
+        tokens = epochs * int(job.private.get("tokens_per_epoch", 0))
+        return max(delay, tokens / run.total_steps / measured) if measured else delay
+
+    async def drive(self, run: TrainingRun) -> None:
+        """Step the run to its end (or until cancel, pause, shutdown), reporting each step once."""
+        job = self.load()
+        engine = self.runner.engines.get(job.private["engine"])
+        snapshot_every = float(getattr(engine, "snapshot_every_s", SNAPSHOT_EVERY_S))
         # Steps between the last snapshot and a crash were reported before it; the replay
         # recomputes them from the snapshot but reports (and checkpoints) each step only once.
         reported = self.store.last_metrics_step(self.job_id) if self.recovered else 0
         delay = self.runner.pace.step_delay(run.total_steps)
-        self.set_estimate(run, delay)
-        last_snapshot = time.monotonic()
+        self.set_estimate(run, self.first_step_estimate(run, delay))
+        step_times: deque[float] = deque(maxlen=20)
+        last_snapshot = last_estimate = time.monotonic()
         while run.steps_done < run.total_steps:
             job = self.load()
             if job.status not in ("running", "paused"):
@@ -291,7 +395,13 @@ class JobDriver:
                     await wake.wait()
                 continue
             started = time.monotonic()
-            metrics = await asyncio.to_thread(run.step)
+            try:
+                metrics = await asyncio.to_thread(run.step)
+            except EngineError as error:
+                if self.load().status not in ("running", "paused"):
+                    return  # cancelled: the run was aborted mid-step
+                raise JobFailed("training_failed", f"Training failed at step "
+                                f"{run.steps_done + 1}: {error}") from None
             if self.load().status not in ("running", "paused"):
                 return
             data = metrics_data(metrics)
@@ -300,12 +410,14 @@ class JobDriver:
             if metrics.epoch_end:
                 await self.checkpoint(run, data)
                 last_snapshot = time.monotonic()
-            elif time.monotonic() - last_snapshot > SNAPSHOT_EVERY_S:
+            elif time.monotonic() - last_snapshot > snapshot_every:
                 await self.snapshot(run)
                 last_snapshot = time.monotonic()
-            if metrics.step % 25 == 0:
-                self.set_estimate(run, delay)
             await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
+            step_times.append(time.monotonic() - started)
+            if metrics.step % 25 == 0 or time.monotonic() - last_estimate > ESTIMATE_EVERY_S:
+                self.set_estimate(run, max(delay, sum(step_times) / len(step_times)))
+                last_estimate = time.monotonic()
         await self.finish(run)
 
     def set_estimate(self, run: TrainingRun, delay: float) -> None:
@@ -376,3 +488,12 @@ class JobDriver:
         self.store.save_job(job)
         self.blobs.delete("state", self.job_id)
         self.event("The job has successfully completed")
+
+
+def _as_lora(engine: TrainingEngine | None) -> LoraEngine | None:
+    """The engine as a LoraEngine (base models, throughput), or None for any other engine."""
+    if engine is None or getattr(engine, "name", None) != "lora":
+        return None
+    from tui.server.engines.lora.engine import LoraEngine
+
+    return engine if isinstance(engine, LoraEngine) else None

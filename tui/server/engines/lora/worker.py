@@ -18,6 +18,7 @@ import contextlib
 import logging
 import multiprocessing
 import os
+import sys
 import threading
 import time
 import traceback
@@ -48,6 +49,16 @@ def _test_hook(step: int) -> None:
         if how == "exit":
             os._exit(3)
         raise RuntimeError(f"test failure injected at step {step} ({FAIL_AT_STEP_ENV})")
+
+
+def _peak_rss_mb() -> float | None:
+    """The worker's peak resident memory so far, in MB (None where the OS does not say)."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return None
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
 
 
 def serve(conn: Connection) -> None:
@@ -81,7 +92,7 @@ def serve(conn: Connection) -> None:
                 _test_hook(trainer.steps_done + 1)
                 metrics = trainer.step()
                 conn.send(("metrics", metrics.to_dict(), trainer.last_step_tokens,
-                           trainer.last_step_seconds))
+                           trainer.last_step_seconds, _peak_rss_mb()))
             elif request[0] == "state":
                 conn.send(("state", trainer.state()))
             else:
@@ -110,6 +121,8 @@ class WorkerRun:
         """Whole-example tokens the worker trained in this process's lifetime."""
         self.seconds = 0.0
         """Wall time those steps took, as seen from the server (IPC included)."""
+        self.peak_memory_mb: float | None = None
+        """The worker's peak resident memory after its last step (MB)."""
         try:
             self._conn.send(("init", {"folder": str(folder), "base_model": base_model,
                                       "train": train, "valid": valid, "hp": hp.to_dict(),
@@ -178,8 +191,9 @@ class WorkerRun:
     def step(self) -> StepMetrics:
         """One training step in the worker; EngineError if it failed or died."""
         started = time.monotonic()
-        data, tokens, _seconds = self._call(("step",), "metrics")
+        data, tokens, _seconds, peak = self._call(("step",), "metrics")
         self.tokens += int(tokens)
+        self.peak_memory_mb = peak
         self.seconds += time.monotonic() - started
         metrics = StepMetrics(**data)
         self.steps_done = metrics.step
