@@ -116,6 +116,9 @@ def test_models_named_directly(tiny_model_dir: Path) -> None:
     assert gguf is not None and gguf.kind == "gguf"
     for openai_name in ("gpt-4.1-mini", "ft:gpt-4o-mini:org::abc", "sqltune-local-base"):
         assert base_from_name(openai_name) is None
+    named = base_from_name("tiny", {"tiny": str(tiny_model_dir)})
+    assert named is not None and (named.id, named.kind) == ("tiny", "folder")
+    assert isinstance(counter_for("tiny", [named]), ModelTokenizerCounter)
 
 
 def test_an_uncached_hub_tokenizer_offline_fails_fast_and_is_marked(

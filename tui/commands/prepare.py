@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     """Print the budget (one JSON object with --json); exit 2 on unusable input."""
     from tui.core.counters import base_counter, base_from_name
 
-    base = base_from_name(args.model)  # an open-weight base counts with its own tokenizer
+    # an open-weight base (config.toml's local server bases too) counts with its own tokenizer
+    base = base_from_name(args.model, _registered_bases())
     try:
         result = prepare(args.dir, options_from_args(args),
                          counter=base_counter(base) if base is not None else None)
@@ -70,6 +71,16 @@ def run(args: argparse.Namespace) -> int:
     else:
         print(summary(result, written))
     return 0
+
+
+def _registered_bases() -> dict[str, str]:
+    """config.toml's ``[local_server.base_models]`` (NAME = SOURCE); empty when unreadable."""
+    from tui.core.config import ConfigError, load_config
+
+    try:
+        return dict(getattr(load_config(), "base_models", {}) or {})
+    except (ConfigError, OSError):
+        return {}
 
 
 def _fail(args: argparse.Namespace, message: str, code: int) -> int:

@@ -302,9 +302,17 @@ def counter_for(model: str, bases: Iterable[BaseModelInfo] = ()) -> ChatCounter:
     return tiktoken_counter(model)
 
 
-def base_from_name(model: str) -> BaseModelInfo | None:
-    """An open-weight base named directly (``sqltune prepare --model``): a model folder, a
-    .gguf file or a Hub repo id (``org/name``); None for an OpenAI or unknown model name."""
+def base_from_name(model: str, registered: Mapping[str, str] | None = None
+                   ) -> BaseModelInfo | None:
+    """An open-weight base named directly (``sqltune prepare --model``): a name registered in
+    ``registered`` (config.toml's ``[local_server.base_models]``: NAME = SOURCE), a model
+    folder, a .gguf file or a Hub repo id (``org/name``); None for an OpenAI or unknown name."""
+    source = (registered or {}).get(model)
+    if source is not None:
+        found = base_from_name(source)
+        kind = found.kind if found is not None else "hub"
+        return BaseModelInfo(model, source, kind=kind,
+                             folder=found.folder if found is not None else None)
     path = Path(model).expanduser()
     if path.is_dir():
         return BaseModelInfo(model, str(path), kind="folder", folder=str(path))
