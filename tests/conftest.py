@@ -17,6 +17,8 @@ def isolated_dirs(tmp_path_factory: pytest.TempPathFactory,
     base = tmp_path_factory.mktemp("sqltune-home")
     monkeypatch.setenv("SQLTUNE_CONFIG_DIR", str(base / "config"))
     monkeypatch.setenv("SQLTUNE_DATA_DIR", str(base / "data"))
+    # No default real base (Qwen from the Hub): a test that needs one registers it itself.
+    monkeypatch.setenv("SQLTUNE_NO_DEFAULT_BASE", "1")
     for name in ("OPENAI_API_KEY", "OPENAI_BASE_URL", "AZURE_OPENAI_API_KEY",
                  "AZURE_OPENAI_ENDPOINT", "SQLTUNE_SERVER_KEY", "SQLTUNE_LOCAL_URL",
                  "SQLTUNE_LOCAL_KEY", "SQLTUNE_SERVER_SPEED"):

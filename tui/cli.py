@@ -109,6 +109,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="demo (default), a factor such as 4, or max")
     server.add_argument("--allow-remote", action="store_true",
                         help="allow a non-loopback --host (exposes the server and its data)")
+    server.add_argument("--base-model", action="append", default=[], metavar="NAME=SOURCE",
+                        help="a real base model (repeatable): SOURCE is a Hugging Face repo "
+                             "id, a model folder or a .gguf file (default: "
+                             "[local_server.base_models] in config.toml, else "
+                             "qwen2.5-coder-0.5b-instruct=Qwen/Qwen2.5-Coder-0.5B-Instruct); "
+                             "needs the train extra")
     _server_actions(server)
 
     query = sub.add_parser("query", help="run one SQL statement read-only")

@@ -31,6 +31,35 @@ def is_loopback(host: str) -> bool:
         return False
 
 
+def base_models_problem(specs: list[str]) -> str | None:
+    """Why ``--base-model`` values cannot be served (bad spec, no train extra), else None."""
+    if not specs:
+        return None
+    from tui.server.engines.lora import train_extra_missing
+    from tui.server.engines.lora.sources import SourceError, parse_specs
+
+    missing = train_extra_missing()
+    if missing:
+        return f"--base-model needs the train extra. {missing}"
+    try:
+        parse_specs(specs)
+    except SourceError as error:
+        return str(error)
+    return None
+
+
+def base_models_line(app: web.Application) -> str:
+    """``real base models: NAME (SOURCE), ...`` or why there are none."""
+    from tui.server.context import CTX
+
+    server = app[CTX]
+    names = server.registry.names()
+    if not names:
+        return f"real base models: none ({server.train_extra_missing or 'none configured'})"
+    return "real base models: " + ", ".join(
+        f"{name} ({server.registry.spec(name).source})" for name in names)
+
+
 def _say(text: str, service: bool) -> None:
     stamp = time.strftime("%Y-%m-%dT%H:%M:%S ") if service else ""
     print(f"{stamp}{text}", flush=True)
@@ -62,6 +91,11 @@ def run(args: argparse.Namespace) -> int:
         print("sqltune server: --idle-timeout must be 0 (never) or more seconds",
               file=sys.stderr)
         return 2
+    bases = list(getattr(args, "base_model", None) or [])
+    problem = base_models_problem(bases)
+    if problem:
+        print(f"sqltune server: {problem}", file=sys.stderr)
+        return 2
     folder = server_data_dir(args.data_dir).resolve()
     owner = FolderOwner(folder)
     try:
@@ -74,7 +108,8 @@ def run(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped SSH session must not stop jobs
         logging.basicConfig(level=logging.INFO, stream=sys.stdout,
                             format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    config = ServerConfig(data_dir=folder, speed=args.speed, faults=args.faults)
+    config = ServerConfig(data_dir=folder, speed=args.speed, faults=args.faults,
+                          base_models=bases)
     activity = Activity(kind="service" if service else "foreground", idle_timeout_s=idle)
     try:
         return asyncio.run(_serve(config, owner, activity, host, int(args.port), pace,
@@ -128,6 +163,7 @@ async def _serve(config: ServerConfig, owner: FolderOwner, activity: Activity, h
     _say(f"idle stop: after {idle:g} s with no request and no running job" if idle
          else "idle stop: never (stop with Ctrl-C or `sqltune server stop`)", service)
     _say(f"speed: {pace.label}" + (f"; faults: {config.faults}" if faulty else ""), service)
+    _say(base_models_line(app), service)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGINT, signal.SIGTERM):

@@ -143,6 +143,9 @@ class Config:
     """Profiles by name."""
     default: str | None = None
     """Name of the profile used when --provider is not given."""
+    base_models: dict[str, str] = field(default_factory=dict)
+    """``[local_server.base_models]``: NAME = SOURCE (Hub repo id, model folder or .gguf file),
+    the real base models of a local server started without ``--base-model``."""
 
     def holds_plain_key(self) -> bool:
         """True when any profile stores a key in the file itself."""
@@ -178,10 +181,22 @@ def load_config(path: Path | None = None) -> Config:
     default = data.get("default")
     if default is not None and not isinstance(default, str):
         raise ConfigError(f"{path}: default must be a profile name")
-    config = Config(profiles=profiles, default=default)
+    config = Config(profiles=profiles, default=default,
+                    base_models=_base_models(data.get("local_server", {}), path))
     if config.holds_plain_key() and os.name == "posix" and path.stat().st_mode & 0o077:
         log.warning("%s holds an API key but is readable by others; run chmod 600 on it", path)
     return config
+
+
+def _base_models(section: Any, path: Path) -> dict[str, str]:
+    """The ``[local_server.base_models]`` table (names are checked by the server)."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"{path}: [local_server] must be a table")
+    table = section.get("base_models", {})
+    if not isinstance(table, dict) or not all(isinstance(v, str) for v in table.values()):
+        raise ConfigError(f"{path}: [local_server.base_models] must map names to sources "
+                          '(NAME = "owner/repo", a model folder or a .gguf file)')
+    return {str(name): value for name, value in table.items()}
 
 
 def save_config(config: Config, path: Path | None = None) -> list[str]:
@@ -192,6 +207,8 @@ def save_config(config: Config, path: Path | None = None) -> list[str]:
     if config.default is not None:
         data["default"] = config.default
     data["profiles"] = {name: profile.to_dict() for name, profile in config.profiles.items()}
+    if config.base_models:
+        data["local_server"] = {"base_models": dict(config.base_models)}
     text = dumps_toml(data)
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = config.holds_plain_key()

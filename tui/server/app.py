@@ -6,7 +6,7 @@ import asyncio
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from aiohttp import web
@@ -16,7 +16,9 @@ from tui.server import routes_chat, routes_files, routes_jobs
 from tui.server.auth import check_bearer, load_or_create_key
 from tui.server.blobs import BlobStore
 from tui.server.context import CTX, ServerContext, ctx, respond
-from tui.server.engines import base_models
+from tui.server.engines import TrainingEngine, base_models, get_engine
+from tui.server.engines.lora.registry import BaseRegistry
+from tui.server.engines.lora.serving import Serving
 from tui.server.errors import ApiError, server_error
 from tui.server.faults import parse_faults
 from tui.server.jobs import JobRunner
@@ -49,6 +51,9 @@ class ServerConfig:
     """A ``--faults`` spec such as ``drop=0.1,429=0.05,500=0.05,latency=50ms,seed=1``."""
     max_running: int = 4
     """Jobs trained at the same time; later ones wait in ``queued``."""
+    base_models: list[str] = field(default_factory=list)
+    """``--base-model NAME=SOURCE`` values; empty: ``[local_server.base_models]`` of
+    config.toml, else the default real base (only with the train extra installed)."""
 
 
 def open_context(config: ServerConfig) -> ServerContext:
@@ -59,10 +64,35 @@ def open_context(config: ServerConfig) -> ServerContext:
     blobs.clear_tmp()
     store = Store(folder / DB_FILE)
     pace = Pace.parse(config.speed)
+    registry, serving, engines, missing = real_engine(config, folder)
     return ServerContext(data_dir=folder, store=store, blobs=blobs,
-                         runner=JobRunner(store, blobs, pace, max_running=config.max_running),
+                         runner=JobRunner(store, blobs, pace, max_running=config.max_running,
+                                          engines=engines),
                          pace=pace, faults=parse_faults(config.faults),
-                         api_key=load_or_create_key(folder), base_models=base_models())
+                         api_key=load_or_create_key(folder), base_models=base_models(),
+                         registry=registry, engines=engines, serving=serving,
+                         train_extra_missing=missing)
+
+
+def real_engine(config: ServerConfig, folder: Path) -> tuple[
+        BaseRegistry, Serving | None, dict[str, TrainingEngine], str | None]:
+    """The real bases, their serving and the engines; without the train extra: none of it (the
+    stand-in alone, as before), and the reason why."""
+    from tui.server.engines import lora
+    from tui.server.engines.lora.sources import configured_specs
+
+    engines: dict[str, TrainingEngine] = {"ngram": get_engine("ngram")}
+    missing = lora.train_extra_missing()
+    if missing is not None:
+        if config.base_models:
+            log.warning("ignoring --base-model: %s", missing)
+        return BaseRegistry([], folder / "bases"), None, engines, missing
+    from tui.server.engines.lora.engine import LoraEngine
+
+    registry = BaseRegistry(configured_specs(config.base_models), folder / "bases")
+    serving = Serving(registry)
+    engines["lora"] = LoraEngine(registry, serving, folder)
+    return registry, serving, engines, None
 
 
 def _error_response(error: ApiError) -> web.Response:

@@ -11,7 +11,9 @@ from typing import Any
 from aiohttp import web
 
 from tui.server.blobs import BlobStore
-from tui.server.engines import BASE_MODEL, ChatModel
+from tui.server.engines import BASE_MODEL, ChatModel, TrainingEngine
+from tui.server.engines.lora.registry import BaseRegistry
+from tui.server.engines.lora.serving import Serving
 from tui.server.errors import ApiError, bad_request
 from tui.server.faults import FaultPlan
 from tui.server.jobs import JobRunner
@@ -48,13 +50,21 @@ class ServerContext:
     api_key: str
     """The bearer key clients must send (never logged)."""
     base_models: dict[str, ChatModel]
-    """Base model id -> model."""
+    """Stand-in base model id -> model."""
+    registry: BaseRegistry
+    """The real (open-weight) base models, by name; empty without the train extra."""
+    engines: dict[str, TrainingEngine]
+    """Training engines by name: ``ngram`` always, ``lora`` with the train extra."""
+    serving: Serving | None = None
+    """The in-memory real bases answering chats (None without the train extra)."""
+    train_extra_missing: str | None = None
+    """Why the real engine is unavailable (and the pip command), None when it is available."""
     loaded: OrderedDict[str, ChatModel] = field(default_factory=OrderedDict)
     """Recently loaded fine-tuned and checkpoint models."""
 
     def base_for(self, model: str) -> str | None:
         """The base model id a requested base name means, or None when it is not one."""
-        if model in self.base_models:
+        if model in self.base_models or model in self.registry:
             return model
         if model in OPENAI_ALIASES and BASE_MODEL in self.base_models:
             return BASE_MODEL

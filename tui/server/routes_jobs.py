@@ -17,12 +17,12 @@ from tui.server.context import (
     read_json,
     respond,
 )
-from tui.server.engines import HyperparameterError, get_engine
+from tui.server.engines import HyperparameterError
 from tui.server.errors import bad_request
 from tui.server.store import new_id, now
 
 ENGINE = "ngram"
-"""The training engine new jobs use."""
+"""The engine of jobs on the stand-in base and the OpenAI aliases (real bases use ``lora``)."""
 HYPERPARAMETERS = ("n_epochs", "batch_size", "learning_rate_multiplier")
 _METADATA_KEY = re.compile(r"^metadata\[(.+)\]$")
 
@@ -94,16 +94,23 @@ async def create_job(request: web.Request) -> web.Response:
     if not isinstance(model, str) or not model:
         raise bad_request("Missing required parameter: 'model'.", param="model")
     if server.base_for(model) is None:
+        available = [*server.base_models, *server.registry.names()]
         raise bad_request(f"Model {model} is not available for fine-tuning or does not exist. "
-                          f"Available: {', '.join(sorted(server.base_models))}.", param="model",
+                          f"Available: {', '.join(sorted(available))}.", param="model",
                           code="model_not_available")
+    engine_name = "lora" if model in server.registry else ENGINE
+    engine = server.engines.get(engine_name)
+    if engine is None:
+        raise bad_request(f"Model {model} needs the {engine_name!r} training engine, which this "
+                          f"server does not have ({server.train_extra_missing}).",
+                          param="model", code="model_not_available")
     training_file = _check_file(server, body.get("training_file"), "training_file")
     validation_file = body.get("validation_file")
     if validation_file is not None:
         _check_file(server, validation_file, "validation_file")
     requested, hp_param = _requested_hyperparameters(body)
     try:  # ranges are checked now; "auto" is resolved once the file's size is known
-        get_engine(ENGINE).resolve_hyperparameters(10, requested)
+        engine.resolve_hyperparameters(10, requested)
     except HyperparameterError as error:
         raise bad_request(str(error), param=error.param.replace("hyperparameters", hp_param, 1),
                           code="invalid_hyperparameters") from None
@@ -127,8 +134,12 @@ async def create_job(request: web.Request) -> web.Response:
         "error": None, "seed": seed, "estimated_finish": None,
         "integrations": None, "metadata": _metadata(body.get("metadata")),
         "method": {"type": "supervised", "supervised": {"hyperparameters": dict(shown)}}}
-    private = {"engine": ENGINE, "requested_hyperparameters": requested,
-               "model_name": f"ft:{model}:{ORG_SLUG}:{suffix or ''}:{job_id[-8:]}"}
+    private: dict[str, Any] = {
+        "engine": engine_name, "requested_hyperparameters": requested,
+        "model_name": f"ft:{model}:{ORG_SLUG}:{suffix or ''}:{job_id[-8:]}"}
+    if engine_name == "lora":
+        spec = server.registry.spec(model)
+        private.update(base_model=model, base_source=spec.source, base_kind=spec.kind)
     job = server.store.add_job(doc, private)
     server.store.add_event(job_id, f"Created fine-tuning job: {job_id}")
     server.store.add_event(job_id, f"Validating training file: {training_file}" + (

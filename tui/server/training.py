@@ -5,12 +5,16 @@ from __future__ import annotations
 import csv
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core import tokens
-from tui.server.engines import ChatExample
+from tui.server.engines import ChatExample, EngineError
+
+if TYPE_CHECKING:
+    from tui.server.engines.lora.registry import BaseRegistry
 
 MIN_EXAMPLES = 10
 """OpenAI refuses training files with fewer examples."""
@@ -47,14 +51,46 @@ class Dataset:
     """Billable tokens in one pass over the file."""
 
 
-def validate_file(path: Path, file_id: str, model: str, *, param: str) -> Dataset:
-    """Validate an uploaded JSONL with the shared validator; raise JobFailed naming the example."""
+@dataclass
+class ModelTokens:
+    """How a real base model counts an example: its own tokenizer and chat template."""
+
+    model: str
+    """The base model's name."""
+    count: Callable[[list[dict[str, Any]]], int]
+    """Tokens of one example's messages, as training feeds them to the model."""
+    context_length: int
+    """The model's context; a longer example is an error (it cannot be trained on whole)."""
+
+
+def model_tokens(registry: BaseRegistry, name: str,
+                 progress: Callable[[str], None] | None = None) -> ModelTokens:
+    """The counter of base ``name`` (its folder is downloaded or converted first if need be);
+    JobFailed when the model cannot be had."""
+    from tui.server.engines.lora.chat import count_tokens
+
+    try:
+        registry.folder(name, progress)
+        tokenizer = registry.tokenizer(name)
+        context = registry.context_length(name)
+    except EngineError as error:
+        raise JobFailed("model_not_available", str(error), "model") from None
+    return ModelTokens(name, lambda messages: count_tokens(tokenizer, messages), context)
+
+
+def validate_file(path: Path, file_id: str, model: str, *, param: str,
+                  counter: ModelTokens | None = None) -> Dataset:
+    """Validate an uploaded JSONL with the shared validator; raise JobFailed naming the example.
+
+    With ``counter`` (a real base model) tokens are the model's own and an example longer than
+    its context is an error; otherwise they are tiktoken's, capped at the OpenAI context.
+    """
     from tui.core.jsonl import validate_jsonl
     from tui.core.jsonl_rules import openai_error_message
 
     kind = "training" if param == "training_file" else "validation"
     minimum = MIN_EXAMPLES if param == "training_file" else 1
-    report = validate_jsonl(path, model, min_examples=minimum)
+    report = validate_jsonl(path, model, min_examples=minimum, count_tokens=counter is None)
     if report.errors:
         first = report.errors[0]
         if first.code == "too_few_examples":
@@ -68,13 +104,38 @@ def validate_file(path: Path, file_id: str, model: str, *, param: str) -> Datase
             message = (f"The job failed due to an invalid {kind} file ({file_id}). "
                        f"{openai_error_message(first)}{tail}")
         raise JobFailed(code, message, param)
-    examples = [ChatExample(messages=json.loads(line)["messages"])
-                for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [(number, line) for number, line in
+             enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1)
+             if line.strip()]
+    examples = [ChatExample(messages=json.loads(line)["messages"]) for _number, line in lines]
+    if counter is not None:
+        return Dataset(examples, _count_own(counter, examples, [n for n, _ in lines], file_id,
+                                            kind))
     encoding = tokens.get_encoding(tokens.encoding_for_model(model).name)
     limit = tokens.context_limit(model)
     total = sum(min(limit, tokens.count_message_tokens(example.messages, encoding))
                 for example in examples)
     return Dataset(examples, total)
+
+
+def _count_own(counter: ModelTokens, examples: list[ChatExample], numbers: list[int],
+               file_id: str, kind: str) -> int:
+    """Sum of the model's own token counts; the first example over its context fails the job."""
+    total = 0
+    for number, example in zip(numbers, examples, strict=True):
+        where = f"The job failed due to an invalid {kind} file ({file_id}). Invalid file format. "
+        try:
+            count = counter.count(example.messages)
+        except EngineError as error:
+            raise JobFailed(f"invalid_{kind}_file", f"{where}Example {number}: {error}",
+                            f"{kind}_file") from None
+        if count > counter.context_length:
+            raise JobFailed(f"invalid_{kind}_file",
+                            f"{where}Example {number}: the example has {count:,} tokens, over "
+                            f"the maximum of {counter.context_length:,} tokens per example "
+                            f"(the context length of {counter.model})", f"{kind}_file")
+        total += count
+    return total
 
 
 def metrics_data(step: Any) -> dict[str, Any]:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
@@ -21,6 +22,8 @@ from typing import Any, Literal
 
 from tui.server.engines.base import EngineError
 
+log = logging.getLogger(__name__)
+
 BaseKind = Literal["hub", "folder", "gguf"]
 Progress = Callable[[str], None]
 
@@ -28,6 +31,8 @@ DEFAULT_BASE_NAME = "qwen2.5-coder-0.5b-instruct"
 """The base the server offers when the train extra is installed and none is configured."""
 DEFAULT_BASE_SOURCE = "Qwen/Qwen2.5-Coder-0.5B-Instruct"
 """Its Hugging Face repo."""
+NO_DEFAULT_ENV = "SQLTUNE_NO_DEFAULT_BASE"
+"""Set to 1 for no default base (tests and CI: nothing there may reach for the Hub)."""
 HUB_PATTERNS = ["*.json", "*.safetensors", "*.txt", "*.model", "*.tiktoken", "*.jinja"]
 """What is downloaded from a Hub repo: config, weights, tokenizer, chat template."""
 RESERVED_NAMES = ("sqltune-local-base",)
@@ -122,6 +127,30 @@ def parse_specs(texts: list[str]) -> list[BaseModelSpec]:
 def default_specs() -> list[BaseModelSpec]:
     """The default real base (a Hub repo; fails clearly at job/chat time when not reachable)."""
     return [BaseModelSpec(DEFAULT_BASE_NAME, DEFAULT_BASE_SOURCE, "hub")]
+
+
+def configured_specs(flags: list[str] | None) -> list[BaseModelSpec]:
+    """The server's bases: ``--base-model`` values when given (SourceError if one is wrong);
+    else ``[local_server.base_models]`` of config.toml (a wrong entry is logged and skipped);
+    else the default base (unless ``SQLTUNE_NO_DEFAULT_BASE=1``, as the test suite sets)."""
+    if flags:
+        return parse_specs(flags)
+    from tui.core.config import ConfigError, load_config
+
+    try:
+        table = load_config().base_models
+    except ConfigError as error:
+        log.warning("ignoring [local_server.base_models]: %s", error)
+        table = {}
+    specs = []
+    for name, source in table.items():
+        try:
+            specs.append(make_spec(name, source))
+        except SourceError as error:
+            log.warning("config.toml [local_server.base_models] %s: %s", name, error)
+    if table:
+        return specs
+    return [] if os.environ.get(NO_DEFAULT_ENV, "").strip() not in ("", "0") else default_specs()
 
 
 # materializing ----------------------------------------------------------------------------
