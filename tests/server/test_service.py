@@ -20,6 +20,7 @@ from tests.server.helpers import all_events, data, wait_for
 from tests.service_support import stop_service
 from tui.cli import main
 from tui.core.paths import data_dir, demo_dir
+from tui.core.providers import ProviderError
 from tui.launch import ServiceEndpoint, local_endpoint
 from tui.server.inprocess import start_local_server
 from tui.server.service import FolderBusy, pid_alive, read_state
@@ -265,3 +266,12 @@ def test_status_and_stop_of_a_folder_no_server_used_create_nothing(tmp_path: Pat
     assert main(["server", "status", "--data-dir", str(folder)]) == 3
     assert main(["server", "stop", "--data-dir", str(folder)]) == 0
     assert not folder.exists()
+
+
+def test_a_service_that_cannot_start_is_a_clear_error_at_once(
+        folder: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQLTUNE_SERVER_SPEED", "warp")
+    started = time.monotonic()
+    with pytest.raises(ProviderError, match=r"exited with status 2 (?s:.*)speed must be"):
+        local_endpoint(keep_alive=False)
+    assert time.monotonic() - started < 20

@@ -18,7 +18,13 @@ from tui.server.app import ServerConfig, build_app, server_data_dir
 from tui.server.auth import KEY_ENV, key_path
 from tui.server.faults import FaultSpecError, parse_faults
 from tui.server.pace import Pace, SpeedError
-from tui.server.service import DEFAULT_IDLE_S, EXIT_BUSY, FolderBusy, FolderOwner
+from tui.server.service import (
+    DEFAULT_IDLE_S,
+    EXIT_BUSY,
+    EXIT_SERVICE_BUSY,
+    FolderBusy,
+    FolderOwner,
+)
 
 
 def is_loopback(host: str) -> bool:
@@ -103,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     except FolderBusy as busy:
         print(f"sqltune server: {busy}. Use that server, or stop it first with "
               f"`sqltune server stop --data-dir {folder}`.", file=sys.stderr)
-        return EXIT_BUSY
+        return EXIT_SERVICE_BUSY if service else EXIT_BUSY
     if service:
         signal.signal(signal.SIGHUP, signal.SIG_IGN)  # a dropped SSH session must not stop jobs
         logging.basicConfig(level=logging.INFO, stream=sys.stdout,

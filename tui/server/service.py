@@ -41,6 +41,8 @@ KEY_ENV = "SQLTUNE_SERVER_KEY"
 """When set, the key every server and client uses instead of the file."""
 EXIT_BUSY = 1
 """``sqltune server``'s exit status when another process already serves the folder."""
+EXIT_SERVICE_BUSY = 75
+"""The same for a spawned service (``--service``): distinct from 1, which a crash also gives."""
 LOG_ROTATE_BYTES = 5 * 1024**2
 """server.log is moved to server.log.1 at a spawn once it is this big."""
 
@@ -370,7 +372,7 @@ def ensure_running(folder: Path, key: str, *, prefer_port: int | None = None,
             if found is not None:
                 return found
             code = process.poll()
-            if code is not None and code != EXIT_BUSY:
+            if code is not None and code != EXIT_SERVICE_BUSY:
                 raise ServiceError(f"the local server for {folder} exited with status {code} "
                                    f"while starting; last lines of {log_path(folder)}:\n"
                                    f"{_log_tail(folder)}")
