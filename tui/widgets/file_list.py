@@ -46,15 +46,30 @@ def created_text(created_at: int, *, year: bool = True) -> str:
     return when.strftime("%Y-%m-%d %H:%M:%S" if year else "%m-%d %H:%M:%S")
 
 
+COLUMNS = ("name", "id", "purpose", "size", "created", "status")
+"""The table's columns, in order."""
+KEEP_FIRST = ("created", "status", "purpose", "size")
+"""Besides the name and the id, which columns a narrow table keeps first (whole, never cut)."""
+
+
 def file_columns(width: int, longest_id: int = 29) -> dict[str, int]:
-    """Column widths for a table ``width`` cells wide: purpose, size, created and status get
-    what they need; the name and the id share the rest (the id up to its full length)."""
+    """Column widths for a table ``width`` cells wide, in table order: the columns that fit
+    whole, then the name and the id share the rest (the id up to its full length)."""
     wide = width >= WIDE
-    fixed = {"purpose": 17 if wide else 9, "size": 8, "created": 19 if wide else 14,
-             "status": 9}
-    free = width - 2 * (len(fixed) + 2) - sum(fixed.values()) - 2  # cell padding, scrollbar
-    id_width = min(longest_id, max(10, free * 2 // 5))
-    return {"name": max(8, free - id_width), "id": id_width, **fixed}
+    wanted = {"purpose": 17 if wide else 9, "size": 8, "created": 19 if wide else 14,
+              "status": 9}
+
+    def free(kept: dict[str, int]) -> int:  # cell padding (1+1 each), a scrollbar (2)
+        return width - 2 * (len(kept) + 2) - sum(kept.values()) - 2
+
+    kept: dict[str, int] = {}
+    for key in KEEP_FIRST:
+        if free({**kept, key: wanted[key]}) >= 22:  # room for a 12-cell name, a 10-cell id
+            kept[key] = wanted[key]
+    rest = free(kept)
+    id_width = min(longest_id, max(10, rest * 2 // 5))
+    widths = {"name": max(12, rest - id_width), "id": id_width, **kept}
+    return {key: widths[key] for key in COLUMNS if key in widths}
 
 
 class FileList(Pane):
@@ -166,10 +181,9 @@ class FileList(Pane):
         keep = self._highlighted_id()
         table = self.query_one("#files-table", DataTable)
         table.clear(columns=True)
-        labels = {"name": "name", "id": "id", "purpose": "purpose", "size": "size",
-                  "created": "created (UTC)", "status": "status"}
-        for key, label in labels.items():
-            table.add_column(label, key=key, width=widths[key])
+        for key, column_width in widths.items():
+            label = "created (UTC)" if key == "created" else key
+            table.add_column(label, key=key, width=column_width)
         self._fill_rows(keep)
 
     def focus_default(self) -> None:
@@ -234,11 +248,14 @@ class FileList(Pane):
         widths, year = self._widths, self._widths.get("created", 0) >= 19
         for info in self.files:
             status = info.status or "—"
-            table.add_row(elide_middle(info.filename, widths["name"]),
-                          elide_middle(info.id, widths["id"]),
-                          elide_middle(info.purpose, widths["purpose"]), human_size(info.bytes),
-                          created_text(info.created_at, year=year),
-                          Text(status, style="red" if status == "error" else ""), key=info.id)
+            cells: dict[str, str | Text] = {
+                "name": elide_middle(info.filename, widths["name"]),
+                "id": elide_middle(info.id, widths["id"]),
+                "purpose": elide_middle(info.purpose, widths.get("purpose", 0)),
+                "size": human_size(info.bytes),
+                "created": created_text(info.created_at, year=year),
+                "status": Text(status, style="red" if status == "error" else "")}
+            table.add_row(*(cells[column] for column in widths), key=info.id)
         if key is not None and key in table.rows:
             table.move_cursor(row=table.get_row_index(key), animate=False)
 
