@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 SUBCOMMANDS = ("prepare", "validate", "server", "query", "eval", "watch", "serve", "files",
-               "jobs")
+               "jobs", "adapters")
 
 
 def _epochs(value: str) -> int | str:
@@ -148,6 +148,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=8000)
     serve.add_argument("--allow-remote", action="store_true")
+
+    adapters = sub.add_parser("adapters", help="LoRA adapters of the local server's models")
+    adapter_actions = adapters.add_subparsers(dest="adapters_action", metavar="ACTION")
+    export = adapter_actions.add_parser(
+        "export", help="write a fine-tuned model or checkpoint as a standard PEFT folder "
+                       "(adapter_config.json + adapter_model.safetensors)")
+    export.add_argument("model", help="a fine-tuned model or checkpoint id (ft:...)")
+    export.add_argument("--out", type=Path, required=True, metavar="DIR",
+                        help="the folder to write (new or empty)")
+    export.add_argument("--data-dir", type=Path, help="the server's data folder (default: the "
+                        "user data folder's server/)")
+    export.add_argument("--json", action="store_true", help="print one JSON object")
 
     # Hidden (no help=): the README's screenshots, one SVG per pane, made by the app itself.
     shots = sub.add_parser("screenshots")
