@@ -67,12 +67,13 @@ class ServerProcess:
     """``sqltune server`` in a subprocess on an ephemeral loopback port."""
 
     def __init__(self, data_dir: Path, *, speed: str = "max", faults: str = "",
-                 env: dict[str, str] | None = None) -> None:
+                 env: dict[str, str] | None = None, args: list[str] | None = None) -> None:
         self.data_dir = data_dir
         command = [sys.executable, "-m", "tui", "server", "--port", "0", "--data-dir",
                    str(data_dir), "--speed", speed]
         if faults:
             command += ["--faults", faults]
+        command += args or []  # e.g. ["--base-model", "tiny=FOLDER"]
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                         text=True, env={**os.environ, **(env or {})})
         self.banner: list[str] = []

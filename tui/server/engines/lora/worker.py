@@ -62,11 +62,13 @@ def _peak_rss_mb() -> float | None:
 
 
 def serve(conn: Connection) -> None:
-    """The worker process's main loop (spawned by ``WorkerRun``)."""
+    """The worker process's main loop (spawned by ``WorkerRun``); returns when the server's end
+    of the pipe is gone or it says ``close``."""
     try:
         _init, payload = conn.recv()
     except (EOFError, OSError):
         return
+    reply: tuple[Any, ...]
     try:
         from tui.server.engines.lora.trainer import LoraSettings, LoraTrainer
 
@@ -74,15 +76,14 @@ def serve(conn: Connection) -> None:
                               payload["valid"], Hyperparameters(**payload["hp"]),
                               payload["seed"], payload["resume_state"],
                               LoraSettings(**payload["settings"]))
-        conn.send(("ready", {"total_steps": trainer.total_steps,
-                             "steps_done": trainer.steps_done,
-                             "device": trainer.device.type,
-                             "dtype": str(trainer.dtype).replace("torch.", "")
-                             if trainer.dtype else "float32"}))
+        reply = ("ready", {"total_steps": trainer.total_steps, "steps_done": trainer.steps_done,
+                           "device": trainer.device.type,
+                           "dtype": str(trainer.dtype).replace("torch.", "")
+                           if trainer.dtype else "float32"})
     except Exception as error:
-        conn.send(("error", _error_text(error), traceback.format_exc()))
+        _send(conn, ("error", _error_text(error), traceback.format_exc()))
         return
-    while True:
+    while _send(conn, reply):
         try:
             request = conn.recv()
         except (EOFError, OSError):
@@ -91,14 +92,23 @@ def serve(conn: Connection) -> None:
             if request[0] == "step":
                 _test_hook(trainer.steps_done + 1)
                 metrics = trainer.step()
-                conn.send(("metrics", metrics.to_dict(), trainer.last_step_tokens,
-                           trainer.last_step_seconds, _peak_rss_mb()))
+                reply = ("metrics", metrics.to_dict(), trainer.last_step_tokens,
+                         trainer.last_step_seconds, _peak_rss_mb())
             elif request[0] == "state":
-                conn.send(("state", trainer.state()))
+                reply = ("state", trainer.state())
             else:
                 return
         except Exception as error:
-            conn.send(("error", _error_text(error), traceback.format_exc()))
+            reply = ("error", _error_text(error), traceback.format_exc())
+
+
+def _send(conn: Connection, reply: tuple[Any, ...]) -> bool:
+    """Send a reply; False when the server is gone (the worker then exits quietly)."""
+    try:
+        conn.send(reply)
+    except (OSError, ValueError):
+        return False
+    return True
 
 
 class WorkerRun:
