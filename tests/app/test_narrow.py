@@ -77,6 +77,7 @@ async def test_evaluate_tables_show_whole_columns(size: tuple[int, int]) -> None
         questions = app.query_one(QuestionTable)
         await wait_until(pilot, lambda: app.focused is questions, what="the questions")
         await pilot.pause()
+        assert "f: failures only" in screen_text(app)  # the title's hint is not cut
         table = table_lines(app, questions)
         assert cells(table[0]) == ["#", "level", "EX", "database", "question"], table[0]
         for result, line in zip(questions.results, table[1:4], strict=False):

@@ -335,8 +335,9 @@ class EvaluationPane(Pane):
         if report is None:
             title = f"{model}: no per-question report on this machine"
         else:
+            skipped = f" · {len(report.skipped)} skipped" if report.skipped else ""
             title = (f"{model} · {report.split} · {report.n} scored · EX "
-                     f"{share_text(report.execution_accuracy)} · {len(report.skipped)} skipped"
+                     f"{share_text(report.execution_accuracy)}{skipped}"
                      + (" · cancelled" if report.cancelled else "") + " · f: failures only")
         self.query_one("#eval-questions-title", Label).update(title)
         self._note_skipped()
