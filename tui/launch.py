@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -58,6 +59,7 @@ class ServiceEndpoint:
         self.pid = found.state.pid
         """The service's process id."""
         self._idle_timeout_s = found.state.idle_timeout_s
+        self._moved: list[Callable[[str], None]] = []
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
         if keep_alive:
@@ -83,11 +85,18 @@ class ServiceEndpoint:
             except ServiceError as error:
                 log.warning("local server: %s", error)
                 continue
-            if found.state.url != self.base_url:
-                log.warning("local server restarted at %s (was %s)", found.state.url,
-                            self.base_url)
+            moved = found.state.url != self.base_url
             self.base_url, self.pid = found.state.url, found.state.pid
             self._idle_timeout_s = found.state.idle_timeout_s
+            if moved:  # its old port was taken: clients must follow
+                log.warning("local server restarted at %s", self.base_url)
+                for callback in list(self._moved):
+                    callback(self.base_url)
+
+    def on_moved(self, callback: Callable[[str], None]) -> None:
+        """Call ``callback(new_base_url)`` (from the keep-alive thread) after a restart that
+        could not keep the port, so a client can point itself there."""
+        self._moved.append(callback)
 
     def stop(self) -> None:
         """End the keep-alive (the service keeps running its jobs); safe to call twice."""

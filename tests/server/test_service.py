@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -232,15 +234,40 @@ def test_idle_stop_keep_alive_restart_and_sighup(folder: Path,
             assert time.monotonic() < end, "the keep-alive did not restart the service"
             time.sleep(0.05)
         assert endpoint.base_url == url, "restarted on the same port: clients keep their URL"
+        moved_to: list[str] = []
+        endpoint.on_moved(moved_to.append)
         second = endpoint.pid
+        with squatting_after_kill(second, url):  # its port is taken while it is down
+            end = time.monotonic() + 20
+            while endpoint.pid == second:
+                assert time.monotonic() < end, "the keep-alive did not restart the service"
+                time.sleep(0.05)
+        assert endpoint.base_url != url and moved_to == [endpoint.base_url]
+        last = endpoint.pid
     finally:
         endpoint.stop()
     end = time.monotonic() + 20
-    while pid_alive(second):
+    while pid_alive(last):
         assert time.monotonic() < end, "the service did not stop once idle"
         time.sleep(0.05)
     assert read_state(folder) is None
     assert log_lines(folder, "idle for 1.5 s: stopping")
+
+
+@contextlib.contextmanager
+def squatting_after_kill(pid: int, url: str) -> Iterator[None]:
+    """SIGKILL ``pid`` and listen on its port at once, before anyone restarts it there."""
+    os.kill(pid, signal.SIGKILL)
+    while pid_alive(pid):
+        time.sleep(0.002)
+    squatter = socket.socket()
+    squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    squatter.bind(("127.0.0.1", int(url.rsplit(":", 1)[1].split("/")[0])))
+    squatter.listen()
+    try:
+        yield
+    finally:
+        squatter.close()
 
 
 def test_explicit_server_and_an_auto_start_racing_end_with_one_server(folder: Path) -> None:

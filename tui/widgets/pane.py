@@ -68,6 +68,9 @@ def connect(name: str | None, start_local: StartLocal | None) -> Connection:
     except Exception:
         resolved.close()
         raise
+    follow = getattr(resolved.local, "on_moved", None)
+    if follow is not None:  # the background server came back on another port: go there
+        follow(lambda url: setattr(client, "base_url", url))
     where = resolved.base_url or resolved.profile.endpoint or ""
     return Connection(name=resolved.name, kind=resolved.kind, base_url=where,
                       masked_key=resolved.masked_key, client=client, resolved=resolved,
