@@ -17,6 +17,7 @@ from tui.core.playground import ModelChoice
 from tui.widgets.evaluation import EvaluationPane
 from tui.widgets.evaluation.views import RUN_COLUMNS, QuestionTable, RunsTable
 from tui.widgets.pane import Session
+from tui.widgets.playground import PlaygroundPane
 from tui.widgets.playground.pickers import ModelPicker
 
 
@@ -102,3 +103,20 @@ async def test_long_model_names_fit_the_playground_picker_at_60_columns() -> Non
                           ("base", "sqltune-local-base")):
             line = next(line for line in lines if f" {kind} " in line)
             assert (f"{end} " in line and "ft:sqltune" in line) or kind == "base", line
+
+
+@pytest.mark.parametrize("size", [(60, 20), (80, 24)])
+async def test_two_tuned_models_side_by_side_keep_their_job_ids(size: tuple[int, int]) -> None:
+    base = "ft:sqltune-local-base:spider-train-demo:ftjob-"
+    app = SqltuneApp(Session(data=None, provider=None, start_local=no_local_server),
+                     panes=[PlaygroundPane])
+    async with app.run_test(size=size) as pilot:
+        pane = app.query_one(PlaygroundPane)
+        await wait_until(pilot, lambda: pane.models_loaded, what="the (failed) model listing")
+        pane.pair.a.set_choice(ModelChoice(f"{base}9f8e7d6c5b4a", "fine-tuned"))
+        pane.pair.b.set_choice(ModelChoice(f"{base}0a1b2c3d4e5f", "fine-tuned"))
+        pane.pair.set_comparing(True)
+        await pilot.pause()
+        await pilot.pause()
+        titles = next(line for line in screen_text(app).splitlines() if "╭─" in line)
+        assert "d6c5b4a " in titles and "d4e5f " in titles, titles

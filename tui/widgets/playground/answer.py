@@ -28,6 +28,7 @@ from tui.core.playground import (
     run_scored,
 )
 from tui.core.sqlexec import ReadOnlyExecutor, jsonable
+from tui.widgets.elide import elide_middle
 
 CELL_WIDTH = 40
 """Characters of a value shown in a cell (the rest is cut with an ellipsis)."""
@@ -160,6 +161,7 @@ class AnswerView(Vertical):
         self._executor: ReadOnlyExecutor | None = None
         self._figures = Text()
         self._result = Text()
+        self._title = "no model"
 
     def compose(self) -> ComposeResult:
         editor = TextArea("", language="sql", soft_wrap=True, tab_behavior="focus",
@@ -204,7 +206,21 @@ class AnswerView(Vertical):
     def set_choice(self, choice: ModelChoice | None) -> None:
         """Ask this model from now on."""
         self.choice = choice
-        self.editor.border_title = choice.label if choice else "no model"
+        self.set_title(choice.label if choice else "no model")
+
+    def set_title(self, title: str) -> None:
+        """The editor's title (the model), cut in the middle to the editor's width: two tuned
+        models of one base still differ by their suffix and job id."""
+        self._title = title
+        self._fit_title()
+
+    def _fit_title(self) -> None:
+        room = self.editor.size.width - 6  # the corners and the "─ " around the title
+        self.editor.border_title = (self._title if room <= 0
+                                    else elide_middle(self._title, room))
+
+    def on_resize(self) -> None:
+        self.call_after_refresh(self._fit_title)
 
     def set_database(self, database: Database | None) -> None:
         """Run on this database from now on (the old connection closes off the event loop)."""
@@ -231,7 +247,7 @@ class AnswerView(Vertical):
             return
         self.busy = True
         self.answer = None
-        self.editor.border_title = self.choice.label
+        self.set_title(self.choice.label)
         self._show(Text(f"asking {self.choice.label}…"), Text())
         self._ask(ask_call, self.choice, self.database, question, gold)
 

@@ -401,7 +401,7 @@ class PlaygroundPane(Pane):
         self._show_gold()
         view = self.pair.a
         view.editor.load_text(pretty_sql(entry.sql))
-        view.editor.border_title = f"recalled: {entry.model}"
+        view.set_title(f"recalled: {entry.model}")
         view.run(self.current_gold())
         self.refresh_bindings()
 
