@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import openai
 from textual.message import Message
-from textual.widgets import Log
 
 from tests.app.conftest import Attached, ServerFactory
 from tests.app.helpers import keep_once, wait_for_text, wait_until
@@ -13,6 +12,7 @@ from tests.server.helpers import all_events
 from tui.app import make_app
 from tui.messages import JobEnded
 from tui.widgets.jobs.detail import JobDetail
+from tui.widgets.jobs.events import EventLog, event_lines
 
 
 async def test_every_event_once_in_order_through_faults(start_server: ServerFactory) -> None:
@@ -34,11 +34,14 @@ async def test_every_event_once_in_order_through_faults(start_server: ServerFact
             ended = next(m for m in seen if isinstance(m, JobEnded))
             assert (ended.job_id, ended.status) == (job_id, "succeeded")
             await wait_for_text(pilot, f"model {ended.fine_tuned_model}")
-            lines = app.query_one("#job-events", Log).lines
+            log = app.query_one("#job-events", EventLog)
+            shown, lines, width = list(log.events), list(log.lines), log.text_width()
             events = all_events(sdk, job_id)
         delivered = [event.id for m in seen if isinstance(m, JobDetail.EventsArrived)
                      for event in m.events]
         assert delivered == [event.id for event in events]
-        assert len(lines) == len(events)
-        assert [line.split("  ", 2)[2] for line in lines] == [event.message for event in events]
+        assert [event.message for event in shown] == [event.message for event in events]
+        # each on screen once, in order, wrapped to the log's width (never cut)
+        assert lines == [line for event in shown for line in event_lines(event, width)]
+        assert all(len(line) <= width for line in lines)
     assert sum(server.faults_injected.values()) >= 3

@@ -21,6 +21,7 @@ from tui.core.jobs import (
     estimate_finish,
     parse_results_csv,
     progress_from_events,
+    save_results,
 )
 from tui.core.providers import make_async_client, resolve_provider
 from tui.server.inprocess import LocalServer, start_local_server
@@ -162,3 +163,13 @@ def test_estimate_from_step_progress() -> None:
     stated = JobInfo(id="j", model=MODEL, status="running", created_at=0, training_file="f",
                      estimated_finish=5000)
     assert estimate_finish(stated, progress) == dt.datetime.fromtimestamp(5000, tz=dt.UTC)
+    paused = JobInfo(id="j", model=MODEL, status="paused", created_at=0, training_file="f",
+                     estimated_finish=5000)
+    assert estimate_finish(paused, progress) is None  # it ends when someone resumes it
+
+
+def test_results_saved_as_served(tmp_path: Path) -> None:
+    text = "step,train_loss\r\n1,2.5\r\n"
+    path = save_results(parse_results_csv(text), "ftjob-abc", tmp_path / "exports")
+    assert path == tmp_path / "exports" / "ftjob-abc-results.csv"
+    assert path.read_bytes() == text.encode()

@@ -7,8 +7,10 @@ import csv
 import datetime as dt
 import io
 import math
+import os
 from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from tui.core.config import ProviderKind
@@ -178,6 +180,8 @@ class ResultsTable:
     """Header names."""
     rows: tuple[dict[str, float | None], ...]
     """Rows with numbers (None for empty cells)."""
+    text: str = ""
+    """The CSV as the provider served it (what save_results writes)."""
 
     def series(self, column: str) -> builtins.list[tuple[float, float]]:
         """(step, value) pairs of a column, skipping empty cells."""
@@ -210,7 +214,18 @@ def parse_results_csv(text: str) -> ResultsTable:
                 number = None
             row[key.strip()] = number if number is None or math.isfinite(number) else None
         rows.append(row)
-    return ResultsTable(columns, tuple(rows))
+    return ResultsTable(columns, tuple(rows), text)
+
+
+def save_results(results: ResultsTable, job_id: str, folder: Path) -> Path:
+    """Write the results CSV as served to ``folder/<job id>-results.csv`` (the folder is made;
+    a file already there is replaced: a job's results never change); return the path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / f"{job_id}-results.csv"
+    partial = path.with_name(path.name + ".part")
+    partial.write_text(results.text, encoding="utf-8", newline="")
+    os.replace(partial, path)
+    return path
 
 
 @dataclass(frozen=True)
@@ -251,6 +266,8 @@ def estimate_finish(job: JobInfo, progress: StepProgress | None = None) -> dt.da
     if job.terminal:
         return None if job.finished_at is None else dt.datetime.fromtimestamp(
             job.finished_at, tz=dt.UTC)
+    if job.status == "paused":  # it finishes when someone resumes it: no time can be given
+        return None
     if job.estimated_finish:
         return dt.datetime.fromtimestamp(job.estimated_finish, tz=dt.UTC)
     if progress is None or progress.step <= progress.first_step:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -12,10 +13,12 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
 from textual.coordinate import Coordinate
+from textual.events import Resize
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Label
 
 from tui.messages import FileUploaded, JobCreated, JobEnded
+from tui.widgets.elide import elide_middle
 from tui.widgets.jobs.detail import JobDetail, status_text
 from tui.widgets.pane import Pane
 
@@ -30,6 +33,25 @@ def age_text(seconds: float) -> str:
         if seconds >= size:
             return f"{seconds // size}{unit}"
     return f"{seconds}s"
+
+
+STATUS_WIDTH = 14
+"""Cells of the status column (``● succeeded``)."""
+AGE_WIDTH = 5
+"""Cells of the age column."""
+
+
+def list_widths(width: int, ids: list[str], models: list[str]) -> tuple[int, int]:
+    """(job id, model) column widths for a pane ``width`` cells wide: ids whole when they fit,
+    the model column takes the rest up to its longest name."""
+    # 2 cells of padding per column, 2 for the scrollbar
+    room = max(24, width - STATUS_WIDTH - AGE_WIDTH - 4 * 2 - 2)
+    id_width = max([12, *map(len, ids)])
+    model_width = min(max([10, *map(len, models)]), max(room - id_width, 0))
+    if model_width < 16:  # a narrow pane: both give way (a job id keeps its distinct end)
+        id_width = max(14, room - 16)
+        model_width = max(8, room - id_width)
+    return id_width, model_width
 
 
 class JobsPane(Pane):
@@ -58,6 +80,8 @@ class JobsPane(Pane):
                 tooltip="Show the loss chart"),
         Binding("k", "detail_tab('checkpoints')", "Checkpoints", id="jobs.checkpoints",
                 show=False, tooltip="Show checkpoints and the results CSV"),
+        Binding("w", "save_results", "Save CSV", id="jobs.save_results",
+                tooltip="Save the job's results CSV in the exports folder (the path is shown)"),
     ]
 
     @dataclass
@@ -73,6 +97,13 @@ class JobsPane(Pane):
 
         error: str
         """What went wrong."""
+
+    @dataclass
+    class ResultsSaved(Message):
+        """The results CSV was written."""
+
+        path: Path
+        """Where."""
 
     @dataclass
     class Controlled(Message):
@@ -100,12 +131,30 @@ class JobsPane(Pane):
             yield JobDetail(self.session, id="jobs-detail")
 
     def on_mount(self) -> None:
-        table = self.query_one("#jobs-table", DataTable)
-        table.add_column("job", key="job", width=30)
-        table.add_column("base model", key="model", width=18)
-        table.add_column("status", key="status", width=14)
-        table.add_column("age", key="age", width=5)
+        self._fill_list()
         self.set_interval(5.0, self._refresh_if_active, name="jobs-list-refresh")
+
+    def on_resize(self, event: Resize) -> None:
+        self._fill_list()
+
+    def _fill_list(self) -> None:
+        """The job table with its columns as wide as the pane allows (ids and models cut in
+        the middle only when they do not fit; at 160 columns a model name was cut at 18)."""
+        table = self.query_one("#jobs-table", DataTable)
+        key = self._highlighted_id()
+        ids, models = [job.id for job in self.jobs], [job.model for job in self.jobs]
+        id_width, model_width = list_widths(self.size.width or 80, ids, models)
+        table.clear(columns=True)
+        table.add_column("job", key="job", width=id_width)
+        table.add_column("base model", key="model", width=model_width)
+        table.add_column("status", key="status", width=STATUS_WIDTH)
+        table.add_column("age", key="age", width=AGE_WIDTH)
+        for job in self.jobs:
+            table.add_row(elide_middle(job.id, id_width), elide_middle(job.model, model_width),
+                          status_text(job.status),
+                          age_text(self.listed_at - job.created_at), key=job.id)
+        if key is not None and key in table.rows:
+            table.move_cursor(row=table.get_row_index(key), animate=False)
 
     def focus_default(self) -> None:
         if self._in_detail():
@@ -142,6 +191,8 @@ class JobsPane(Pane):
         in_detail = self._in_detail() if self.is_mounted else False
         if action in ("detail_tab", "back"):
             return in_detail
+        if action == "save_results":
+            return in_detail and self.query_one(JobDetail).results is not None
         if action == "control":
             job = self._selected_job()
             if job is None:
@@ -182,14 +233,7 @@ class JobsPane(Pane):
 
     def on_jobs_pane_listed(self, message: Listed) -> None:
         self.jobs, self.listed_at = message.jobs, time.time()
-        table = self.query_one("#jobs-table", DataTable)
-        key = self._highlighted_id()
-        table.clear()
-        for job in message.jobs:
-            table.add_row(job.id, job.model, status_text(job.status),
-                          age_text(self.listed_at - job.created_at), key=job.id)
-        if key is not None and key in table.rows:
-            table.move_cursor(row=table.get_row_index(key), animate=False)
+        self._fill_list()
         n = len(message.jobs)
         self.query_one("#jobs-state", Label).update(
             f"{n} job{'s' if n != 1 else ''} · n new · enter open · a attach")
@@ -257,6 +301,32 @@ class JobsPane(Pane):
 
     def on_job_detail_loaded(self, message: JobDetail.Loaded) -> None:
         self.refresh_bindings()
+
+    def on_job_detail_extras(self, message: JobDetail.Extras) -> None:
+        self.refresh_bindings()  # w saves the results CSV once there is one
+
+    def action_save_results(self) -> None:
+        """Save the shown job's results CSV in the exports folder."""
+        detail = self.query_one(JobDetail)
+        if detail.job is not None and detail.results is not None:
+            self.save_results(detail.results, detail.job.id)
+
+    @work(thread=True, group="jobs-save", exit_on_error=False)
+    def save_results(self, results: Any, job_id: str) -> None:
+        """Write the CSV as the provider served it (never into the current directory)."""
+        from tui.core.jobs import save_results
+        from tui.core.paths import exports_dir
+
+        try:
+            path = save_results(results, job_id, exports_dir())
+        except OSError as error:
+            self.post_message(self.Failed(f"cannot save the results CSV: "
+                                          f"{error.strerror or error} ({error.filename})"))
+            return
+        self.post_message(self.ResultsSaved(path))
+
+    def on_jobs_pane_results_saved(self, message: ResultsSaved) -> None:
+        self.notify(f"Saved {message.path}", title="Results CSV")
 
     def on_job_ended(self, message: JobEnded) -> None:
         # Not stopped: the app rings the bell and tells the other panes.

@@ -13,12 +13,15 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.events import Resize
 from textual.message import Message
 from textual.reactive import reactive
-from textual.widgets import DataTable, Log, Static, TabbedContent, TabPane
+from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from tui.messages import JobEnded
+from tui.widgets.elide import elide_middle
 from tui.widgets.jobs.chart import LossChart
+from tui.widgets.jobs.events import EventLog
 
 if TYPE_CHECKING:
     from tui.core.jobs import JobInfo
@@ -99,7 +102,10 @@ class JobDetail(Vertical, can_focus=True):
         """The follower's last ConnectionState."""
         self.progress: Any = None
         """Step progress read from metrics events."""
+        self.results: Any = None
+        """The results CSV (tui.core.jobs.ResultsTable) once the job ended, else None."""
         self._events: list[Any] = []
+        self._checkpoints: list[Any] = []
         self._was_terminal = True
         self._follower: Any = None
 
@@ -107,7 +113,7 @@ class JobDetail(Vertical, can_focus=True):
         yield Static("", id="job-header")
         with TabbedContent(id="job-tabs"):
             with TabPane("Events", id="job-tab-events"):
-                yield Log(id="job-events", auto_scroll=True)
+                yield EventLog(id="job-events")
             with TabPane("Loss", id="job-tab-loss"):
                 yield LossChart(id="job-chart")
             with TabPane("Checkpoints", id="job-tab-checkpoints"):
@@ -116,12 +122,30 @@ class JobDetail(Vertical, can_focus=True):
                 yield Static("", id="job-results")
 
     def on_mount(self) -> None:
+        self._fill_checkpoints()
+        self.set_interval(1.0, self._tick, name="job-link-clock")
+
+    def on_resize(self, event: Resize) -> None:
+        self._fill_checkpoints()
+
+    def _fill_checkpoints(self) -> None:
+        """The checkpoint table, its model column as wide as the pane allows; names cut in the
+        middle so each keeps its ``:ckpt-step-N`` (three of them looked identical)."""
         table = self.query_one("#job-checkpoints", DataTable)
+        # 3 fixed columns, 2 cells of padding per column, 2 for the scrollbar
+        width = max(12, (self.size.width or 80) - (6 + 10 + 10) - 4 * 2 - 2)
+        models = [checkpoint.model for checkpoint in self._checkpoints]
+        width = min(width, max([5, *map(len, models)]))
+        table.clear(columns=True)
         table.add_column("step", key="step", width=6)
         table.add_column("train loss", key="train", width=10)
         table.add_column("valid loss", key="valid", width=10)
-        table.add_column("model", key="model")
-        self.set_interval(1.0, self._tick, name="job-link-clock")
+        table.add_column("model", key="model", width=width)
+        for checkpoint in self._checkpoints:
+            metrics = checkpoint.metrics
+            table.add_row(str(checkpoint.step), _loss(metrics.get("train_loss")),
+                          _loss(metrics.get("valid_loss")), elide_middle(checkpoint.model, width),
+                          key=checkpoint.id)
 
     def show_tab(self, name: str) -> None:
         """Show the events, loss or checkpoints tab, and focus what it shows."""
@@ -139,11 +163,11 @@ class JobDetail(Vertical, can_focus=True):
 
     def open(self, job_id: str) -> None:
         """Show a job and follow it until it ends."""
-        self._events = []
+        self._events, self._checkpoints, self.results = [], [], None
         self.job, self.link, self.progress = None, None, None
-        self.query_one("#job-events", Log).clear()
+        self.query_one(EventLog).clear_events()
         self.query_one(LossChart).clear_points()
-        self.query_one("#job-checkpoints", DataTable).clear()
+        self._fill_checkpoints()
         self.query_one("#job-results", Static).update("")
         self.query_one("#job-header", Static).update(f"opening {job_id}…")
         self.follow(job_id)
@@ -225,8 +249,7 @@ class JobDetail(Vertical, can_focus=True):
 
         if self.job is not None and message.job_id != self.job.id:
             return
-        log = self.query_one("#job-events", Log)
-        log.write_lines([event.line() for event in message.events])
+        self.query_one(EventLog).add_events(message.events)
         self._events.extend(message.events)
         metrics = [e.data for e in message.events if e.type == "metrics" and e.data]
         if metrics:
@@ -239,18 +262,14 @@ class JobDetail(Vertical, can_focus=True):
         self._show_header()
 
     def on_job_detail_extras(self, message: Extras) -> None:
-        table = self.query_one("#job-checkpoints", DataTable)
-        table.clear()
-        for checkpoint in message.checkpoints:
-            metrics = checkpoint.metrics
-            table.add_row(str(checkpoint.step), _loss(metrics.get("train_loss")),
-                          _loss(metrics.get("valid_loss")), checkpoint.model,
-                          key=checkpoint.id)
-        results = message.results
+        self._checkpoints = list(message.checkpoints)
+        self._fill_checkpoints()
+        results = self.results = message.results
         if results is not None:
             self.query_one(LossChart).add_metrics(results.rows)
             self.query_one("#job-results", Static).update(
-                f"results CSV: {len(results.rows)} steps · columns {', '.join(results.columns)}")
+                f"results CSV: {len(results.rows)} steps · columns {', '.join(results.columns)}"
+                " · w saves it")
 
     def on_job_detail_failed(self, message: Failed) -> None:
         self.query_one("#job-header", Static).update(Text(message.error, style="bold red"))
@@ -280,8 +299,12 @@ class JobDetail(Vertical, can_focus=True):
             second.append(f"step {self.progress.step}/{self.progress.total_steps} · ")
         tokens = job.trained_tokens
         second.append(f"trained tokens {tokens:,}" if tokens else "trained tokens —")
-        finish = estimate_finish(job, self.progress)
-        second.append(f" · {'finished' if job.terminal else 'est. finish'} {utc_clock(finish)}")
+        if job.status == "paused":
+            second.append(" · paused: no finish time until it resumes")
+        else:
+            finish = estimate_finish(job, self.progress)
+            second.append(f" · {'finished' if job.terminal else 'est. finish'} "
+                          f"{utc_clock(finish)}")
         second.append(f" · {job.model}", style="dim")
         third = Text(no_wrap=True, overflow="ellipsis")
         if job.fine_tuned_model:
