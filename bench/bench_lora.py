@@ -1,7 +1,8 @@
 """Bench the lora engine's training throughput against a bare PEFT loop on the same model and data.
 
     .venv/bin/python bench/bench_lora.py                       # quick: the tiny test model
-    .venv/bin/python bench/bench_lora.py --model DIR|FILE.gguf [--examples 16] [--epochs 1]
+    .venv/bin/python bench/bench_lora.py --model DIR|FILE.gguf [--examples 16] [--epochs 2]
+                                         [--precision auto|bf16|fp32] [--json]
 
 Both sides train the same LoRA (the engine's defaults: r=16, alpha=32, dropout 0.05 on
 q/k/v/o/gate/up/down), with AdamW at the same learning rate, batch size 1 and the engine's
@@ -12,7 +13,9 @@ split rendered with the default prompt template), each in its own fresh process 
     metrics' argmax accuracy included; worker start-up and model load excluded);
 (b) a bare loop: ``get_peft_model``, then per example ``model(input_ids, labels=...)``,
     ``backward``, ``optimizer.step`` - the plain loop people write (loss on assistant tokens
-    only, labels from the same chat encoding), timed the same way.
+    only, labels from the same chat encoding), timed the same way, also in a spawned process
+    (on a busy 2-core machine torch in a long-lived process measured several times slower
+    than in a fresh one, which would flatter the engine).
 Reported: tokens/s of each, the ratio engine / bare (goal >= 0.8), the engine worker's peak
 resident memory, and the mean loss of each side's last epoch (they should be close).
 """
@@ -21,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -152,6 +156,15 @@ def bare_run(folder: Path, examples: list[ChatExample], hp: Hyperparameters,
             "last_epoch_loss": statistics.fmean(losses)}
 
 
+def in_fresh_process(function: Any, *args: Any) -> Any:
+    """``function(*args)`` in a spawned process, as the engine's worker runs: same conditions
+    (a fresh interpreter, torch's default threads), whatever this process did before."""
+    import multiprocessing
+
+    with multiprocessing.get_context("spawn").Pool(1) as pool:
+        return pool.apply(function, args)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", help="a model folder or a .gguf file (default: the tiny "
@@ -160,8 +173,13 @@ def main() -> int:
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--lr-multiplier", type=float, default=1.8)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--precision", choices=("auto", "bf16", "fp32"), default="auto",
+                        help="autocast of both sides (auto: bf16 where the CPU supports it)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
+    from tui.server.engines.lora.trainer import PRECISION_ENV
+
+    os.environ[PRECISION_ENV] = args.precision  # the spawned worker inherits it
     hp = Hyperparameters(n_epochs=args.epochs, batch_size=1,
                          learning_rate_multiplier=args.lr_multiplier)
     with tempfile.TemporaryDirectory(prefix="bench-lora-") as tmp:
@@ -174,7 +192,7 @@ def main() -> int:
         folder = lora.prepare("bench", lambda text: print(f"  base: {text}", flush=True))
         examples = demo_examples(args.examples, folder)
         engine = engine_run(lora, examples, hp, args.seed)
-        bare = bare_run(folder, examples, hp, args.seed)
+        bare = in_fresh_process(bare_run, folder, examples, hp, args.seed)
     ratio = engine["tokens_per_s"] / bare["tokens_per_s"]
     report = {"model": args.model or "tiny (random init, test fixture)",
               "examples": len(examples), "epochs": args.epochs, "engine": engine,

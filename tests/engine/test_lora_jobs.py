@@ -90,6 +90,8 @@ def test_a_lora_job_trains_checkpoints_answers_and_a_crash_fails_cleanly(
     assert steps[-1]["train_loss"] < steps[0]["train_loss"]
     assert [s.get("full_valid_loss") is not None for s in steps] == [False, True, False, True]
     assert done.trained_tokens and done.trained_tokens > 2 * 10 * 20
+    assert any(e.message.startswith("Training used at most") and "MB" in e.message
+               for e in all_events(client, job.id))
     checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
     assert sorted(c.step_number for c in checkpoints) == [2, 4]
     for model in [done.fine_tuned_model, *(c.fine_tuned_model_checkpoint for c in checkpoints)]:
@@ -116,6 +118,8 @@ def test_cancel_stops_the_worker_mid_run_and_a_killed_server_resumes_each_step_o
         long = client.fine_tuning.jobs.create(model="tiny", training_file=train,
                                               hyperparameters={"n_epochs": 50, "batch_size": 1})
         wait_for_event(client, long.id, "Step 2/500", deadline_s=120)
+        estimate = client.fine_tuning.jobs.retrieve(long.id).estimated_finish
+        assert estimate is not None and estimate >= time.time() - 1
         pids = workers(server.process.pid)
         assert len(pids) == 1
         cancelled_at = time.monotonic()

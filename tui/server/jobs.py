@@ -477,6 +477,9 @@ class JobDriver:
                             purpose="fine-tune-results")
         self.store.add_model(name, owned_by=job.doc["organization_id"], job_id=self.job_id,
                              engine=job.private["engine"], blob=self.job_id)
+        peak = getattr(run, "peak_memory_mb", None)
+        if isinstance(peak, int | float):
+            self.event(f"Training used at most {peak:.0f} MB of memory (worker peak RSS)")
         self.event(f"New fine-tuned model created: {name}")
         self.event("Evaluating model against our usage policies")
         self.event("Usage policy evaluations completed, model is now enabled for sampling")
