@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.app.helpers import screen_text, wait_until
+from tests.app.conftest import Attached
+from tests.app.helpers import screen_text, wait_for_text, wait_until
 from tests.app.panes_support import no_local_server
 from tui.app import SqltuneApp, make_app
 from tui.core.paths import demo_dir
@@ -71,3 +72,13 @@ async def test_a_missing_data_folder_is_named_by_every_pane(
                              what=f"pane {pane_id} to name the missing folder")
         screen = screen_text(app)
         assert "(demo)" not in screen  # Evaluate no longer falls back to the demo dev split
+
+
+async def test_the_playground_names_a_missing_data_folder(
+        attach: Attached, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    app = make_app(data=Path("no-such-folder"), start_local=attach)  # models do list here
+    async with app.run_test(size=SIZE) as pilot:
+        await wait_for_text(pilot, "provider local")
+        await pilot.press("5")
+        await wait_for_text(pilot, "dataset folder not found: no-such-folder")

@@ -90,8 +90,11 @@ def test_workspace_without_dev_uses_another_split_and_a_jsonl_file_is_refused(
     jsonl.write_text("{}\n")
     with pytest.raises(PlaygroundError, match="is a file"):
         open_workspace(jsonl)
-    with pytest.raises(PlaygroundError, match="no SQLite databases"):
+    with pytest.raises(PlaygroundError, match="dataset folder not found: .*nothing"):
         open_workspace(tmp_path / "nothing")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(PlaygroundError, match="no SQLite databases"):
+        open_workspace(tmp_path / "empty")
 
 
 def test_template_of_a_tuned_model_or_checkpoint_comes_from_history() -> None:

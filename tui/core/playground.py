@@ -153,6 +153,8 @@ class Workspace:
 def open_workspace(data: Path | None) -> Workspace:
     """The demo data (None) or a Spider-format folder; a JSONL file has no databases."""
     root = demo_dir() if data is None else Path(data)
+    if not root.exists():
+        raise PlaygroundError(f"dataset folder not found: {root}")
     if root.is_file():
         raise PlaygroundError(f"{root} is a file: the playground needs a Spider folder "
                               "with a database/ directory")
