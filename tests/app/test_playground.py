@@ -249,7 +249,8 @@ async def test_compare_two_models_side_by_side_and_a_new_model_appears(
         await pilot.pause()
         await settle(pilot, pane)
         shown = screen_text(app)
-        assert tuned.model[:30] in shown and BASE in shown
+        # the tuned model's title keeps its start and its end (cut in the middle)
+        assert tuned.model[:12] in shown and tuned.model[-6:] in shown and BASE in shown
         for side in (left, right):
             assert side.outcome is not None and side.outcome.result is not None
             assert side.answer is not None and side.outcome.gold == gold
