@@ -1,4 +1,4 @@
-"""config.toml round trip, file modes and the hand-rolled TOML writer."""
+"""config.toml round trip, file modes, escaping, and the user's comments kept on save."""
 
 from __future__ import annotations
 
@@ -14,7 +14,6 @@ from tui.core.config import (
     KeyringRef,
     ProviderProfile,
     config_path,
-    dumps_toml,
     load_config,
     mask_key,
     save_config,
@@ -86,10 +85,38 @@ def test_mask_key(key: str | None, masked: str) -> None:
 
 
 def test_writer_escapes_strings_and_keys() -> None:
-    data = {"a": 'quote " backslash \\ newline \n tab \t bell \x07', "n": 3, "f": 0.5,
-            "b": True, "l": ["x", 1],
-            "t": {"weird key.with dot": "v", "inner": {"deep": False}}}
-    assert tomllib.loads(dumps_toml(data)) == data
+    weird = 'quote " backslash \\ newline \n tab \t bell \x07'
+    config = Config(default="x y.z", base_models={"a.b": weird}, profiles={
+        "x y.z": ProviderProfile(name="x y.z", kind="compatible", base_url=weird,
+                                 deployments={"weird key.with dot": weird, "n": "3"},
+                                 capabilities={"uploads": False, "checkpoints": True})})
+    save_config(config)
+    assert tomllib.loads(config_path().read_text(encoding="utf-8"))["profiles"]["x y.z"][
+        "deployments"]["weird key.with dot"] == weird
+    assert load_config() == config
+
+
+def test_saving_keeps_what_the_user_wrote() -> None:
+    path = config_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text('# my providers\ndefault = "work"  # the usual one\n\n'
+                    '[profiles.work]              # the team account\nkind = "openai"\n'
+                    'api_key_env = "WORK_KEY"     # set in ~/.profile\n\n'
+                    '[profiles.old]\nkind = "local"\n\n[tools.mine]\nanswer = 42\n',
+                    encoding="utf-8")
+    config = load_config()
+    del config.profiles["old"]
+    config.profiles["lab"] = ProviderProfile(name="lab", kind="local",
+                                             base_url="http://127.0.0.1:8765/v1")
+    config.base_models["tiny"] = "/models/tiny"
+    save_config(config)
+    text = path.read_text(encoding="utf-8")
+    for kept in ("# my providers", '"work"  # the usual one', "# the team account",
+                 "# set in ~/.profile", "[tools.mine]\nanswer = 42"):
+        assert kept in text
+    assert "[profiles.old]" not in text
+    assert load_config() == config
+    assert tomllib.loads(text)["tools"] == {"mine": {"answer": 42}}
 
 
 def test_missing_file_is_an_empty_config() -> None:

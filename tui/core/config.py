@@ -1,4 +1,4 @@
-"""Provider profiles in config.toml: reading with tomllib, writing with a small TOML writer."""
+"""Provider profiles in config.toml: read with tomllib, saved with tomlkit (comments stay)."""
 
 from __future__ import annotations
 
@@ -200,16 +200,32 @@ def _base_models(section: Any, path: Path) -> dict[str, str]:
 
 
 def save_config(config: Config, path: Path | None = None) -> list[str]:
-    """Write config.toml (0600 when it holds a key); returns warnings for the user."""
+    """Write config.toml (0600 when it holds a key); returns warnings for the user.
+
+    The file is updated in place: comments, layout and tables sqltune does not know survive;
+    profiles and base models not in ``config`` go. An unreadable or invalid file is replaced.
+    """
+    import tomlkit
+    from tomlkit.exceptions import TOMLKitError
+
     path = path or config_path()
     warnings: list[str] = []
-    data: dict[str, Any] = {}
+    try:
+        document = tomlkit.parse(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, TOMLKitError):
+        document = tomlkit.document()
     if config.default is not None:
-        data["default"] = config.default
-    data["profiles"] = {name: profile.to_dict() for name, profile in config.profiles.items()}
+        _set(document, "default", config.default)
+    elif "default" in document:
+        del document["default"]
+    profiles = {name: profile.to_dict() for name, profile in config.profiles.items()}
+    _update(_table(document, "profiles"), profiles, depth=1)
     if config.base_models:
-        data["local_server"] = {"base_models": dict(config.base_models)}
-    text = dumps_toml(data)
+        _update(_table(_table(document, "local_server"), "base_models"),
+                dict(config.base_models), depth=0)
+    elif "local_server" in document and "base_models" in document["local_server"]:
+        del document["local_server"]["base_models"]
+    text = tomlkit.dumps(document).rstrip("\n") + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
     secret = config.holds_plain_key()
     mode = 0o600 if secret else 0o644
@@ -228,58 +244,43 @@ def save_config(config: Config, path: Path | None = None) -> list[str]:
     return warnings
 
 
-_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+def _table(container: Any, key: str) -> Any:
+    """``container[key]`` as a table (``[key.sub]`` headers), created when missing."""
+    import tomlkit
+
+    found = container.get(key)
+    if not isinstance(found, dict):
+        found = tomlkit.table(is_super_table=True)
+        container[key] = found
+    return found
 
 
-def _key(name: str) -> str:
-    return name if _BARE_KEY.match(name) else _string(name)
+def _set(container: Any, key: str, value: Any) -> None:
+    """Assign unless equal, so an unchanged item keeps its comment and spelling."""
+    current = container.get(key)
+    unwrapped = current.unwrap() if hasattr(current, "unwrap") else current
+    if key not in container or unwrapped != value:
+        container[key] = value
 
 
-def _string(value: str) -> str:
-    escapes = {'"': '\\"', "\\": "\\\\", "\n": "\\n", "\t": "\\t", "\r": "\\r", "\b": "\\b",
-               "\f": "\\f"}
-    out = []
-    for char in value:
-        if char in escapes:
-            out.append(escapes[char])
-        elif ord(char) < 0x20 or ord(char) == 0x7F:
-            out.append(f"\\u{ord(char):04x}")
+def _update(container: Any, values: dict[str, Any], depth: int) -> None:
+    """Make ``container`` hold exactly ``values``; tables ``depth`` levels down get [headers],
+    deeper ones are inline (``keyring = { service = ..., user = ... }``)."""
+    import tomlkit
+    from tomlkit.items import InlineTable
+
+    if isinstance(container, InlineTable):
+        depth = 0  # the user wrote this level inline: everything below it stays inline
+    for key in [key for key in container if key not in values]:
+        del container[key]
+    for key, value in values.items():
+        if not isinstance(value, dict):
+            _set(container, key, value)
+        elif isinstance(container.get(key), dict):
+            _update(container[key], value, depth - 1)
         else:
-            out.append(char)
-    return '"' + "".join(out) + '"'
-
-
-def _value(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        return _string(value)
-    if isinstance(value, list | tuple):
-        return "[" + ", ".join(_value(item) for item in value) + "]"
-    if isinstance(value, dict):
-        return "{" + ", ".join(f"{_key(k)} = {_value(v)}" for k, v in value.items()) + "}"
-    raise TypeError(f"cannot write {type(value).__name__} to TOML")
-
-
-def dumps_toml(data: dict[str, Any], _prefix: tuple[str, ...] = ()) -> str:
-    """Serialise nested dicts of scalars/lists as TOML tables (enough for config.toml)."""
-    lines: list[str] = []
-    tables: list[tuple[str, dict[str, Any]]] = []
-    for key, value in data.items():
-        if isinstance(value, dict):
-            tables.append((key, value))
-        else:
-            lines.append(f"{_key(key)} = {_value(value)}")
-    out = "\n".join(lines) + ("\n" if lines else "")
-    for key, table in tables:
-        path = (*_prefix, key)
-        has_scalars = any(not isinstance(v, dict) for v in table.values()) or not table
-        body = dumps_toml(table, path)
-        if has_scalars:
-            header = "[" + ".".join(_key(part) for part in path) + "]\n"
-            out += ("\n" if out else "") + header + body
-        else:
-            out += body
-    return out
+            table = tomlkit.table() if depth > 0 else tomlkit.inline_table()
+            _update(table, value, depth - 1)
+            if depth > 0:
+                table.add(tomlkit.nl())  # a blank line before whatever table follows
+            container[key] = table
