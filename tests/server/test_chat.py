@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import httpx2
+import httpx
 import openai
 import pytest
 
@@ -64,7 +64,7 @@ def test_streaming_with_usage_matches_the_plain_answer(client: openai.OpenAI) ->
 def test_stream_chunks_match_the_spec(server: LocalServer) -> None:
     body = {"model": "sqltune-local-base", "messages": QUESTION, "stream": True,
             "stream_options": {"include_usage": True}}
-    response = httpx2.post(f"{server.base_url}/chat/completions", json=body,
+    response = httpx.post(f"{server.base_url}/chat/completions", json=body,
                            headers={"Authorization": f"Bearer {server.api_key}"})
     assert response.headers["content-type"].startswith("text/event-stream")
     assert response.headers["x-request-id"].startswith("req_")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-import httpx2
+import httpx
 import openai
 import pytest
 
@@ -46,11 +46,11 @@ def test_each_fault_kind_on_the_wire(tmp_path: Path) -> None:
             url, auth = f"{server.base_url}/models", {"Authorization": f"Bearer {server.api_key}"}
             started = time.monotonic()
             if spec == "drop=1":
-                with pytest.raises(httpx2.RemoteProtocolError):
-                    httpx2.get(url, headers=auth)
+                with pytest.raises(httpx.RemoteProtocolError):
+                    httpx.get(url, headers=auth)
                 assert server.faults_injected["drop"] == 1
                 continue
-            response = httpx2.get(url, headers=auth)
+            response = httpx.get(url, headers=auth)
             assert response.headers["x-request-id"].startswith("req_")
             if spec == "429=1":
                 assert response.status_code == 429

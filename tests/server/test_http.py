@@ -6,7 +6,7 @@ import argparse
 import stat
 from pathlib import Path
 
-import httpx2
+import httpx
 import openai
 import pytest
 
@@ -20,7 +20,7 @@ from tui.server.inprocess import LocalServer, start_local_server
 @pytest.mark.openapi
 def test_missing_or_wrong_key_is_401_with_openai_body(server: LocalServer) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Basic abc"}):
-        response = httpx2.get(f"{server.base_url}/models", headers=headers)
+        response = httpx.get(f"{server.base_url}/models", headers=headers)
         assert response.status_code == 401
         body = response.json()
         check("ErrorResponse", body)
@@ -39,15 +39,15 @@ def test_request_ids_and_unknown_routes(server: LocalServer) -> None:
     seen = set()
     for method, path in (("GET", "/models"), ("GET", "/nope"), ("DELETE", "/fine_tuning/jobs"),
                          ("GET", "/files/file-x")):
-        response = httpx2.request(method, f"{server.base_url}{path}", headers=auth)
+        response = httpx.request(method, f"{server.base_url}{path}", headers=auth)
         seen.add(response.headers["x-request-id"])
         if response.status_code >= 400:
             check("ErrorResponse", response.json())
     assert len(seen) == 4
-    missing = httpx2.get(f"{server.base_url}/nope", headers=auth)
+    missing = httpx.get(f"{server.base_url}/nope", headers=auth)
     assert missing.status_code == 404
     assert missing.json()["error"]["message"] == "Invalid URL (GET /v1/nope)"
-    bad_json = httpx2.post(f"{server.base_url}/fine_tuning/jobs", content=b"{nope",
+    bad_json = httpx.post(f"{server.base_url}/fine_tuning/jobs", content=b"{nope",
                            headers={**auth, "Content-Type": "application/json"})
     assert bad_json.status_code == 400 and "parse the JSON body" in bad_json.text
 
@@ -64,7 +64,7 @@ def test_key_file_is_private_and_env_overrides(tmp_path: Path,
     monkeypatch.setenv("SQLTUNE_SERVER_KEY", "sk-from-env")
     with start_local_server(tmp_path / "b", speed="max") as from_env:
         assert from_env.api_key == "sk-from-env"
-        ok = httpx2.get(f"{from_env.base_url}/models",
+        ok = httpx.get(f"{from_env.base_url}/models",
                         headers={"Authorization": "Bearer sk-from-env"})
         assert ok.status_code == 200
 

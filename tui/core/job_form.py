@@ -35,14 +35,12 @@ async def fetch_base_models(client: Any) -> ServerBases | None:
 
     Other errors (connection, auth) propagate: the caller shows them.
     """
-    import httpx
     import openai
 
     try:
-        response = await client.get(BASE_MODELS_PATH, cast_to=httpx.Response)
+        body = await client.get(BASE_MODELS_PATH, cast_to=object)  # the JSON body, parsed
     except openai.NotFoundError:
         return None
-    body = response.json()
     if not isinstance(body, dict):
         return ServerBases([])
     missing = body.get("train_extra_missing")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import http.client
 import json
 import os
 import signal
@@ -194,28 +193,23 @@ class KeyRejected(ServiceError):
 def probe(url: str, key: str, timeout: float = 3.0) -> dict[str, Any] | None:
     """GET ``<url>/sqltune/server`` with the key: its status object, or None when unreachable.
 
-    Uses http.client directly: no proxy settings apply to a loopback check, and it imports fast.
+    ``trust_env=False``: a proxy named in the environment never sees a loopback check or the key.
     """
-    parts = urlparse(url)
-    connection = http.client.HTTPConnection(parts.hostname or "127.0.0.1", parts.port or 80,
-                                            timeout=timeout)
+    import httpx  # only a client that asks a server pays for the import
+
     try:
-        connection.request("GET", parts.path.rstrip("/") + STATUS_PATH,
-                           headers={"Authorization": f"Bearer {key}"})
-        response = connection.getresponse()
-        body = response.read()
-    except (OSError, http.client.HTTPException):
+        response = httpx.get(url.rstrip("/") + STATUS_PATH, timeout=timeout, trust_env=False,
+                             headers={"Authorization": f"Bearer {key}"})
+    except httpx.HTTPError:
         return None
-    finally:
-        connection.close()
-    if response.status == 401:
+    if response.status_code == 401:
         raise KeyRejected(f"the local server at {url} rejects this key: the key in its data "
                           "folder's api-key file (or SQLTUNE_SERVER_KEY) must be the same for "
                           "every sqltune that uses it")
-    if response.status != 200:
+    if response.status_code != 200:
         return None
     try:
-        info = json.loads(body)
+        info = response.json()
     except ValueError:
         return None
     return info if isinstance(info, dict) else None
