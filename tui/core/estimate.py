@@ -93,8 +93,8 @@ async def real_base(client: Any, provider_kind: str, model: str) -> RealBase | N
     from tui.core.counters import base_counter
     from tui.core.job_form import fetch_base_models
 
-    bases = await fetch_base_models(client) or []
-    info = next((base for base in bases if base.id == model), None)
+    listed = await fetch_base_models(client)
+    info = next((base for base in listed.models if base.id == model), None) if listed else None
     if info is None:
         return None
     return RealBase(info, await asyncio.to_thread(base_counter, info))
