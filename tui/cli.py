@@ -10,6 +10,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from tui.core.models import DEFAULT_MODEL
+
 SUBCOMMANDS = ("prepare", "validate", "server", "query", "eval", "watch", "serve", "files",
                "jobs", "adapters")
 
@@ -64,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     prepare.add_argument("--out", type=Path, help="write the kept examples as JSONL here")
     prepare.add_argument("--validation-out", type=Path, help="write a validation split here")
     prepare.add_argument("--validation-fraction", type=float, default=0.0)
-    prepare.add_argument("--model", default="gpt-4.1-mini-2025-04-14")
+    prepare.add_argument("--model", default=DEFAULT_MODEL)
     prepare.add_argument("--epochs", type=_epochs, default="auto")
     prepare.add_argument("--token-limit", type=int, default=50_000_000)
     prepare.add_argument(
@@ -89,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     validate = sub.add_parser("validate", help="validate a chat JSONL as the provider does")
     validate.add_argument("file", type=Path)
     validate.add_argument("--json", action="store_true")
-    validate.add_argument("--model", default="gpt-4.1-mini-2025-04-14")
+    validate.add_argument("--model", default=DEFAULT_MODEL)
 
     server = sub.add_parser(
         "server", help="run the local OpenAI-compatible server",
@@ -236,7 +238,7 @@ def _files_parser(sub: Any) -> None:
     upload.add_argument("--purpose", default="fine-tune",
                         help="file purpose (default fine-tune; only fine-tune files are "
                              "validated)")
-    upload.add_argument("--model", default="gpt-4.1-mini-2025-04-14",
+    upload.add_argument("--model", default=DEFAULT_MODEL,
                         help="model whose context and tokenizer the validation uses")
     _json_option(upload, "the provider's file object")
     listing = actions.add_parser("list", help="list files, newest first", **epilog)

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar, cast
 
+from tui.core.models import DEFAULT_MODEL
 from tui.core.providers import Capabilities, redact
 
 if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
@@ -312,7 +313,7 @@ class FileService:
         return report
 
     async def upload(self, path: Path, *, purpose: str = "fine-tune",
-                     model: str = "gpt-4.1-mini-2025-04-14", validate: bool = True,
+                     model: str = DEFAULT_MODEL, validate: bool = True,
                      progress: ProgressCallback | None = None,
                      cancel: asyncio.Event | None = None) -> FileInfo:
         """Upload a file streamed from disk; fine-tune JSONL is validated first.

@@ -19,6 +19,7 @@ from tui.core.jsonl_rules import (
     check_example,
     openai_error_message,
 )
+from tui.core.models import DEFAULT_MODEL
 
 __all__ = [
     "MIN_EXAMPLES",
@@ -262,7 +263,7 @@ def _lines(stream: IO[bytes]) -> Iterator[tuple[int, bytes]]:
         yield number, raw.rstrip(b"\n").rstrip(b"\r")
 
 
-def validate_stream(stream: IO[bytes], model: str = "gpt-4.1-mini-2025-04-14", *,
+def validate_stream(stream: IO[bytes], model: str = DEFAULT_MODEL, *,
                     token_check: TokenCheck | None = None, context: int | None = None,
                     count_tokens: bool = True, max_issues: int = MAX_ISSUES,
                     min_examples: int = MIN_EXAMPLES) -> ValidationReport:
@@ -299,7 +300,7 @@ def validate_stream(stream: IO[bytes], model: str = "gpt-4.1-mini-2025-04-14", *
         total_tokens=totals.total if counted else None, note=note)
 
 
-def validate_jsonl(path: Path, model: str = "gpt-4.1-mini-2025-04-14", *,
+def validate_jsonl(path: Path, model: str = DEFAULT_MODEL, *,
                    token_check: TokenCheck | None = None, context: int | None = None,
                    count_tokens: bool = True, max_issues: int = MAX_ISSUES,
                    min_examples: int = MIN_EXAMPLES) -> ValidationReport:
@@ -317,7 +318,7 @@ def validate_jsonl(path: Path, model: str = "gpt-4.1-mini-2025-04-14", *,
                                min_examples=min_examples)
 
 
-def validate_bytes(data: bytes, model: str = "gpt-4.1-mini-2025-04-14", *,
+def validate_bytes(data: bytes, model: str = DEFAULT_MODEL, *,
                    token_check: TokenCheck | None = None, context: int | None = None,
                    count_tokens: bool = True, max_issues: int = MAX_ISSUES,
                    min_examples: int = MIN_EXAMPLES) -> ValidationReport:

@@ -14,6 +14,7 @@ from tui.core.counters import ChatCounter, tiktoken_counter
 from tui.core.datasets import DatasetError, Example, SpiderDataset, load_dataset
 from tui.core.forkstream import ChildFailed, ChildStream, fork_available
 from tui.core.jsonl import ChatExample, WriteResult, write_chat_jsonl
+from tui.core.models import DEFAULT_MODEL
 from tui.core.prepare_parts import (
     CountingPipeline,
     DatabaseJob,
@@ -30,7 +31,6 @@ from tui.core.schema import SchemaCache
 
 GoldCheck = Literal["compile", "run", "off"]
 GOLD_CHECKS = ("compile", "run", "off")
-DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
 
 # Loader problems that take examples out of the training set (reason -> skip).
 _SKIPPING_PROBLEMS = frozenset({"missing_database", "unreadable_database", "empty_database"})

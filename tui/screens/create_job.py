@@ -20,10 +20,9 @@ from textual.widgets import Button, Input, Label, Select, Static
 from tui.core.counters import BaseModelInfo
 from tui.core.estimate import estimate_job
 from tui.core.job_form import CPU_NOTE, FormDefaults, match_model, training_duration
+from tui.core.models import DEFAULT_MODEL
 from tui.core.pricing import price_for, priced_models
 
-DEFAULT_BASE = "gpt-4.1-mini-2025-04-14"
-"""The form's first base model."""
 NO_BASE_HINT = ("no real base model on this server: sqltune server --base-model NAME=SOURCE "
                 "(a Hub id, a model folder or a .gguf file)")
 """Shown when the local server lists no real base although the train extra is installed."""
@@ -155,7 +154,7 @@ class CreateJobScreen(ModalScreen[Any]):
 
     def compose(self) -> ComposeResult:
         files = [(f"{f.filename} ({f.id})", f.id) for f in self.files]
-        model = self.model or (DEFAULT_BASE if DEFAULT_BASE in self.models else self.models[0])
+        model = self.model or (DEFAULT_MODEL if DEFAULT_MODEL in self.models else self.models[0])
         with Vertical(classes="dialog form"):
             yield Label("New fine-tuning job", classes="dialog-question")
             with Horizontal(classes="row"):

@@ -23,13 +23,15 @@ from tui.core.budget import (
     parse_validation_share,
 )
 from tui.core.counters import BaseModelInfo
+from tui.core.models import DEFAULT_MODEL
 from tui.core.pricing import price_for, priced_models
+from tui.core.tokens import undated
 from tui.messages import DatasetExported
 from tui.widgets.budget_view import BudgetBar, summary_text
 from tui.widgets.pane import Pane
 
-DEFAULT_MODEL = "gpt-4.1-mini"
-"""The meter's first model (the CLI's default, without its snapshot date)."""
+FIRST_MODEL = undated(DEFAULT_MODEL)
+"""The meter's first model: the default model as the price table names it (no date)."""
 
 
 class TokenMeter(Pane):
@@ -114,7 +116,7 @@ class TokenMeter(Pane):
         models = priced_models()
         with Horizontal(classes="filters"):
             yield Label("model ")
-            yield Select[str]([(m, m) for m in models], value=DEFAULT_MODEL if DEFAULT_MODEL
+            yield Select[str]([(m, m) for m in models], value=FIRST_MODEL if FIRST_MODEL
                               in models else models[0], allow_blank=False, compact=True,
                               id="budget-model")
             yield Label("epochs ")
@@ -157,7 +159,7 @@ class TokenMeter(Pane):
 
     def _model(self) -> str:
         value = self.query_one("#budget-model", Select).value
-        return value if isinstance(value, str) else DEFAULT_MODEL
+        return value if isinstance(value, str) else FIRST_MODEL
 
     def _epochs(self) -> int | str:
         text = self.query_one("#budget-epochs", Input).value.strip().lower() or "auto"
@@ -257,7 +259,7 @@ class TokenMeter(Pane):
         names = [*(b.id for b in self.bases), *priced_models()]
         select.set_options([(m, m) for m in dict.fromkeys(names)])
         select.value = current if isinstance(current, str) and current in names else (
-            DEFAULT_MODEL if DEFAULT_MODEL in names else names[0])
+            FIRST_MODEL if FIRST_MODEL in names else names[0])
 
     @work(thread=True, exclusive=True, group="budget", exit_on_error=False)
     def refit(self, tokens: list[int], groups: list[str], model: str, epochs: Any, limit: int,

@@ -5,12 +5,10 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+from tui.core.models import DEFAULT_MODEL
 from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate, render_messages
 from tui.core.schema import SchemaCache
 from tui.widgets.preview.source import ExampleSource, Row
-
-DEFAULT_MODEL = "gpt-4.1-mini-2025-04-14"
-"""The model whose encoding counts the preview's tokens (the CLI's default model)."""
 
 
 class ExampleRenderer:
