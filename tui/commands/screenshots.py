@@ -20,6 +20,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from tui.app import SqltuneApp, make_app
+from tui.core.job_status import TERMINAL_STATUSES
 from tui.launch import AttachedServer
 from tui.widgets.pane import Pane
 from tui.widgets.status_line import ProviderStatus
@@ -119,7 +120,7 @@ async def stage_demo(server: Any, home: Path, timeout: float = 300.0) -> Stage:
                                template=template, dataset_path=result.root,
                                budget=result.to_json(written))
         deadline = time.monotonic() + timeout
-        while job.status not in ("succeeded", "failed", "cancelled"):
+        while job.status not in TERMINAL_STATUSES:
             if time.monotonic() > deadline:
                 raise ScreenshotError(f"the demo job {job.id} did not finish in {timeout:.0f} s")
             await asyncio.sleep(0.2)

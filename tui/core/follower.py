@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from tui.core.job_status import TERMINAL_STATUSES
 from tui.core.providers import redact
 from tui.core.retries import is_transient, retry_after_seconds
 
@@ -18,9 +19,6 @@ if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first 
     import openai
 
 log = logging.getLogger(__name__)
-
-TERMINAL_STATUSES = frozenset({"succeeded", "failed", "cancelled"})
-"""Job statuses after which no new events are expected."""
 
 
 class FollowerError(Exception):

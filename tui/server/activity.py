@@ -10,13 +10,12 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
+from tui.core.job_status import ACTIVE_STATUSES
 from tui.server.context import CTX, ctx, respond
 from tui.server.service import STATUS_PATH
 
-WORKING = ("validating_files", "queued", "running")
+WORKING = ACTIVE_STATUSES - {"paused"}
 """Job statuses that keep a server busy (a paused job has snapshotted and waits: it does not)."""
-UNFINISHED = (*WORKING, "paused")
-"""Job statuses ``status`` lists."""
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -66,7 +65,7 @@ async def activity_middleware(request: web.Request, handler: Handler) -> web.Str
 def unfinished_jobs(app: web.Application) -> list[dict[str, str]]:
     """``{"id", "status"}`` of every job that has not ended."""
     return [{"id": job.id, "status": job.status}
-            for job in app[CTX].store.jobs_in(UNFINISHED)]
+            for job in app[CTX].store.jobs_in(ACTIVE_STATUSES)]
 
 
 async def server_status(request: web.Request) -> web.Response:

@@ -11,6 +11,7 @@ from collections import deque
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tui.core.job_status import ACTIVE_STATUSES
 from tui.server.blobs import BlobStore
 from tui.server.engines import (
     ChatExample,
@@ -40,8 +41,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-ACTIVE = ("validating_files", "queued", "running", "paused")
-"""Statuses of a job that is not finished."""
 KEEP_CHECKPOINTS = 3
 """Checkpoints kept per job (OpenAI keeps the last few)."""
 SNAPSHOT_EVERY_S = 3.0
@@ -77,7 +76,7 @@ class JobRunner:
 
     def start(self) -> None:
         """Pick up every unfinished job left by an earlier run of the server."""
-        for job in self.store.jobs_in(ACTIVE):
+        for job in self.store.jobs_in(ACTIVE_STATUSES):
             self._spawn(job.id, recovered=True)
 
     async def stop(self, timeout: float = 10.0) -> None:
@@ -145,7 +144,7 @@ class JobRunner:
     def cancel(self, job_id: str) -> JobRecord:
         """Cancel an unfinished job (400 when it already ended)."""
         job = self.job(job_id)
-        if job.status not in ACTIVE:
+        if job.status not in ACTIVE_STATUSES:
             raise bad_request(f"Job {job_id} has already {job.status}; it cannot be cancelled.",
                               param="fine_tuning_job_id")
         job.doc.update(status="cancelled", finished_at=now(), estimated_finish=None)
@@ -220,7 +219,7 @@ class JobDriver:
 
     def fail(self, failure: JobFailed) -> None:
         job = self.load()
-        if job.status not in ACTIVE:
+        if job.status not in ACTIVE_STATUSES:
             return
         job.doc.update(status="failed", error=failure.error(), finished_at=now(),
                        estimated_finish=None)

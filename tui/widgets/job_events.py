@@ -17,13 +17,11 @@ from textual.events import Resize
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Label
 
+from tui.core.job_status import ACTIVE_STATUSES
 from tui.messages import FileUploaded, JobCreated, JobEnded
 from tui.widgets.elide import elide_middle
 from tui.widgets.jobs.detail import JobDetail, status_text
 from tui.widgets.pane import Pane
-
-ACTIVE = frozenset({"validating_files", "queued", "running", "paused"})
-"""Statuses whose age and state keep changing (the list refreshes while one is shown)."""
 
 
 def age_text(seconds: float) -> str:
@@ -197,7 +195,7 @@ class JobsPane(Pane):
             job = self._selected_job()
             if job is None:
                 return False
-            wanted = {"cancel": ACTIVE, "pause": {"running"}, "resume": {"paused"}}
+            wanted = {"cancel": ACTIVE_STATUSES, "pause": {"running"}, "resume": {"paused"}}
             return job.status in wanted.get(str(parameters[0]), set())
         return True
 
@@ -218,7 +216,7 @@ class JobsPane(Pane):
         self.list_jobs()
 
     def _refresh_if_active(self) -> None:
-        if any(job.status in ACTIVE for job in self.jobs) and not self._in_detail():
+        if any(job.status in ACTIVE_STATUSES for job in self.jobs) and not self._in_detail():
             self.list_jobs()
 
     @work(exclusive=True, group="jobs-list", exit_on_error=False)
