@@ -10,7 +10,7 @@ import pytest
 from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.core.schema import SchemaCache
 from tui.server.engines import ChatModel, get_engine
-from tui.server.engines.grounding import ground_sql
+from tui.server.engines.grounding import ground
 from tui.server.engines.schema_parse import parse_schema
 
 from .test_engines import PAIRS, SCHEMA, chats
@@ -104,14 +104,14 @@ def test_tuned_model_regrounds_onto_a_renamed_schema(tuned: ChatModel, artist_db
     assert rows(artist_db, answer) == rows(artist_db, expected), answer
 
 
-def test_ground_sql_replaces_literals_from_the_question(artist_db: Path) -> None:
+def test_grounding_replaces_literals_from_the_question(artist_db: Path) -> None:
     target = parse_schema(SchemaCache().schema_text(artist_db, 3))
     source = parse_schema(SCHEMA)
-    sql = ground_sql("SELECT name FROM singer WHERE country = 'France' AND age > 40", target,
-                     "Which artists from Spain are older than 30?", source)
+    sql = ground("SELECT name FROM singer WHERE country = 'France' AND age > 40", target,
+                 "Which artists from Spain are older than 30?", source).sql
     assert rows(artist_db, sql) == [("Ana Lopez",)]
     # Same database: names stay, only the values follow the question.
-    same = ground_sql("SELECT count(*) FROM singer WHERE country = 'France'", source,
-                      "How many singers are from 'Netherlands'?", source)
+    same = ground("SELECT count(*) FROM singer WHERE country = 'France'", source,
+                  "How many singers are from 'Netherlands'?", source).sql
     assert same == "SELECT COUNT(*) FROM singer WHERE country = 'Netherlands'"
-    assert ground_sql("not sql (", target, "anything") == "not sql ("
+    assert ground("not sql (", target, "anything").sql == "not sql ("

@@ -184,7 +184,7 @@ class EventFollower:
     """Polls one job's events and delivers each exactly once, oldest first.
 
     The cursor (newest delivered id) and the polling interval live here, not in the widget.
-    Use ``async for batch in follower.follow()`` or ``await follower.run(on_events=...)``.
+    Use ``async for batch in follower.follow()``.
     """
 
     def __init__(self, client: openai.AsyncOpenAI, job_id: str, *,
@@ -364,12 +364,6 @@ class EventFollower:
             pass
         finally:
             self._set_state(status="stopped")
-
-    async def run(self, on_events: Callable[[EventBatch], None]) -> str | None:
-        """Callback flavour of follow(); returns the final job status."""
-        async for batch in self.follow():
-            on_events(batch)
-        return self._state.job_status
 
 
 def _describe(error: BaseException, job_id: str) -> str:

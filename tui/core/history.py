@@ -224,11 +224,6 @@ class History:
             return self._uploads("", ())
         return self._uploads("WHERE provider = ?", (provider,))
 
-    def upload_for(self, provider: str, file_id: str) -> UploadRecord | None:
-        """What was uploaded as this file id."""
-        found = self._uploads("WHERE provider = ? AND file_id = ?", (provider, file_id))
-        return found[0] if found else None
-
     def find_upload(self, provider: str, sha256: str) -> UploadRecord | None:
         """A previous upload of identical bytes to this provider (to offer reuse)."""
         found = self._uploads("WHERE provider = ? AND sha256 = ?", (provider, sha256))

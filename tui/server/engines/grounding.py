@@ -260,9 +260,3 @@ def ground(sql: str, target: Schema, question: str, source: Schema | None = None
         return Grounded(tree.sql(dialect="sqlite"), fit)
     except (sqlglot.errors.SqlglotError, ValueError):
         return Grounded(sql, -10.0)
-
-
-def ground_sql(sql: str, target: Schema, question: str, source: Schema | None = None,
-               source_question: str = "") -> str:
-    """Just the SQL of ``ground``."""
-    return ground(sql, target, question, source, source_question).sql

@@ -13,7 +13,7 @@ from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
 from tui.core.hardness import LEVELS
-from tui.core.report import EvalReport, QuestionResult, SkippedQuestion
+from tui.core.report import QuestionResult, SkippedQuestion
 from tui.widgets.elide import elide_end
 
 if TYPE_CHECKING:
@@ -342,8 +342,3 @@ class SkippedTable(DataTable[Any]):
         self.skipped.append(item)
         self.add_row(str(item.index + 1), elide_end(item.db_id, 14), item.reason,
                      elide_end(item.question, self.question_width), key=f"s{item.index}")
-
-
-def report_rows(report: EvalReport | None) -> tuple[list[QuestionResult], list[SkippedQuestion]]:
-    """A report's scored and skipped questions (empty for None)."""
-    return ([], []) if report is None else (list(report.rows), list(report.skipped))
