@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from textual.css.query import NoMatches
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import Input, Select
@@ -50,6 +51,17 @@ async def budget_with_validation(pilot: Pilot[Any], app: SqltuneApp) -> None:
                      what="2 epochs")
 
 
+async def wait_for_form(pilot: Pilot[Any], app: SqltuneApp, timeout: float = 25.0) -> None:
+    """Until the create form is up with its choices mounted (a training file selected)."""
+    def ready() -> bool:
+        try:
+            return form_values(app)[0] != Select.NULL
+        except (AssertionError, NoMatches):  # not pushed, or not composed yet
+            return False
+
+    await wait_until(pilot, ready, what="the create form", timeout=timeout)
+
+
 def form_values(app: SqltuneApp) -> tuple[object, object, object, str]:
     screen = app.screen
     assert isinstance(screen, CreateJobScreen)
@@ -87,8 +99,7 @@ async def test_form_picks_the_training_file_and_its_validation_pair(
                 isinstance(m, FileUploaded) for m in seen) == n + 1, what=f"{path.name} up")
         ids = {m.filename: m.file_id for m in seen if isinstance(m, FileUploaded)}
         await pilot.press("4", "n")
-        await wait_until(pilot, lambda: isinstance(app.screen, CreateJobScreen),
-                         what="the create form")
+        await wait_for_form(pilot, app)
         assert form_values(app) == (ids[exported.train.name], ids[exported.validation.name],
                                     "gpt-4.1-mini-2025-04-14", "2")
         screen = await wait_for_text(pilot, "trained tokens (")
@@ -110,8 +121,7 @@ async def test_train_this_exports_uploads_both_and_fills_the_form(
         assert pane.result is not None and pane.budget is not None
         kept, held = pane.budget.kept, len(pane.result.validation)
         await pilot.press("t")
-        await wait_until(pilot, lambda: isinstance(app.screen, CreateJobScreen),
-                         what="the create form", timeout=30)
+        await wait_for_form(pilot, app, timeout=30)
         files = {f.filename: f for f in sdk.files.list().data}
         assert len(files) == 2
         train = next(f for name, f in files.items() if not name.endswith("-validation.jsonl"))
