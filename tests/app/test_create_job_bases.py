@@ -61,7 +61,7 @@ async def test_a_real_base_is_estimated_with_its_own_tokenizer(
         await app.push_screen(screen)
         await wait_until(pilot, lambda: "trained tokens" in flat(app), what="the estimate")
         text = flat(app)
-        assert screen.query_one("#create-model").value == "tiny"  # type: ignore[attr-defined]
+        assert screen.query_one("#create-model").value == "tiny"
         assert f"≈ {2 * per_epoch:,} trained tokens (2 epochs × {per_epoch:,}, 12 examples)" \
             in text
         assert "free on the local server" in text

@@ -72,6 +72,7 @@ async def test_budget_and_the_form_on_the_servers_real_base(tiny_server: LocalSe
         await wait_until(pilot, lambda: pane.budget is not None and pane.budget.model == "tiny",
                          what="the tiny count")
         budget = pane.budget
+        assert budget is not None
         assert budget.encoding == "tiny tokenizer" and budget.free
         base = BaseModelInfo("tiny", str(tiny_model_dir), kind="folder",
                              folder=str(tiny_model_dir))
