@@ -99,7 +99,7 @@ async def find_real_base(provider: Provider, model: str) -> RealBase | None:
     import openai
 
     from tui.core.estimate import real_base
-    from tui.core.files import describe_error
+    from tui.core.retries import describe_error
 
     try:
         return await real_base(provider.client, provider.resolved.kind, model)

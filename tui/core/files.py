@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar, cast
 
 from tui.core.models import DEFAULT_MODEL
-from tui.core.providers import Capabilities, redact
+from tui.core.providers import Capabilities
+from tui.core.retries import describe_error
 
 if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
     import openai
@@ -192,26 +193,6 @@ async def _cancellable(awaitable: Awaitable[T], cancel: asyncio.Event | None,
             await work
         raise UploadCancelled("upload cancelled")
     return await work
-
-
-def describe_error(error: BaseException) -> str:
-    """A short, key-free description of an SDK error."""
-    import openai  # lazily: the SDK is slow to import
-    if isinstance(error, openai.APIStatusError):
-        body = error.body if isinstance(error.body, dict) else {}
-        detail = body.get("message")  # the provider's words, without the SDK's "Error code: ..."
-        if error.status_code in (401, 403):
-            text = f"the provider refused the API key (HTTP {error.status_code})"
-        else:
-            said = detail if isinstance(detail, str) else error.message
-            text = f"HTTP {error.status_code}: {said}"
-    elif isinstance(error, openai.APITimeoutError):
-        text = "the request timed out"
-    elif isinstance(error, openai.APIConnectionError):
-        text = "could not reach the provider (connection failed)"
-    else:
-        text = f"{type(error).__name__}: {error}"
-    return redact(text)
 
 
 class FileService:

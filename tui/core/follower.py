@@ -12,8 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tui.core.job_status import TERMINAL_STATUSES
-from tui.core.providers import redact
-from tui.core.retries import is_transient, retry_after_seconds
+from tui.core.retries import describe_error, is_transient, retry_after_seconds
 
 if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
     import openai
@@ -278,13 +277,13 @@ class EventFollower:
             try:
                 result = await call()
             except openai.APIError as error:
+                said = describe_error(error, subject=f"job {self.job_id}")
                 if not is_transient(error):
                     self._set_state(status="stopped")
-                    raise FollowerError(_describe(error, self.job_id)) from None
+                    raise FollowerError(said) from None
                 self.stats.failures += 1
                 attempt = self._state.attempt + 1
-                self._set_state(status="reconnecting", attempt=attempt,
-                                last_error=_describe(error, self.job_id))
+                self._set_state(status="reconnecting", attempt=attempt, last_error=said)
                 delay = self._backoff(attempt, error)
                 log.debug("job %s: %s failed (%s); retry %d in %.2fs", self.job_id, kind,
                           self._state.last_error, attempt, delay)
@@ -364,23 +363,3 @@ class EventFollower:
             pass
         finally:
             self._set_state(status="stopped")
-
-
-def _describe(error: BaseException, job_id: str) -> str:
-    import openai  # lazily: the SDK is slow to import
-    if isinstance(error, openai.APIStatusError):
-        if error.status_code == 404:
-            text = f"job {job_id} was not found on this provider"
-        elif error.status_code in (401, 403):
-            text = f"the provider refused the API key (HTTP {error.status_code})"
-        elif error.status_code == 429:
-            text = "rate limited (HTTP 429)"
-        else:
-            text = f"HTTP {error.status_code}: {error.message}"
-    elif isinstance(error, openai.APITimeoutError):
-        text = "request timed out"
-    elif isinstance(error, openai.APIConnectionError):
-        text = "connection dropped"
-    else:
-        text = type(error).__name__
-    return redact(text)

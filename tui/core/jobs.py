@@ -14,10 +14,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from tui.core.config import ProviderKind
-from tui.core.files import ListPage, describe_error, sdk_json
+from tui.core.files import ListPage, sdk_json
 from tui.core.follower import JobEvent
 from tui.core.job_status import TERMINAL_STATUSES
 from tui.core.providers import Capabilities, default_capabilities, fine_tuning_note
+from tui.core.retries import describe_error
 
 if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
     import openai

@@ -1,4 +1,4 @@
-"""When to retry a provider call, and how long the provider asks to wait first."""
+"""Provider call failures: which to retry, how long the provider asks to wait, what to say."""
 
 from __future__ import annotations
 
@@ -6,7 +6,9 @@ import email.utils
 import time
 from typing import Any
 
-__all__ = ["is_transient", "retry_after_seconds"]
+from tui.core.providers import redact
+
+__all__ = ["describe_error", "is_transient", "retry_after_seconds"]
 
 
 def retry_after_seconds(headers: Any, now: float | None = None) -> float | None:
@@ -36,3 +38,29 @@ def is_transient(error: BaseException) -> bool:
     if isinstance(error, openai.APIStatusError):
         return error.status_code in (408, 409, 429) or error.status_code >= 500
     return False
+
+
+def describe_error(error: BaseException, *, subject: str | None = None) -> str:
+    """A short, key-free description of a failed provider call, in the provider's own words.
+
+    ``subject`` names what a 404 was about (``job ftjob-1`` -> "job ftjob-1 was not found on
+    this provider"); without it a 404 reads like any other status.
+    """
+    import openai  # lazily: the SDK is slow to import
+    if isinstance(error, openai.APIStatusError):
+        body = error.body if isinstance(error.body, dict) else {}
+        detail = body.get("message")  # the provider's words, without the SDK's "Error code: ..."
+        if error.status_code == 404 and subject:
+            text = f"{subject} was not found on this provider"
+        elif error.status_code in (401, 403):
+            text = f"the provider refused the API key (HTTP {error.status_code})"
+        else:
+            said = detail if isinstance(detail, str) else error.message
+            text = f"HTTP {error.status_code}: {said}"
+    elif isinstance(error, openai.APITimeoutError):
+        text = "the request timed out"
+    elif isinstance(error, openai.APIConnectionError):
+        text = "could not reach the provider (connection failed)"
+    else:
+        text = f"{type(error).__name__}: {error}"
+    return redact(text)

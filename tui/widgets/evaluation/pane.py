@@ -260,7 +260,7 @@ class EvaluationPane(Pane):
             client = await self.session.client()
             models = [model.id async for model in client.models.list()]
         except Exception as error:
-            from tui.core.files import describe_error
+            from tui.core.retries import describe_error
 
             text = str(error) if isinstance(error, ProviderUnavailable) else describe_error(error)
             self.run_bar.set_state(f"models: {text}", "red")
