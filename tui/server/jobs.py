@@ -71,6 +71,7 @@ class JobRunner:
         self.runs: dict[str, TrainingRun] = {}
         """The live run of each job being trained (cancel aborts it)."""
         self._slots = asyncio.Semaphore(max_running)
+        self._engine_slots: dict[str, asyncio.Semaphore] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self._wake: dict[str, asyncio.Event] = {}
 
@@ -121,6 +122,18 @@ class JobRunner:
             raise JobFailed("engine_unavailable", f"This server has no {name!r} training "
                             f"engine{why}.")
         return found
+
+    def engine_slots(self, job: JobRecord) -> asyncio.Semaphore:
+        """The engine's own cap on jobs trained at once (``max_concurrent_jobs``; the lora engine
+        trains one at a time: each worker holds a whole model in memory). A paused job keeps its
+        slot, as it keeps its worker."""
+        name = str(job.private.get("engine", ""))
+        slots = self._engine_slots.get(name)
+        if slots is None:
+            cap = getattr(self.engines.get(name), "max_concurrent_jobs", None)
+            slots = asyncio.Semaphore(cap if isinstance(cap, int) and cap > 0 else 1 << 30)
+            self._engine_slots[name] = slots
+        return slots
 
     def abort_run(self, job_id: str) -> None:
         """Stop the job's live run at once if its engine can (the lora worker is killed)."""
@@ -206,7 +219,7 @@ class JobDriver:
             if self.load().status == "queued":
                 await asyncio.sleep(self.runner.pace.phase_delay())
             if self.load().status in ("queued", "running", "paused"):
-                async with self.runner._slots:
+                async with self.runner.engine_slots(self.load()), self.runner._slots:
                     await self.train()
         except JobFailed as failure:
             self.fail(failure)

@@ -62,6 +62,8 @@ class LoraEngine:
     name = "lora"
     snapshot_every_s = SNAPSHOT_EVERY_S
     """Wall time between resume snapshots (the JobDriver reads it)."""
+    max_concurrent_jobs = 1
+    """Jobs trained at once (each worker holds a whole model; later jobs wait queued)."""
 
     def __init__(self, registry: BaseRegistry, serving: Serving, data_dir: Path,
                  settings: dict[str, Any] | None = None) -> None:
