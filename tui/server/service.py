@@ -194,11 +194,13 @@ def probe(url: str, key: str, timeout: float = 3.0) -> dict[str, Any] | None:
     """GET ``<url>/sqltune/server`` with the key: its status object, or None when unreachable.
 
     ``trust_env=False``: a proxy named in the environment never sees a loopback check or the key.
+    A plain-HTTP URL never uses TLS, so no CA bundle is loaded for it (~55 ms a call).
     """
     import httpx  # only a client that asks a server pays for the import
 
     try:
         response = httpx.get(url.rstrip("/") + STATUS_PATH, timeout=timeout, trust_env=False,
+                             verify=url.startswith("https:"),
                              headers={"Authorization": f"Bearer {key}"})
     except httpx.HTTPError:
         return None
