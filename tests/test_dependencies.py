@@ -55,7 +55,11 @@ def _imported(*folders: str) -> dict[str, str]:
 def _imported_in(folder: str) -> dict[str, str]:
     found: dict[str, str] = {}
     for path in sorted((ROOT / folder).rglob("*.py")):
-        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        optional = _guarded_imports(tree)
+        for node in ast.walk(tree):
+            if id(node) in optional:
+                continue
             if isinstance(node, ast.Import):
                 names = [alias.name for alias in node.names]
             elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
@@ -67,6 +71,20 @@ def _imported_in(folder: str) -> dict[str, str]:
                 if top not in sys.stdlib_module_names and top not in LOCAL:
                     found.setdefault(top, str(path.relative_to(ROOT)))
     return found
+
+
+def _guarded_imports(tree: ast.AST) -> set[int]:
+    """Imports inside ``try: ... except ImportError``: optional, declared nowhere on purpose."""
+    guarded: set[int] = set()
+    for node in ast.walk(tree):
+        if not isinstance(node, ast.Try):
+            continue
+        caught = {name.id for handler in node.handlers if handler.type is not None
+                  for name in ast.walk(handler.type) if isinstance(name, ast.Name)}
+        if caught & {"ImportError", "ModuleNotFoundError"}:
+            guarded |= {id(inner) for statement in node.body for inner in ast.walk(statement)
+                        if isinstance(inner, ast.Import | ast.ImportFrom)}
+    return guarded
 
 
 @cache
