@@ -113,3 +113,16 @@ def test_examples_over_the_base_context_are_flagged(tiny_model_dir: Path, tmp_pa
     text = estimate_text(report, "tiny", 1, "local", base=base).plain
     assert "examples over tiny's context of 64 tokens (line 1, 2, 3, …): the server refuses" \
         in text
+
+
+async def test_a_base_without_its_tokenizer_here_is_estimated_approximately(
+        tmp_path: Path) -> None:
+    ghost = BaseModelInfo("ghost", "/elsewhere/ghost", kind="folder", device="cuda",
+                          context_length=4096, tokens_per_second=2000.0)
+    app, screen = await show_form(ghost, training_file(tmp_path))
+    async with app.run_test(size=SIZE) as pilot:
+        await app.push_screen(screen)
+        await wait_until(pilot, lambda: "trained tokens" in flat(app), what="the estimate")
+        text = flat(app)
+        assert "approximate: the tokenizer of ghost is not available here" in text
+        assert "measured on cuda" in text and CPU_NOTE not in text
