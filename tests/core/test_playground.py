@@ -90,7 +90,7 @@ def test_workspace_without_dev_uses_another_split_and_a_jsonl_file_is_refused(
     jsonl.write_text("{}\n")
     with pytest.raises(PlaygroundError, match="is a file"):
         open_workspace(jsonl)
-    with pytest.raises(PlaygroundError, match="dataset folder not found: .*nothing"):
+    with pytest.raises(PlaygroundError, match=r"dataset folder not found: .*nothing"):
         open_workspace(tmp_path / "nothing")
     (tmp_path / "empty").mkdir()
     with pytest.raises(PlaygroundError, match="no SQLite databases"):
