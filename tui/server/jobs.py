@@ -410,8 +410,8 @@ class JobDriver:
             try:
                 metrics = await asyncio.to_thread(run.step)
             except EngineError as error:
-                if self.load().status not in ("running", "paused"):
-                    return  # cancelled: the run was aborted mid-step
+                if self.load().status not in ("running", "paused") or self.runner.stopping:
+                    return  # cancelled, or the server stopping: the run was aborted mid-step
                 raise JobFailed("training_failed", f"Training failed at step "
                                 f"{run.steps_done + 1}: {error}") from None
             if self.load().status not in ("running", "paused"):
