@@ -50,6 +50,14 @@ async def test_a_real_base_counts_with_its_own_tokenizer_and_is_free(
         assert "tiny tokenizer · context 1,024" in summary
         table = pane.query_one("#budget-costs", DataTable)
         assert table.row_count == 1 and table.get_row_at(0)[2].plain == "free"
+        # the demo's schemas are over the tiny model's context: its server would refuse them all
+        assert want.kept == 0 and want.over_context == want.examples
+        assert f"{want.examples} over context (left out: the server refuses them)" in summary
+        await pilot.press("t")
+        message = (f"No example to train on: {want.examples} are over tiny's context of 1,024 "
+                   "tokens")
+        await wait_until(pilot, lambda: message in [n.message for n in app._notifications],
+                         what="train this refused")
 
         await choose(pilot, select, "m", "ghost")
         await wait_until(pilot, lambda: pane.budget is not None and pane.budget.model == "ghost",

@@ -100,9 +100,22 @@ def test_prepare_counts_the_demo_with_the_base_tokenizer(tiny_model_dir: Path) -
     assert budget.encoding == "tiny tokenizer" and budget.encoding_note is None
     assert budget.context_limit == 1024 and budget.free
     assert budget.estimated_cost_usd == 0.0 and budget.costs_usd == {}
-    # a sqltune server refuses an example over the context (OpenAI truncates it): counted whole
-    assert budget.trained_tokens == 2 * sum(result.tokens)
-    assert budget.over_context == sum(t > 1024 for t in result.tokens)
+    # a sqltune server refuses an example over the context (OpenAI truncates it): the demo's
+    # schemas are too long for the tiny model's 1,024 tokens, so nothing can be kept
+    assert budget.over_context == len(result.tokens) and budget.kept == 0
+    assert budget.trained_tokens == 0 and budget.total_tokens == sum(result.tokens)
+
+
+def test_examples_over_a_real_base_context_are_left_out(tiny_model_dir: Path) -> None:
+    from tui.core.budget import fit_to_budget
+
+    counter = counter_for("tiny", [tiny_base(tiny_model_dir)])
+    tokens, groups = [100, 2000, 300, 1025, 1024], ["a", "a", "b", "b", "b"]
+    budget = fit_to_budget(tokens, model="tiny", groups=groups, epochs=1, counter=counter)
+    assert budget.kept_indices == (0, 2, 4) and budget.over_context == 2
+    assert budget.trained_tokens == 100 + 300 + 1024 and not budget.fits_all
+    openai_like = fit_to_budget(tokens, model="gpt-4.1-mini", groups=groups, epochs=1)
+    assert openai_like.kept == 5  # OpenAI truncates instead
 
 
 def test_models_named_directly(tiny_model_dir: Path) -> None:

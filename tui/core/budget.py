@@ -197,7 +197,8 @@ def fit_to_budget(
     by ``stratified``; without them all examples form one group). Billable tokens of an
     example are capped at the model's context, as the provider truncates longer examples.
     ``counter`` (the one that counted ``tokens``) names the tokenizer and gives the context; a
-    sqltune server's base is free to train, so no OpenAI price applies to it.
+    sqltune server's base is free to train, so no OpenAI price applies to it, and its server
+    refuses an example over the context, so those are never kept.
     """
     if groups is not None and len(groups) != len(tokens):
         raise BudgetError("groups and tokens must have the same length")
@@ -206,10 +207,12 @@ def fit_to_budget(
     resolve_epochs(epochs, 1)  # validates a numeric setting early
     limit = counter.context_limit if counter is not None else context_limit(model)
     free = counter is not None and counter.free
-    # OpenAI truncates an example over the context; a sqltune server refuses it (counted whole,
-    # flagged by over_context) instead.
+    # OpenAI truncates an example over the context; a sqltune server refuses the whole file, so
+    # for its bases such an example is left out of the fit (and counted in over_context).
     billable = list(tokens) if free else [min(t, limit) for t in tokens]
     order = selection_order(billable, groups, strategy, seed)
+    if free:
+        order = [i for i in order if tokens[i] <= limit]
     prefix = [0, *accumulate(billable[i] for i in order)]
     kept = _largest_fit(prefix, epochs, token_limit)
     kept_indices = tuple(sorted(order[:kept]))

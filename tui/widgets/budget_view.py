@@ -64,7 +64,7 @@ def summary_text(budget: Budget, result: Any) -> Text:
     text.append("free" if budget.free else "price unknown" if cost is None else f"${cost:,.2f}",
                 style="bold")
     if budget.over_context:
-        refused = " (the server refuses them)" if budget.free else ""
+        refused = " (left out: the server refuses them)" if budget.free else ""
         text.append(f" · {budget.over_context} over context{refused}", style="bold red")
     skipped = result.skipped_examples if result is not None else 0
     held = len(result.validation) if result is not None else 0

@@ -381,6 +381,13 @@ class TokenMeter(Pane):
         if self.result is None or self.budget is None:
             self.notify("Still counting tokens…", title="Train this")
             return
+        if self.budget.kept == 0:
+            why = (f"{self.budget.over_context} are over {self.budget.model}'s context of "
+                   f"{self.budget.context_limit:,} tokens" if self.budget.over_context else
+                   "raise the token limit")
+            self.notify(f"No example to train on: {why}", title="Train this",
+                        severity="warning")
+            return
         train, validation = self._export_paths()
         self._show_state("exporting and uploading…")
         self.train_this(self.result, train, validation)
