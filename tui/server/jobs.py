@@ -225,6 +225,10 @@ class JobDriver:
             self.fail(failure)
         except asyncio.CancelledError:
             raise
+        except EngineError as error:
+            if self.runner.stopping:  # a run aborted at shutdown resumes from its snapshot
+                return
+            self.fail(JobFailed("training_failed", f"Training failed: {error}"))
         except Exception as error:  # a bug must fail the job, not leave it running forever
             log.exception("job %s crashed", self.job_id)
             self.fail(JobFailed("server_error", f"The job failed due to an internal error: "
