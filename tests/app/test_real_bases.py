@@ -84,6 +84,8 @@ async def test_budget_and_the_form_on_the_servers_real_base(tiny_server: LocalSe
         assert pane.result is not None
         assert pane.result.tokens == [counter.count(m) for m in pane.result.messages]
         assert budget.kept == len(pane.result.tokens) > 0 and budget.over_context == 0
+        # the server has measured nothing yet: Budget gives no duration, and says so
+        assert "duration: no measurement yet on cpu" in " ".join(screen_text(app).split())
 
         await pilot.press("t")  # train this: export, upload, the form on the real base
         await wait_until(pilot, lambda: isinstance(app.screen, CreateJobScreen),

@@ -28,7 +28,8 @@ def meter(app: SqltuneApp) -> TokenMeter:
 async def test_a_real_base_counts_with_its_own_tokenizer_and_is_free(
         tiny_model_dir: Path) -> None:
     tiny = BaseModelInfo("tiny", str(tiny_model_dir), kind="folder", device="cpu",
-                         context_length=1024, folder=str(tiny_model_dir))
+                         context_length=1024, tokens_per_second=50.0,
+                         folder=str(tiny_model_dir))
     ghost = BaseModelInfo("ghost", "/elsewhere/ghost", kind="folder", context_length=4096)
     want = prepare(demo_dir(), PrepareOptions(model="tiny"),
                    counter=counter_for("tiny", [tiny])).budget
@@ -53,6 +54,7 @@ async def test_a_real_base_counts_with_its_own_tokenizer_and_is_free(
         # the demo's schemas are over the tiny model's context: its server would refuse them all
         assert want.kept == 0 and want.over_context == want.examples
         assert f"{want.examples} over context (left out: the server refuses them)" in summary
+        assert "duration: nothing to train" in summary
         await pilot.press("t")
         message = (f"No example to train on: {want.examples} are over tiny's context of 1,024 "
                    "tokens")

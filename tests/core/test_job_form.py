@@ -89,5 +89,6 @@ def test_duration_only_from_a_measurement() -> None:
     unmeasured = training_duration(300_000, BaseModelInfo("q", "Qwen/x", device="cuda"))
     assert unmeasured.seconds is None and not unmeasured.cpu
     assert unmeasured.text().startswith("duration: no measurement yet on cuda")
+    assert training_duration(0, measured).text() == "duration: nothing to train"
     assert [human_duration(s) for s in (0.2, 59, 61, 3600 + 5 * 60)] == \
         ["1 s", "59 s", "1 min", "1 h 05 min"]

@@ -74,6 +74,8 @@ class Duration:
         where = f" on {self.device}" if self.device else ""
         if self.seconds is None or self.tokens_per_second is None:
             return f"duration: no measurement yet{where} (the first job measures it)"
+        if self.seconds <= 0:
+            return "duration: nothing to train"
         return (f"≈ {human_duration(self.seconds)} at {self.tokens_per_second:,.0f} tokens/s "
                 f"measured{where}")
 

@@ -48,7 +48,7 @@ def _short(n: int) -> str:
     return str(n)
 
 
-def summary_text(budget: Budget, result: Any) -> Text:
+def summary_text(budget: Budget, result: Any, duration: str | None = None) -> Text:
     """Examples kept, epochs, tokens, cost, encoding and what was skipped, in three lines."""
     text = Text()
     text.append("kept ")
@@ -71,6 +71,8 @@ def summary_text(budget: Budget, result: Any) -> Text:
     text.append(f"\n{budget.encoding} · context {budget.context_limit:,} · longest "
                 f"{budget.max_example_tokens:,} · skipped {skipped} · validation {held}",
                 style="dim")
+    if duration:
+        text.append(f"\n{duration}")
     if budget.encoding_note:
         text.append(f"\n{budget.encoding_note}", style="yellow")
     return text

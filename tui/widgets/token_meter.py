@@ -23,6 +23,7 @@ from tui.core.budget import (
     parse_validation_share,
 )
 from tui.core.counters import BaseModelInfo
+from tui.core.job_form import training_duration
 from tui.core.models import DEFAULT_MODEL
 from tui.core.pricing import price_for, priced_models
 from tui.core.tokens import undated
@@ -306,7 +307,10 @@ class TokenMeter(Pane):
         self.budget = budget
         self._show_state("")
         self.query_one(BudgetBar).budget = budget
-        self.query_one("#budget-summary", Static).update(summary_text(budget, self.result))
+        base = next((b for b in self.bases if b.id == budget.model), None)
+        duration = training_duration(budget.trained_tokens, base).text() if base else None
+        self.query_one("#budget-summary", Static).update(summary_text(budget, self.result,
+                                                                      duration))
         table = self.query_one("#budget-costs", DataTable)
         table.clear()
         if budget.free:
