@@ -11,6 +11,7 @@ import pytest
 
 from tests.chat_files import write_singer_jsonl
 from tests.server.helpers import ServerProcess, all_events, data, wait_for, wait_for_event
+from tui.server.engines.lora import artifacts
 from tui.server.engines.lora.worker import FAIL_AT_STEP_ENV
 
 pytest.importorskip("peft")
@@ -94,6 +95,11 @@ def test_a_lora_job_trains_checkpoints_answers_and_a_crash_fails_cleanly(
                for e in all_events(client, job.id))
     checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
     assert sorted(c.step_number for c in checkpoints) == [2, 4]
+    for checkpoint in checkpoints:  # PEFT adapters; the optimizer stays in resume states only
+        blob = (server.data_dir / "blobs" / "checkpoints" / checkpoint.id).read_bytes()
+        assert artifacts.read_meta(blob).step == checkpoint.step_number
+        assert artifacts.read_trainer_state(blob) is None
+        assert set(artifacts.adapter_files(blob)) == set(artifacts.ADAPTER_FILES)
     for model in [done.fine_tuned_model, *(c.fine_tuned_model_checkpoint for c in checkpoints)]:
         assert model is not None
         answer = client.chat.completions.create(model=model, max_tokens=8, messages=[

@@ -452,6 +452,11 @@ class JobDriver:
         job.private["resume_step"] = run.steps_done
         self.store.save_job(job)
 
+    def model_blob(self, state: bytes) -> bytes:
+        """A checkpoint's or model's blob from a run state (a lora one drops the optimizer)."""
+        lora = _as_lora(self.runner.engines.get(self.load().private["engine"]))
+        return lora.model_blob(state) if lora is not None else state
+
     async def checkpoint(self, run: TrainingRun, data: dict[str, Any]) -> None:
         state = await asyncio.to_thread(run.state)
         job = self.load()
@@ -461,7 +466,8 @@ class JobDriver:
             await self.snapshot(run, state)
             return
         checkpoint_id = new_id("ftckpt_")
-        await asyncio.to_thread(self.blobs.write, "checkpoints", checkpoint_id, state)
+        await asyncio.to_thread(self.blobs.write, "checkpoints", checkpoint_id,
+                                await asyncio.to_thread(self.model_blob, state))
         await self.snapshot(run, state)
         self.store.add_checkpoint(checkpoint_id, self.job_id, step, name,
                                   checkpoint_metrics(data), job.private["engine"])
@@ -479,7 +485,8 @@ class JobDriver:
         if self.load().status != "running":
             return
         state = await asyncio.to_thread(run.state)
-        await asyncio.to_thread(self.blobs.write, "models", self.job_id, state)
+        await asyncio.to_thread(self.blobs.write, "models", self.job_id,
+                                await asyncio.to_thread(self.model_blob, state))
         results_id = new_id("file-", 22)
         csv_bytes = results_csv(self.store.metrics(self.job_id))
         await asyncio.to_thread(self.blobs.write, "files", results_id, csv_bytes)

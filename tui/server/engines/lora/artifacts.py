@@ -110,6 +110,14 @@ def adapter_files(blob: bytes) -> dict[str, bytes]:
     return {name: data for name, data in files.items() if data is not None}
 
 
+def adapter_only(blob: bytes) -> bytes:
+    """The blob without its trainer state: what a checkpoint or a finished model keeps."""
+    members = _members(blob)
+    if TRAINER_STATE not in members:
+        return blob
+    return pack(_meta(members), adapter_files(blob))
+
+
 def unpack_adapter(blob: bytes, dest: Path) -> AdapterMeta:
     """Write the blob's PEFT adapter folder into ``dest`` (created) and return its description."""
     members = _members(blob)

@@ -103,6 +103,10 @@ class LoraEngine:
         return LoraRun(self, folder, base_model, [e.messages for e in train],
                        [e.messages for e in valid] if valid else None, hp, seed, resume_state)
 
+    def model_blob(self, state: bytes) -> bytes:
+        """What a checkpoint or a finished model stores: the adapter, not the optimizer."""
+        return artifacts.adapter_only(state)
+
     def adapter_dir(self, blob: bytes) -> tuple[artifacts.AdapterMeta, Path]:
         """The blob's adapter folder under ``adapters/<sha256>/`` (unpacked the first time)."""
         meta = artifacts.read_meta(blob)
