@@ -27,22 +27,33 @@ def load_or_create_key(data_dir: Path) -> str:
         return from_env
     path = key_path(data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        if path.stat().st_mode & 0o077:
-            path.chmod(0o600)
-        key = path.read_text(encoding="utf-8").strip()
+    for _ in range(3):
+        try:
+            key = path.read_text(encoding="utf-8").strip()
+        except FileNotFoundError:
+            key = ""
         if key:
+            if path.stat().st_mode & 0o077:
+                path.chmod(0o600)
             return key
-        path.unlink()
-        return load_or_create_key(data_dir)
-    key = "sk-sqltune-" + secrets.token_urlsafe(32)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        handle.write(key + "\n")
-        handle.flush()
-        os.fsync(handle.fileno())
-    return key
+        # Written whole under a temporary name, then linked into place: a process that starts
+        # at the same moment either wins the link or reads the complete winning key, never an
+        # empty or half-written file.
+        temp = data_dir / f".{KEY_FILE}.{os.getpid()}.{secrets.token_hex(4)}"
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write("sk-sqltune-" + secrets.token_urlsafe(32) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        try:
+            if path.exists() and not path.read_text(encoding="utf-8").strip():
+                path.unlink()  # an empty key file left by an older crash
+            os.link(temp, path)
+        except FileExistsError:
+            pass  # another process linked its key first: read it on the next turn
+        finally:
+            temp.unlink()
+    raise OSError(f"could not create the server key in {path}")
 
 
 def check_bearer(request: web.Request, key: str) -> None:
