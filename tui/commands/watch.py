@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import signal
 import sys
 from collections.abc import Callable
 from typing import TextIO
@@ -19,6 +21,8 @@ from tui.core.providers import (
 )
 
 SUCCESS_STATUS = "succeeded"
+EXIT_INTERRUPTED = 130
+"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
 
 def _local_starter() -> LocalEndpoint:
@@ -28,9 +32,47 @@ def _local_starter() -> LocalEndpoint:
     return endpoint
 
 
+class _Interrupt:
+    """Ctrl-C, handled in the event loop: stop the follower and cancel the watch. The exit
+    status comes from this flag, not from how far the cancellation travelled."""
+
+    def __init__(self) -> None:
+        self.seen = False
+        """SIGINT arrived."""
+        self.follower: EventFollower | None = None
+        """Stopped on SIGINT (it also ends if a cancellation were ever swallowed)."""
+        self._task = asyncio.current_task()
+
+    def __call__(self) -> None:
+        self.seen = True
+        if self.follower is not None:
+            self.follower.stop()
+        if self._task is not None:
+            self._task.cancel()
+
+
 async def watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
                 start_local: Callable[[], LocalEndpoint] = _local_starter) -> int:
-    """Follow ``job_id`` and print its events; 0 when it succeeded, 1 otherwise."""
+    """Follow ``job_id`` and print its events; 0 when it succeeded, 1 otherwise, 130 on Ctrl-C."""
+    interrupt = _Interrupt()
+    loop = asyncio.get_running_loop()
+    # Not on Windows or off the main thread: there asyncio.run's own Ctrl-C handling stays.
+    with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+        loop.add_signal_handler(signal.SIGINT, interrupt)
+    try:
+        return await _watch(job_id, provider, out=out, err=err, start_local=start_local,
+                            interrupt=interrupt)
+    except asyncio.CancelledError:
+        if interrupt.seen:
+            return EXIT_INTERRUPTED
+        raise
+    finally:
+        with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+            loop.remove_signal_handler(signal.SIGINT)
+
+
+async def _watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
+                 start_local: Callable[[], LocalEndpoint], interrupt: _Interrupt) -> int:
     install_secret_redaction()
     try:
         resolved = resolve_provider(provider, start_local=start_local)
@@ -45,7 +87,7 @@ async def watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
                 print(f"sqltune watch: {state.last_error}; reconnecting ({state.attempt})",
                       file=err, flush=True)
 
-        follower = EventFollower(client, job_id, on_state=on_state)
+        follower = interrupt.follower = EventFollower(client, job_id, on_state=on_state)
         try:
             async for batch in follower.follow():
                 for event in batch.events:
@@ -56,6 +98,8 @@ async def watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
             return 1
         finally:
             await client.close()
+        if interrupt.seen:
+            return EXIT_INTERRUPTED
         status = follower.job_status
         print(f"sqltune watch: job {job_id} {status}", file=err, flush=True)
         return 0 if status == SUCCESS_STATUS else 1
@@ -69,4 +113,4 @@ def run(args: argparse.Namespace) -> int:
         return asyncio.run(watch(args.job_id, getattr(args, "provider", None),
                                  out=sys.stdout, err=sys.stderr))
     except KeyboardInterrupt:
-        return 130
+        return EXIT_INTERRUPTED
