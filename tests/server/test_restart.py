@@ -77,6 +77,27 @@ def test_clean_stop_snapshots_and_the_next_start_resumes_exactly(tmp_path: Path)
         assert after == list(range(step + 1, 49))
 
 
+def test_a_paused_job_stays_paused_across_a_restart_and_resumes_once(tmp_path: Path) -> None:
+    with start_local_server(tmp_path, speed="4") as server, openai.OpenAI(
+            base_url=server.base_url, api_key=server.api_key, max_retries=0) as client:
+        train = client.files.create(file=("t.jsonl", chat_lines(PAIRS)), purpose="fine-tune")
+        job = client.fine_tuning.jobs.create(model="sqltune-local-base", training_file=train.id,
+                                             hyperparameters={"n_epochs": 1})
+        wait_for_event(client, job.id, "Step 3/")
+        client.fine_tuning.jobs.pause(job.id)
+        wait_for_event(client, job.id, "Fine-tuning job paused")
+    with start_local_server(tmp_path, speed="max") as server, openai.OpenAI(
+            base_url=server.base_url, api_key=server.api_key, max_retries=0) as client:
+        marker = wait_for_event(client, job.id, "The server restarted")
+        assert "stays paused" in marker.message, marker.message
+        assert client.fine_tuning.jobs.retrieve(job.id).status == "paused"
+        client.fine_tuning.jobs.resume(job.id)
+        done = wait_for(client, job.id)
+        assert done.status == "succeeded", done.error
+        steps = [int(data(e)["step"]) for e in all_events(client, job.id) if e.type == "metrics"]
+        assert steps == list(range(1, 25))
+
+
 def test_unreadable_snapshot_fails_the_job_clearly(tmp_path: Path) -> None:
     with start_local_server(tmp_path, speed="4") as server, openai.OpenAI(
             base_url=server.base_url, api_key=server.api_key, max_retries=0) as client:

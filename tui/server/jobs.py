@@ -358,8 +358,12 @@ class JobDriver:
             self.event("Fine-tuning job started")
         elif self.recovered:
             step = int(job.private.get("resume_step", 0))
-            self.event(f"The server restarted; resuming the job from step {step}"
-                       if step else "The server restarted; restarting the job from step 0")
+            if job.status == "paused":
+                self.event(f"The server restarted; the job stays paused at step {step} until "
+                           "it is resumed")
+            else:
+                self.event(f"The server restarted; resuming the job from step {step}"
+                           if step else "The server restarted; restarting the job from step 0")
         run = await self.start_run(job)
         self.runner.runs[self.job_id] = run
         try:
