@@ -139,10 +139,10 @@ def test_cancel_stops_the_worker_mid_run_and_a_killed_server_resumes_each_step_o
                    if e.type == "metrics") == last
 
         job = client.fine_tuning.jobs.create(model="tiny", training_file=train, seed=2,
-                                             hyperparameters={"n_epochs": 3, "batch_size": 2})
-        wait_for_event(client, job.id, "Step 8/15", deadline_s=120)
+                                             hyperparameters={"n_epochs": 3, "batch_size": 1})
+        wait_for_event(client, job.id, "Step 12/30", deadline_s=120)
         orphans = workers(server.process.pid)
-        server.kill()  # SIGKILL: no snapshot beyond the epoch-end checkpoint at step 5
+        server.kill()  # SIGKILL: nothing saved after the last epoch-end checkpoint
     finally:
         server.kill()
     killed_at = time.monotonic()
@@ -155,9 +155,10 @@ def test_cancel_stops_the_worker_mid_run_and_a_killed_server_resumes_each_step_o
         done = wait_for(client, job.id, deadline_s=240)
         assert done.status == "succeeded", done.error
         events = all_events(client, job.id)
-        assert [data(e)["step"] for e in events if e.type == "metrics"] == list(range(1, 16))
-        assert any("resuming the job from step 5" in e.message for e in events)
+        assert [data(e)["step"] for e in events if e.type == "metrics"] == list(range(1, 31))
+        resumed = [e.message for e in events if "resuming the job from step" in e.message]
+        assert resumed and resumed[0].endswith(("step 10", "step 20"))
         checkpoints = client.fine_tuning.jobs.checkpoints.list(job.id).data
-        assert sorted(c.step_number for c in checkpoints) == [5, 10, 15]
+        assert sorted(c.step_number for c in checkpoints) == [10, 20, 30]
     finally:
         server.kill()

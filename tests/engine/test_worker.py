@@ -78,8 +78,8 @@ def test_abort_stops_a_step_in_flight_at_once(engine: object) -> None:
     from tui.server.engines.lora.engine import LoraEngine
 
     assert isinstance(engine, LoraEngine)
-    hp = Hyperparameters(n_epochs=1, batch_size=64, learning_rate_multiplier=1)
-    run = engine.start(examples(64), None, hp, 1, base_model="tiny")
+    hp = Hyperparameters(n_epochs=1, batch_size=200, learning_rate_multiplier=1)  # a long step
+    run = engine.start(examples(200), None, hp, 1, base_model="tiny")
     errors: list[Exception] = []
 
     def step() -> None:
