@@ -1,4 +1,4 @@
-"""Bench the lora engine's serving: base materialization, load, and chat latency on the demo dev split.
+"""Bench the lora engine's serving: base materialization, load, chat latency on demo dev questions.
 
     .venv/bin/python bench/bench_serving.py --model FILE.gguf|DIR [--questions 20] [--adapter DIR]
 
@@ -16,6 +16,7 @@ With ``--adapter`` the questions are asked through that PEFT adapter (a tuned mo
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import statistics
 import sys
@@ -24,6 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the server's Serving sets it
 
 from tui.core.datasets import load_dataset
 from tui.core.paths import demo_dir

@@ -189,3 +189,19 @@ def test_a_prompt_over_the_context_is_refused_like_openai(serving: Serving) -> N
     with pytest.raises(ContextLengthExceeded, match=r"maximum context length is 1024 tokens\. "
                        r"However, your messages resulted in \d+ tokens"):
         serving.chat_model("tiny").complete(long, max_tokens=4)
+
+
+def test_a_long_prompt_prefilled_under_bf16_autocast_still_answers(tiny_model_dir: Path,
+                                                                   tmp_path: Path) -> None:
+    from tui.server.engines.lora.registry import BaseRegistry
+    from tui.server.engines.lora.serving import PREFILL_AUTOCAST_MIN
+
+    registry = BaseRegistry([make_spec("tiny", str(tiny_model_dir))], tmp_path / "bases")
+    serving = Serving(registry, device="cpu", prefill_autocast=True)
+    long = [{"role": "user", "content": "singer name " * PREFILL_AUTOCAST_MIN}]
+    stream = serving.chat_model("tiny").stream(long, max_tokens=6, temperature=0)
+    text = "".join(stream)
+    assert stream.completion is not None and stream.completion.text == text
+    assert stream.completion.completion_tokens == 6
+    assert stream.completion.prompt_tokens >= PREFILL_AUTOCAST_MIN
+    assert serving.base("tiny").prefill_autocast is not None
