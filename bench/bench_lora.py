@@ -131,7 +131,8 @@ def bare_run(folder: Path, examples: list[ChatExample], hp: Hyperparameters,
                                              target_modules=targets, task_type="CAUSAL_LM"))
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad],
                                   lr=settings.base_learning_rate * hp.learning_rate_multiplier)
-    dtype = autocast_dtype(torch.device("cpu"))
+    hidden = getattr(base.config, "hidden_size", None)
+    dtype = autocast_dtype(torch.device("cpu"), "auto", hidden if isinstance(hidden, int) else None)
     encoded = [encode_chat(tokenizer, e.messages) for e in examples]
     model.train()
     tokens, seconds, losses = 0, 0.0, []

@@ -69,7 +69,9 @@ def test_steps_learn_and_the_tuned_model_writes_the_trained_sql(tiny_model_dir: 
 
 
 def test_a_resumed_run_continues_exactly_as_the_uninterrupted_one(tiny_model_dir: Path) -> None:
-    from tui.server.engines.lora.trainer import LoraTrainer
+    import torch
+
+    from tui.server.engines.lora.trainer import LoraSettings, LoraTrainer
 
     train = [example(n) for n in range(5)]
     valid = [example(n) for n in (11, 12, 13)]
@@ -79,16 +81,20 @@ def test_a_resumed_run_continues_exactly_as_the_uninterrupted_one(tiny_model_dir
         return [m.step, m.epoch, m.epoch_end, m.train_loss, m.train_mean_token_accuracy,
                 m.valid_loss, m.full_valid_loss]
 
-    whole = LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=9)
+    bf16 = LoraSettings(precision="bf16")  # the autocast path real models take on this CPU
+    whole = LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=9, settings=bf16)
+    assert whole.dtype is torch.bfloat16
     expected = [row(whole.step()) for _ in range(whole.total_steps)]
     assert whole.total_steps == 6
 
-    first = LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=9)
+    first = LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=9,
+                        settings=LoraSettings(precision="bf16"))
     got = [row(first.step()) for _ in range(2)]
     state = first.state()
     assert artifacts.read_meta(state).step == 2
     del first
-    resumed = LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=9, resume_state=state)
+    resumed = LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=9, resume_state=state,
+                          settings=LoraSettings(precision="bf16"))
     assert resumed.steps_done == 2
     got += [row(resumed.step()) for _ in range(4)]
     assert len(got) == len(expected)

@@ -8,8 +8,9 @@ multiplier 1.8 for small files gives 3.6e-4), weight decay 0, gradients clipped 
 a linear warmup over the first 3% of steps (at least one) then a linear decay to 10% of the
 peak rate at the last step. Each step learns ``batch_size`` examples (one forward and backward
 per example, gradients summed, so no padding is computed) with the loss on assistant tokens
-only. bf16 autocast runs where the CPU supports it (or on CUDA when present); gradient
-checkpointing is off (it halved throughput on CPU) unless ``gradient_checkpointing`` is set.
+only. bf16 autocast runs where the CPU supports it and the model is not tiny (or on CUDA when
+present); gradient checkpointing is off (it halved throughput on CPU) unless
+``gradient_checkpointing`` is set.
 """
 
 from __future__ import annotations
@@ -40,6 +41,10 @@ STATE_FORMAT = 1
 """Version of ``trainer_state.pt``."""
 PRECISION_ENV = "SQLTUNE_LORA_PRECISION"
 """Environment override of ``LoraSettings.precision`` (auto, bf16, fp32)."""
+MIN_BF16_HIDDEN = 256
+"""Narrower models train faster in fp32 on CPU (autocast overhead outweighs the matmuls: the
+64-wide test model's steps took 4-10x longer in bf16); SmolLM2-135M (576 wide) and Qwen 0.5B
+gained about 2.4x from bf16 in a plain loop here (shared/ENGINE-NOTES.md)."""
 
 Messages = list[dict[str, Any]]
 
@@ -79,15 +84,19 @@ def pick_device(setting: str = "auto") -> torch.device:
     return torch.device(setting)
 
 
-def autocast_dtype(device: torch.device, setting: str = "auto") -> torch.dtype | None:
-    """bf16 when the hardware runs it natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs), else None."""
-    setting = os.environ.get(PRECISION_ENV, setting) or "auto"
+def autocast_dtype(device: torch.device, setting: str = "auto",
+                   hidden_size: int | None = None) -> torch.dtype | None:
+    """bf16 when the hardware runs it natively (AVX512-BF16/AMX CPUs, Ampere+ GPUs) and, on CPU,
+    the model is wide enough for it to pay (``MIN_BF16_HIDDEN``); else None (fp32)."""
+    setting = os.environ.get(PRECISION_ENV, "") or setting or "auto"
     if setting == "fp32":
         return None
     if setting == "bf16":
         return torch.bfloat16
     if device.type == "cuda":
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else None
+    if hidden_size is not None and hidden_size < MIN_BF16_HIDDEN:
+        return None
     try:
         supported = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
     except (AttributeError, RuntimeError):
@@ -145,11 +154,13 @@ class LoraTrainer:
                     setattr(self.settings, key, resume_meta.lora[key])
         self.device = pick_device(self.settings.device)
         """Where the model trains."""
-        self.dtype = autocast_dtype(self.device, self.settings.precision)
-        """Autocast dtype (None: plain fp32)."""
         self.tokenizer = AutoTokenizer.from_pretrained(folder)
         """The base model's tokenizer (its chat template renders the examples)."""
         base = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+        hidden = getattr(base.config, "hidden_size", None)
+        self.dtype = autocast_dtype(self.device, self.settings.precision,
+                                    hidden if isinstance(hidden, int) else None)
+        """Autocast dtype (None: plain fp32)."""
         self._max_len = int(getattr(base.config, "max_position_embeddings", 0) or 1 << 30)
         self._train = [self._encode(m) for m in train]
         self._valid = [self._encode(m) for m in valid] if valid else []
