@@ -93,9 +93,13 @@ def test_config_toml_base_models_must_be_strings() -> None:
 
 
 def test_the_cli_refuses_a_bad_base_model_before_starting(
-        capsys: pytest.CaptureFixture[str]) -> None:
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["server", "--base-model", "bad name=Org/repo"]) == 2
     assert "not a valid model id" in capsys.readouterr().err
+    assert main(["server", "--base-model", "x=./not-here", "start", "--data-dir",
+                 str(tmp_path)]) == 2  # before a background service is spawned
+    assert "'./not-here' is not an existing folder" in capsys.readouterr().err
+    assert not (tmp_path / "server.json").exists()
 
 
 def test_a_hub_repo_not_cached_fails_offline_naming_the_way_out(

@@ -109,8 +109,17 @@ def _stop(args: argparse.Namespace, folder: Path) -> int:
 
 
 def _start(args: argparse.Namespace, folder: Path) -> int:
-    # `sqltune server --base-model N=S start`: the service this starts serves those models too.
-    extra = [f"--base-model={spec}" for spec in getattr(args, "base_model", None) or []]
+    # `sqltune server --base-model N=S start`: the service this starts serves those models too
+    # (checked here, with paths made absolute: the service runs in the data folder).
+    from tui.commands.server import base_models_problem
+    from tui.server.engines.lora.sources import parse_specs
+
+    given = list(getattr(args, "base_model", None) or [])
+    problem = base_models_problem(given)
+    if problem:
+        print(f"sqltune server: {problem}", file=sys.stderr)
+        return 2
+    extra = [f"--base-model={spec.name}={spec.source}" for spec in parse_specs(given)]
     found = ensure_running(folder, client_key(folder), speed=args.speed,
                            idle_timeout_s=args.idle_timeout, extra_args=extra)
     print(f"sqltune server: {found.state.url} (pid {found.state.pid}, log "
