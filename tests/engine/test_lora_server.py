@@ -220,3 +220,19 @@ def test_the_default_base_offline_fails_clearly(tmp_path: Path,
         assert offline.value.code == "model_not_available"
         assert "--base-model NAME=FILE" in offline.value.message
         assert "HF_HUB_OFFLINE" in offline.value.message
+
+
+def test_a_client_leaving_mid_stream_frees_the_base(server: LocalServer,
+                                                    client: openai.OpenAI) -> None:
+    stream = client.chat.completions.create(model="tiny", messages=QUESTION,  # type: ignore[arg-type]
+                                            max_tokens=1000, temperature=0, stream=True)
+    for count, _chunk in enumerate(stream):
+        if count == 3:
+            break
+    stream.close()  # the generation thread stops at its next token and releases the base
+    answer = client.chat.completions.create(model="tiny", messages=QUESTION,  # type: ignore[arg-type]
+                                            max_tokens=3, temperature=0)
+    assert answer.usage is not None and answer.usage.completion_tokens == 3
+    serving = context(server).serving
+    assert serving is not None
+    assert serving.decoded["tiny"] < 500  # far from the 1000 asked: the first one stopped

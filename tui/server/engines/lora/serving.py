@@ -106,6 +106,8 @@ class Serving:
         """How many times each base was loaded from disk (1 each, however many adapters)."""
         self.adapter_loads: Counter[str] = Counter()
         """How many times each adapter folder was loaded onto its base."""
+        self.decoded: Counter[str] = Counter()
+        """Tokens generated on each base so far (a stream closed early stops adding)."""
         self._bases: dict[str, _Base] = {}
         self._loading = threading.Lock()
 
@@ -226,7 +228,7 @@ class Serving:
                 disable = getattr(base.model, "disable_adapter", None)
                 scope = disable() if base.adapters and disable else contextlib.nullcontext()
             with scope:
-                yield from _decode_loop(base, prompt, budget, options, stream)
+                yield from _decode_loop(base, prompt, budget, options, stream, self.decoded)
 
 
 class GenerationStream:
@@ -384,7 +386,7 @@ class IncrementalDecoder:
 
 
 def _decode_loop(base: _Base, prompt: list[int], budget: int, options: GenerationOptions,
-                 stream: GenerationStream) -> Iterator[str]:
+                 stream: GenerationStream, decoded: Counter[str]) -> Iterator[str]:
     import torch
     from transformers import DynamicCache
 
@@ -410,6 +412,7 @@ def _decode_loop(base: _Base, prompt: list[int], budget: int, options: Generatio
                 out = model(input_ids=inputs, use_cache=True, **cache)
             token = _pick(out.logits[0, -1], options, generator)
             generated += 1
+            decoded[base.name] += 1
             if token in base.eos_ids:
                 finish = "stop"
                 break
