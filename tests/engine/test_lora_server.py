@@ -220,6 +220,13 @@ def test_the_default_base_offline_fails_clearly(tmp_path: Path,
         assert offline.value.code == "model_not_available"
         assert "--base-model NAME=FILE" in offline.value.message
         assert "HF_HUB_OFFLINE" in offline.value.message
+        data = chat_lines([(f"Question {n}?", f"SELECT {n}") for n in range(10)])
+        file_id = client.files.create(file=("t.jsonl", data), purpose="fine-tune").id
+        job = client.fine_tuning.jobs.create(model="qwen2.5-coder-0.5b-instruct",
+                                             training_file=file_id)
+        failed = wait_status(client, job.id, "validating_files")
+        assert failed.status == "failed" and failed.error is not None
+        assert "--base-model NAME=FILE" in failed.error.message
 
 
 def test_a_client_leaving_mid_stream_frees_the_base(server: LocalServer,
