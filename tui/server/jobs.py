@@ -376,8 +376,9 @@ class JobDriver:
             if callable(close):
                 await asyncio.to_thread(close)
 
-    def first_step_estimate(self, run: TrainingRun, delay: float) -> float:
-        """Seconds per step before any was measured: the lora throughput on record, or the pace."""
+    def first_step_estimate(self, run: TrainingRun, delay: float) -> float | None:
+        """Seconds per step before any was measured: the lora throughput on record (None when
+        there is none: no guess), or the pace of the stand-in."""
         job = self.load()
         lora = _as_lora(self.runner.engines.get(job.private["engine"]))
         base = job.private.get("base_model")
@@ -386,7 +387,7 @@ class JobDriver:
         measured = lora.tokens_per_second(str(base))
         epochs = int(job.doc["hyperparameters"]["n_epochs"])
         tokens = epochs * int(job.private.get("tokens_per_epoch", 0))
-        return max(delay, tokens / run.total_steps / measured) if measured else delay
+        return max(delay, tokens / run.total_steps / measured) if measured else None
 
     async def drive(self, run: TrainingRun) -> None:
         """Step the run to its end (or until cancel, pause, shutdown), reporting each step once."""
@@ -397,7 +398,9 @@ class JobDriver:
         # recomputes them from the snapshot but reports (and checkpoints) each step only once.
         reported = self.store.last_metrics_step(self.job_id) if self.recovered else 0
         delay = self.runner.pace.step_delay(run.total_steps)
-        self.set_estimate(run, self.first_step_estimate(run, delay))
+        first = self.first_step_estimate(run, delay)
+        if first is not None:
+            self.set_estimate(run, first)
         step_times: deque[float] = deque(maxlen=20)
         last_snapshot = last_estimate = time.monotonic()
         while run.steps_done < run.total_steps:
@@ -435,7 +438,8 @@ class JobDriver:
                 last_snapshot = time.monotonic()
             await asyncio.sleep(max(0.0, delay - (time.monotonic() - started)))
             step_times.append(time.monotonic() - started)
-            if metrics.step % 25 == 0 or time.monotonic() - last_estimate > ESTIMATE_EVERY_S:
+            if metrics.step % 25 == 0 or len(step_times) == 3 \
+                    or time.monotonic() - last_estimate > ESTIMATE_EVERY_S:
                 self.set_estimate(run, max(delay, sum(step_times) / len(step_times)))
                 last_estimate = time.monotonic()
         await self.finish(run)
