@@ -157,8 +157,8 @@ class Serving:
         if device == "cpu" and self.prefill_autocast is not False:
             from tui.server.engines.lora.trainer import autocast_dtype
 
-            prefill = (torch.bfloat16 if self.prefill_autocast
-                       else autocast_dtype(torch.device("cpu")))
+            prefill = (torch.bfloat16 if self.prefill_autocast else autocast_dtype(
+                torch.device("cpu"), hidden_size=getattr(model.config, "hidden_size", None)))
         self.base_loads[name] += 1
         log.info("loaded base model %s on %s in %.1f s", name, device,
                  time.monotonic() - started)
