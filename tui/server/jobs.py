@@ -320,6 +320,8 @@ class JobDriver:
         lora = _as_lora(engine)
         if lora is not None and base_model:
             await self.prepare_base(lora, str(base_model))
+            if self.load().status not in ("running", "paused"):  # cancelled meanwhile
+                raise JobFailed("cancelled", "cancelled while the base model was prepared")
         train = await asyncio.to_thread(self.examples, job.doc["training_file"], "training_file")
         valid_id = job.doc.get("validation_file")
         valid = (await asyncio.to_thread(self.examples, valid_id, "validation_file")
