@@ -4,7 +4,7 @@
     .venv/bin/python bench/bench_lora.py --model DIR|FILE.gguf [--examples 16] [--epochs 2]
                                          [--precision auto|bf16|fp32] [--json]
 
-Both sides train the same LoRA (the engine's defaults: r=16, alpha=32, dropout 0.05 on
+Both sides train the same LoRA (the engine's defaults: r=16, alpha=32, no dropout, on
 q/k/v/o/gate/up/down), with AdamW at the same learning rate, batch size 1 and the engine's
 autocast choice (bf16 where the CPU supports it), on the same chat examples (the demo train
 split rendered with the default prompt template), each in its own fresh process state:

@@ -105,3 +105,21 @@ def test_a_resumed_run_continues_exactly_as_the_uninterrupted_one(tiny_model_dir
         LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=10, resume_state=state)
     with pytest.raises(EngineError, match="not a lora engine blob"):
         LoraTrainer(tiny_model_dir, "tiny", train, valid, hp, seed=9, resume_state=b"junk")
+
+
+def test_under_bf16_the_frozen_base_is_bf16_and_the_adapter_learns_in_fp32(
+        tiny_model_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import torch
+
+    from tui.server.engines.lora.trainer import PRECISION_ENV, LoraTrainer
+
+    monkeypatch.setenv(PRECISION_ENV, "bf16")
+    hp = Hyperparameters(n_epochs=3, batch_size=1, learning_rate_multiplier=10)
+    trainer = LoraTrainer(tiny_model_dir, "tiny", [example(1), example(2)], None, hp, seed=3)
+    trainable = {p.dtype for p in trainer.model.parameters() if p.requires_grad}
+    frozen = {p.dtype for p in trainer.model.parameters() if not p.requires_grad}
+    assert trainable == {torch.float32} and frozen == {torch.bfloat16}
+    assert trainer.settings.dropout == 0.0
+    metrics = [trainer.step() for _ in range(trainer.total_steps)]
+    assert all(m.train_loss == m.train_loss for m in metrics)  # no NaN
+    assert metrics[-1].train_loss < metrics[0].train_loss

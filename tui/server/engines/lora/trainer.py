@@ -1,7 +1,7 @@
 """In-process LoRA training of a causal LM: the step loop, real metrics, state save and restore.
 
 Defaults (``LoraSettings``), chosen for small text-to-SQL files on CPU and documented in the
-README: LoRA r=16, alpha=32, dropout 0.05 on the attention and MLP projections (q, k, v, o,
+README: LoRA r=16, alpha=32, no dropout, on the attention and MLP projections (q, k, v, o,
 gate, up, down; every linear layer for architectures that name them otherwise); AdamW with a
 base learning rate of 2e-4 times the job's ``learning_rate_multiplier`` (OpenAI's auto
 multiplier 1.8 for small files gives 3.6e-4), weight decay 0, gradients clipped at norm 1.0;
@@ -57,8 +57,10 @@ class LoraSettings:
     """LoRA rank."""
     alpha: int = 32
     """LoRA scaling numerator (the update is scaled by alpha / r = 2)."""
-    dropout: float = 0.05
-    """Dropout on the LoRA input."""
+    dropout: float = 0.0
+    """Dropout on the LoRA input. Off by default: on CPU its random masks (one per adapted
+    projection, sequence x width) took 17% of a SmolLM2-135M step and made steps 1.3-1.8x
+    slower, and a few epochs over a small file are the overfitting guard that matters."""
     target_modules: list[str] = field(default_factory=lambda: list(LORA_TARGETS))
     """Module names that get an adapter (those the model has; ``all-linear`` when none)."""
     base_learning_rate: float = 2e-4
@@ -161,6 +163,10 @@ class LoraTrainer:
         self.dtype = autocast_dtype(self.device, self.settings.precision,
                                     hidden if isinstance(hidden, int) else None)
         """Autocast dtype (None: plain fp32)."""
+        if self.dtype == torch.bfloat16:
+            # The frozen base is kept in bf16 (the adapter and its optimizer stay fp32): autocast
+            # then stops re-casting every weight on every step (1.1-1.3x on SmolLM2-135M, CPU).
+            base.to(torch.bfloat16)
         self._max_len = int(getattr(base.config, "max_position_embeddings", 0) or 1 << 30)
         self._train = [self._encode(m) for m in train]
         self._valid = [self._encode(m) for m in valid] if valid else []
@@ -210,6 +216,9 @@ class LoraTrainer:
             base.gradient_checkpointing_enable()
             base.enable_input_require_grads()
         model = get_peft_model(base, config)
+        for parameter in model.parameters():
+            if parameter.requires_grad and parameter.dtype != torch.float32:
+                parameter.data = parameter.data.float()  # the adapter learns in fp32
         model.to(self.device)
         return model
 
