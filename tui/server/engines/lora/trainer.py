@@ -166,7 +166,7 @@ class LoraTrainer:
         if self.dtype == torch.bfloat16:
             # The frozen base is kept in bf16 (the adapter and its optimizer stay fp32): autocast
             # then stops re-casting every weight on every step (1.1-1.3x on SmolLM2-135M, CPU).
-            base.to(torch.bfloat16)
+            torch.nn.Module.to(base, dtype=torch.bfloat16)  # transformers types .to() oddly
         self._max_len = int(getattr(base.config, "max_position_embeddings", 0) or 1 << 30)
         self._train = [self._encode(m) for m in train]
         self._valid = [self._encode(m) for m in valid] if valid else []
