@@ -11,15 +11,18 @@ import os
 import shutil
 import sys
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 if TYPE_CHECKING:
     import openai
 
-    from tui.core.files import UploadProgress
+    from tui.core.files import ListPage, UploadProgress
     from tui.core.providers import ResolvedProvider
+
+T = TypeVar("T")
+ServiceT = TypeVar("ServiceT")
 
 EXIT_OK = 0
 """The operation succeeded (for ``jobs create --wait``: the job succeeded)."""
@@ -99,6 +102,18 @@ async def open_provider(args: argparse.Namespace) -> AsyncIterator[Provider]:
         resolved.close()
 
 
+async def call_service(args: argparse.Namespace, make: Callable[[Provider], ServiceT],
+                       call: Callable[[ServiceT], Awaitable[T]],
+                       errors: type[Exception]) -> T:
+    """Open the provider, make its service and await one call; ``errors`` exit 1 with their
+    message."""
+    async with open_provider(args) as provider:
+        try:
+            return await call(make(provider))
+        except errors as error:
+            raise CommandError(str(error)) from None
+
+
 def run_command(prog: str, args: argparse.Namespace,
                 action: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """Run one async action: errors become a message (and a JSON error object) and an exit code."""
@@ -122,6 +137,27 @@ def emit_json(obj: Any, out: TextIO | None = None) -> None:
     stream = out or sys.stdout
     stream.write(json.dumps(obj, ensure_ascii=False) + "\n")
     stream.flush()
+
+
+def print_object(args: argparse.Namespace, raw: dict[str, Any], lines: Sequence[str]) -> None:
+    """One provider object: its JSON with ``--json``, else its plain-text lines."""
+    if args.json:
+        emit_json(raw)
+    else:
+        print_lines(lines)
+
+
+def print_page(args: argparse.Namespace, page: ListPage[Any], lines: Sequence[str],
+               more: str) -> int:
+    """A listing: the page object with ``--json``, else ``lines`` and, when more follow, the
+    ``--after`` of the next page on stderr."""
+    if args.json:
+        emit_json(page.raw)
+        return EXIT_OK
+    print_lines(lines)
+    if page.has_more and page.items:
+        print(f"{more}: --after {page.items[-1].id}", file=sys.stderr)
+    return EXIT_OK
 
 
 # --- plain text ----------------------------------------------------------------------------------

@@ -7,8 +7,9 @@ import asyncio
 import contextlib
 import os
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TypeVar
 
 from tui.commands._headless import (
     EXIT_OK,
@@ -16,11 +17,13 @@ from tui.commands._headless import (
     Column,
     CommandError,
     ProgressBar,
+    call_service,
     emit_json,
     fields,
     open_provider,
     output_width,
-    print_lines,
+    print_object,
+    print_page,
     run_command,
     size,
     table,
@@ -33,6 +36,8 @@ if TYPE_CHECKING:
     from tui.core.estimate import RealBase
     from tui.core.files import FileInfo, FileService
     from tui.core.jsonl import ValidationReport
+
+T = TypeVar("T")
 
 WARNINGS_SHOWN = 5
 """Validator warnings printed before an upload (the rest are counted)."""
@@ -115,6 +120,13 @@ def file_service(provider: Provider) -> FileService:
     return FileService(provider.client, capabilities=provider.resolved.capabilities)
 
 
+async def call_files(args: argparse.Namespace, call: Callable[[FileService], Awaitable[T]]) -> T:
+    """One call of the file service; a FilesError exits 1 with its message."""
+    from tui.core.files import FilesError
+
+    return await call_service(args, file_service, call, FilesError)
+
+
 def describe_file(info: FileInfo) -> list[str]:
     """``id  file-...`` lines of one file."""
     pairs = [("id", info.id), ("filename", info.filename), ("purpose", info.purpose),
@@ -139,83 +151,53 @@ async def _upload(args: argparse.Namespace) -> int:
         if report is not None:
             show_warnings(path, report)
         info = await upload_validated(file_service(provider), path, purpose=args.purpose)
-    if args.json:
-        emit_json(info.raw)
-    else:
-        print_lines(describe_file(info))
+    print_object(args, info.raw, describe_file(info))
     return EXIT_OK
 
 
 async def _list(args: argparse.Namespace) -> int:
-    from tui.core.files import FilesError
-
-    async with open_provider(args) as provider:
-        try:
-            page = await file_service(provider).page(limit=args.limit, after=args.after,
-                                                     purpose=args.purpose, order=args.order)
-        except FilesError as error:
-            raise CommandError(str(error)) from None
-    if args.json:
-        emit_json(page.raw)
-        return EXIT_OK
+    page = await call_files(args, lambda files: files.page(
+        limit=args.limit, after=args.after, purpose=args.purpose, order=args.order))
     rows = [[f.id, f.purpose, size(f.bytes), timestamp(f.created_at), f.status or "-",
              f.filename] for f in page.items]
-    print_lines(table(FILE_COLUMNS, rows, output_width()) if rows else ["no files"])
-    if page.has_more and page.items:
-        print(f"more files: --after {page.items[-1].id}", file=sys.stderr)
-    return EXIT_OK
+    lines = table(FILE_COLUMNS, rows, output_width()) if rows else ["no files"]
+    return print_page(args, page, lines, "more files")
 
 
 async def _get(args: argparse.Namespace) -> int:
-    from tui.core.files import FilesError
-
-    async with open_provider(args) as provider:
-        try:
-            info = await file_service(provider).retrieve(args.file_id)
-        except FilesError as error:
-            raise CommandError(str(error)) from None
-    if args.json:
-        emit_json(info.raw)
-    else:
-        print_lines(describe_file(info))
+    info = await call_files(args, lambda files: files.retrieve(args.file_id))
+    print_object(args, info.raw, describe_file(info))
     return EXIT_OK
 
 
 async def _content(args: argparse.Namespace) -> int:
-    from tui.core.files import FilesError
-
-    async with open_provider(args) as provider:
-        service = file_service(provider)
+    async def download(files: FileService) -> int:
         try:
             if args.out is None:
                 sys.stdout.flush()
-                await service.download(args.file_id, sys.stdout.buffer)
+                written = await files.download(args.file_id, sys.stdout.buffer)
                 sys.stdout.buffer.flush()
-                return EXIT_OK
+                return written
             partial = args.out.with_name(args.out.name + ".part")
             try:
                 with partial.open("wb") as sink:
-                    written = await service.download(args.file_id, sink)
+                    written = await files.download(args.file_id, sink)
                 os.replace(partial, args.out)
             finally:
                 with contextlib.suppress(FileNotFoundError):
                     partial.unlink()
-        except FilesError as error:
-            raise CommandError(str(error)) from None
         except OSError as error:
             raise CommandError(f"cannot write {args.out}: {error.strerror or error}") from None
-    print(f"wrote {written} bytes to {args.out}", file=sys.stderr)
+        return written
+
+    written = await call_files(args, download)
+    if args.out is not None:
+        print(f"wrote {written} bytes to {args.out}", file=sys.stderr)
     return EXIT_OK
 
 
 async def _delete(args: argparse.Namespace) -> int:
-    from tui.core.files import FilesError
-
-    async with open_provider(args) as provider:
-        try:
-            result = await file_service(provider).delete_object(args.file_id)
-        except FilesError as error:
-            raise CommandError(str(error)) from None
+    result = await call_files(args, lambda files: files.delete_object(args.file_id))
     if args.json:
         emit_json(result)
     elif result.get("deleted"):

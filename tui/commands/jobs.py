@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from tui.commands._headless import (
     EXIT_FAILED,
@@ -15,11 +16,12 @@ from tui.commands._headless import (
     Column,
     CommandError,
     Provider,
-    emit_json,
+    call_service,
     fields,
     open_provider,
     output_width,
-    print_lines,
+    print_object,
+    print_page,
     run_command,
     table,
     timestamp,
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
     from tui.core.files import FileService
     from tui.core.jobs import JobInfo, JobService
 
+T = TypeVar("T")
+
 SUCCESS_STATUS = "succeeded"
 JOB_COLUMNS = (Column("ID"), Column("STATUS"), Column("CREATED (UTC)", drop=1),
                Column("MODEL", flexible=True, minimum=16, drop=2),
@@ -57,6 +61,13 @@ def job_service(provider: Provider) -> JobService:
 
     return JobService(provider.client, kind=provider.resolved.kind,
                       capabilities=provider.resolved.capabilities)
+
+
+async def call_jobs(args: argparse.Namespace, call: Callable[[JobService], Awaitable[T]]) -> T:
+    """One call of the job service; a JobsError exits 1 with its message."""
+    from tui.core.jobs import JobsError
+
+    return await call_service(args, job_service, call, JobsError)
 
 
 def file_argument(text: str) -> Path | str:
@@ -95,10 +106,7 @@ def describe_job(job: JobInfo) -> list[str]:
 
 
 def _print_job(args: argparse.Namespace, job: JobInfo) -> None:
-    if args.json:
-        emit_json(job.raw)
-    else:
-        print_lines(describe_job(job))
+    print_object(args, job.raw, describe_job(job))
 
 
 async def _estimate(args: argparse.Namespace, files: FileService, training: Path | str,
@@ -212,69 +220,30 @@ async def _create(args: argparse.Namespace) -> int:
 
 
 async def _list(args: argparse.Namespace) -> int:
-    from tui.core.jobs import JobsError
-
-    async with open_provider(args) as provider:
-        try:
-            page = await job_service(provider).page(limit=args.limit, after=args.after)
-        except JobsError as error:
-            raise CommandError(str(error)) from None
-    if args.json:
-        emit_json(page.raw)
-        return EXIT_OK
+    page = await call_jobs(args, lambda jobs: jobs.page(limit=args.limit, after=args.after))
     rows = [[job.id, job.status, timestamp(job.created_at), job.model,
              job.fine_tuned_model or "-"] for job in page.items]
-    print_lines(table(JOB_COLUMNS, rows, output_width()) if rows else ["no jobs"])
-    if page.has_more and page.items:
-        print(f"more jobs: --after {page.items[-1].id}", file=sys.stderr)
-    return EXIT_OK
+    lines = table(JOB_COLUMNS, rows, output_width()) if rows else ["no jobs"]
+    return print_page(args, page, lines, "more jobs")
 
 
 async def _get(args: argparse.Namespace) -> int:
-    from tui.core.jobs import JobsError
-
-    async with open_provider(args) as provider:
-        try:
-            job = await job_service(provider).retrieve(args.job_id)
-        except JobsError as error:
-            raise CommandError(str(error)) from None
-    _print_job(args, job)
+    _print_job(args, await call_jobs(args, lambda jobs: jobs.retrieve(args.job_id)))
     return EXIT_OK
 
 
 async def _events(args: argparse.Namespace) -> int:
-    from tui.core.jobs import JobsError
-
-    async with open_provider(args) as provider:
-        try:
-            page = await job_service(provider).events_page(args.job_id, limit=args.limit,
-                                                           after=args.after)
-        except JobsError as error:
-            raise CommandError(str(error)) from None
-    if args.json:
-        emit_json(page.raw)
-        return EXIT_OK
-    print_lines([event.line() for event in reversed(page.items)])
-    if page.has_more and page.items:
-        print(f"older events: --after {page.items[-1].id}", file=sys.stderr)
-    return EXIT_OK
+    page = await call_jobs(args, lambda jobs: jobs.events_page(args.job_id, limit=args.limit,
+                                                               after=args.after))
+    return print_page(args, page, [event.line() for event in reversed(page.items)],
+                      "older events")
 
 
 async def _checkpoints(args: argparse.Namespace) -> int:
-    from tui.core.jobs import JobsError
-
-    async with open_provider(args) as provider:
-        try:
-            page = await job_service(provider).checkpoints_page(args.job_id, limit=args.limit,
-                                                                after=args.after)
-        except JobsError as error:
-            raise CommandError(str(error)) from None
-    if args.json:
-        emit_json(page.raw)
-        return EXIT_OK
+    page = await call_jobs(args, lambda jobs: jobs.checkpoints_page(args.job_id, limit=args.limit,
+                                                                    after=args.after))
     if not page.items:
-        print_lines(["no checkpoints"])
-        return EXIT_OK
+        return print_page(args, page, ["no checkpoints"], "more checkpoints")
     found = {name for item in page.items for name in item.metrics} - {"step"}
     names = [n for n in METRIC_HEADERS if n in found] + sorted(found - set(METRIC_HEADERS))
     columns = (Column("STEP", right=True),
@@ -286,27 +255,17 @@ async def _checkpoints(args: argparse.Namespace) -> int:
              *(f"{item.metrics[name]:.4f}" if name in item.metrics else "-" for name in names),
              timestamp(item.created_at), item.id, item.model]
             for item in sorted(page.items, key=lambda item: item.step)]
-    print_lines(table(columns, rows, output_width()))
-    if page.has_more:
-        print(f"more checkpoints: --after {page.items[-1].id}", file=sys.stderr)
-    return EXIT_OK
+    return print_page(args, page, table(columns, rows, output_width()), "more checkpoints")
 
 
 async def _control(args: argparse.Namespace) -> int:
-    from tui.core.jobs import JobsError
+    def control(jobs: JobService) -> Awaitable[JobInfo]:
+        call = {"cancel": jobs.cancel, "pause": jobs.pause,
+                "resume": jobs.resume}[args.jobs_command]
+        return call(args.job_id)
 
-    async with open_provider(args) as provider:
-        service = job_service(provider)
-        call = {"cancel": service.cancel, "pause": service.pause,
-                "resume": service.resume}[args.jobs_command]
-        try:
-            job = await call(args.job_id)
-        except JobsError as error:
-            raise CommandError(str(error)) from None
-    if args.json:
-        emit_json(job.raw)
-    else:
-        print(f"{job.id} {job.status}")
+    job = await call_jobs(args, control)
+    print_object(args, job.raw, [f"{job.id} {job.status}"])
     return EXIT_OK
 
 
