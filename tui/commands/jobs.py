@@ -143,23 +143,16 @@ async def follow_job(client: openai.AsyncOpenAI, job_id: str, out: TextIO, *,
     """Print a job's events until it ends (as ``sqltune watch`` does); its final status.
 
     On the local server (loopback, no rate limit) a queued or paused job is polled faster."""
-    from tui.core.follower import ConnectionState, EventFollower, FollowerError, PollPolicy
-
-    def on_state(state: ConnectionState) -> None:
-        if state.status == "reconnecting" and (state.attempt == 1 or state.attempt % 10 == 0):
-            print(f"sqltune jobs: {state.last_error}; reconnecting ({state.attempt})",
-                  file=sys.stderr, flush=True)
+    from tui.commands.watch import print_events, reconnect_notice
+    from tui.core.follower import EventFollower, FollowerError, PollPolicy
 
     policy = PollPolicy(queued=1.0, paused=2.0) if local else None
-    follower = EventFollower(client, job_id, on_state=on_state, policy=policy)
+    follower = EventFollower(client, job_id, on_state=reconnect_notice("sqltune jobs", sys.stderr),
+                             policy=policy)
     try:
-        async for batch in follower.follow():
-            for event in batch.events:
-                out.write(event.line() + "\n")
-            out.flush()
+        return await print_events(follower, out)
     except FollowerError as error:
         raise CommandError(str(error)) from None
-    return follower.job_status
 
 
 async def _create(args: argparse.Namespace) -> int:

@@ -51,6 +51,26 @@ class _Interrupt:
             self._task.cancel()
 
 
+def reconnect_notice(prog: str, err: TextIO) -> Callable[[ConnectionState], None]:
+    """An ``on_state`` callback: a line on ``err`` at the first retry of a reconnection and every
+    tenth."""
+    def on_state(state: ConnectionState) -> None:
+        if state.status == "reconnecting" and (state.attempt == 1 or state.attempt % 10 == 0):
+            print(f"{prog}: {state.last_error}; reconnecting ({state.attempt})", file=err,
+                  flush=True)
+    return on_state
+
+
+async def print_events(follower: EventFollower, out: TextIO) -> str | None:
+    """Each event as a line on ``out`` until the job ends (or the follower stops); the job's
+    final status. FollowerError when following fails."""
+    async for batch in follower.follow():
+        for event in batch.events:
+            out.write(event.line() + "\n")
+        out.flush()
+    return follower.job_status
+
+
 async def watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
                 start_local: Callable[[], LocalEndpoint] = _local_starter) -> int:
     """Follow ``job_id`` and print its events; 0 when it succeeded, 1 otherwise, 130 on Ctrl-C."""
@@ -81,18 +101,10 @@ async def _watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
         return 2
     try:
         client = make_async_client(resolved)
-
-        def on_state(state: ConnectionState) -> None:
-            if state.status == "reconnecting" and (state.attempt == 1 or state.attempt % 10 == 0):
-                print(f"sqltune watch: {state.last_error}; reconnecting ({state.attempt})",
-                      file=err, flush=True)
-
-        follower = interrupt.follower = EventFollower(client, job_id, on_state=on_state)
+        follower = interrupt.follower = EventFollower(
+            client, job_id, on_state=reconnect_notice("sqltune watch", err))
         try:
-            async for batch in follower.follow():
-                for event in batch.events:
-                    out.write(event.line() + "\n")
-                out.flush()
+            status = await print_events(follower, out)
         except FollowerError as error:
             print(f"sqltune watch: {error}", file=err)
             return 1
@@ -100,7 +112,6 @@ async def _watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
             await client.close()
         if interrupt.seen:
             return EXIT_INTERRUPTED
-        status = follower.job_status
         print(f"sqltune watch: job {job_id} {status}", file=err, flush=True)
         return 0 if status == SUCCESS_STATUS else 1
     finally:
