@@ -2,10 +2,10 @@
 
 An open-weight base (a real model of the local server) counts an example as its training does:
 the model's chat template renders the conversation, cut where assistant turns begin and end,
-and each piece is tokenized on its own (the same rendering as the server's
-``engines/lora/chat.py``, which tui/core may not import; a test compares the two). When that
-tokenizer cannot be loaded here (offline, weights on another machine), the count falls back to
-tiktoken and says it is approximate.
+and each piece is tokenized on its own (``chat_segments``, which the server's
+``engines/lora/chat.py`` trains with too, so the two cannot drift). When that tokenizer cannot be
+loaded here (offline, weights on another machine), the count falls back to tiktoken and says it
+is approximate.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from tui.core.tokens import (
     O200K,
     TokenCounter,
+    content_text,
     context_limit,
     encoding_for_model,
     get_encoding,
@@ -108,27 +109,71 @@ class TiktokenCounter:
         return self.counter.count(messages)
 
 
-def _text(message: Mapping[str, Any]) -> str:
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content
-                       if isinstance(part, Mapping) and part.get("type") == "text")
-    return ""
+class TemplateError(ValueError):
+    """The model's chat template cannot render an example."""
 
 
-def _clean(messages: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
+def template_messages(messages: Iterable[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """Messages as a chat template expects them: string content, no sqltune/OpenAI-only keys."""
     out = []
     for message in messages:
         clean = {key: message[key] for key in TEMPLATE_KEYS if key in message}
-        clean["content"] = _text(message)
+        clean["content"] = content_text(message.get("content"))
         out.append(clean)
     return out
 
 
-class TemplateError(ValueError):
-    """The model's chat template cannot render an example."""
+def render_chat(tokenizer: Any, messages: list[dict[str, Any]], *, generation: bool) -> str:
+    """The chat template's text for (template) ``messages``; TemplateError when it fails."""
+    if not messages:
+        return ""
+    try:
+        text = tokenizer.apply_chat_template(messages, tokenize=False,
+                                             add_generation_prompt=generation)
+    except Exception as error:  # jinja raises its own errors (e.g. role order rules)
+        raise TemplateError(f"the chat template cannot render this conversation: "
+                            f"{type(error).__name__}: {error}") from None
+    if not isinstance(text, str):
+        raise TemplateError("the chat template did not render text")
+    return text
+
+
+def chat_segments(tokenizer: Any,
+                  messages: Iterable[Mapping[str, Any]]) -> list[tuple[str, bool]]:
+    """The rendered example cut into (text, learned) segments, in order: each learned assistant
+    turn (not ``weight: 0``) is its own segment, as training labels it."""
+    original = list(messages)
+    clean = template_messages(original)
+    full = render_chat(tokenizer, clean, generation=False)
+    segments: list[tuple[str, bool]] = []
+    done = 0  # characters of ``full`` already placed in a segment
+    for i, message in enumerate(original):
+        if message.get("role") != "assistant" or message.get("weight", 1) == 0:
+            continue
+        before = render_chat(tokenizer, clean[:i], generation=True)
+        after = render_chat(tokenizer, clean[:i + 1], generation=False)
+        if not (after.startswith(before) and full.startswith(after)) or len(before) < done:
+            # A template that rewrites earlier turns (e.g. drops reasoning): find the content.
+            content = clean[i]["content"]
+            start = full.find(content, done) if content else -1
+            if start < 0:
+                raise TemplateError(f"cannot locate assistant message {i + 1} in the rendered "
+                                    "chat template output")
+            before_len, after_len = start, start + len(content)
+            eos = getattr(tokenizer, "eos_token", None)
+            if eos and full.startswith(eos, after_len):
+                after_len += len(eos)
+        else:
+            before_len, after_len = len(before), len(after)
+            while after_len > before_len and full[after_len - 1].isspace():
+                after_len -= 1  # the newline after the end-of-turn token is not learned
+            if after_len == before_len:
+                after_len = len(after)
+        segments.append((full[done:before_len], False))
+        segments.append((full[before_len:after_len], True))
+        done = after_len
+    segments.append((full[done:], False))
+    return [(text, learned) for text, learned in segments if text]
 
 
 @dataclass
@@ -145,49 +190,12 @@ class ModelTokenizerCounter:
     approximate: bool = False
     free: bool = True
 
-    def _render(self, messages: list[dict[str, Any]], *, generation: bool) -> str:
-        if not messages:
-            return ""
-        try:
-            text = self.tokenizer.apply_chat_template(messages, tokenize=False,
-                                                      add_generation_prompt=generation)
-        except Exception as error:  # jinja raises its own errors (e.g. role order rules)
-            raise TemplateError(f"the chat template of {self.name} cannot render this "
-                                f"example: {type(error).__name__}: {error}") from None
-        return str(text)
-
     def segments(self, messages: Iterable[Mapping[str, Any]]) -> list[str]:
         """The rendered example cut before and after each learned assistant turn."""
-        original = list(messages)
-        clean = _clean(original)
-        full = self._render(clean, generation=False)
-        pieces: list[str] = []
-        done = 0
-        for i, message in enumerate(original):
-            if message.get("role") != "assistant" or message.get("weight", 1) == 0:
-                continue
-            before = self._render(clean[:i], generation=True)
-            after = self._render(clean[:i + 1], generation=False)
-            if not (after.startswith(before) and full.startswith(after)) or len(before) < done:
-                content = clean[i]["content"]
-                start = full.find(content, done) if content else -1
-                if start < 0:
-                    raise TemplateError(f"cannot locate assistant message {i + 1} in the "
-                                        f"output of {self.name}'s chat template")
-                before_len, after_len = start, start + len(content)
-                eos = getattr(self.tokenizer, "eos_token", None)
-                if eos and full.startswith(eos, after_len):
-                    after_len += len(eos)
-            else:
-                before_len, after_len = len(before), len(after)
-                while after_len > before_len and full[after_len - 1].isspace():
-                    after_len -= 1
-                if after_len == before_len:
-                    after_len = len(after)
-            pieces += [full[done:before_len], full[before_len:after_len]]
-            done = after_len
-        pieces.append(full[done:])
-        return [piece for piece in pieces if piece]
+        try:
+            return [text for text, _ in chat_segments(self.tokenizer, messages)]
+        except TemplateError as error:
+            raise TemplateError(f"{self.name}: {error}") from None
 
     def count(self, messages: Iterable[Mapping[str, Any]]) -> int:
         """Tokens of one example (each segment tokenized on its own, no added specials)."""

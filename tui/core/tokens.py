@@ -268,7 +268,8 @@ def context_limit(model: str) -> int:
     return DEFAULT_CONTEXT_LIMIT
 
 
-def _content_text(content: object) -> str:
+def content_text(content: object) -> str:
+    """A message's text: string content, or the text parts of a content list joined."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):  # content parts: only text parts carry tokens we can count
@@ -292,7 +293,7 @@ def count_message_tokens(messages: Iterable[Mapping[str, Any]], enc: tiktoken.En
         total += TOKENS_PER_MESSAGE
         for key, value in message.items():
             if key == "content":
-                total += len(encode(_content_text(value)))
+                total += len(encode(content_text(value)))
             elif isinstance(value, str):
                 total += len(encode(value))
                 if key == "name":
@@ -323,7 +324,7 @@ class TokenCounter:
             total += TOKENS_PER_MESSAGE
             for key, value in message.items():
                 if key == "content":
-                    text = _content_text(value)
+                    text = content_text(value)
                     if message.get("role") == "system":
                         total += cached(text)
                     else:

@@ -6,7 +6,7 @@ from typing import Any
 
 import tiktoken
 
-from tui.core.tokens import O200K, count_message_tokens, get_encoding
+from tui.core.tokens import O200K, content_text, count_message_tokens, get_encoding
 from tui.server.engines.base import Completion
 
 
@@ -31,10 +31,4 @@ def make_completion(messages: list[dict[str, Any]], text: str,
 
 def message_text(message: dict[str, Any]) -> str:
     """A message's text content (string content, or the text parts of a content list)."""
-    content = message.get("content")
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "".join(str(part.get("text", "")) for part in content
-                       if isinstance(part, dict) and part.get("type") == "text")
-    return ""
+    return content_text(message.get("content"))
