@@ -17,18 +17,15 @@ import openai
 import pytest
 
 from tests.chat_files import write_singer_jsonl
+from tests.local_servers import module_server
 from tui.cli import main
 from tui.commands._headless import ProgressBar, table
 from tui.core.config import Config, ProviderProfile, save_config
 from tui.core.files import UploadProgress
 from tui.launch import LOCAL_KEY_ENV, LOCAL_URL_ENV
-from tui.server.inprocess import LocalServer, start_local_server
+from tui.server.inprocess import LocalServer
 
-
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with start_local_server(tmp_path_factory.mktemp("files-server"), speed="max") as running:
-        yield running
+server = module_server("files-server")
 
 
 @pytest.fixture

@@ -17,26 +17,19 @@ import openai
 import pytest
 
 from tests.chat_files import write_singer_jsonl
+from tests.local_servers import module_server
 from tui.cli import main
 from tui.core.config import Config, ProviderProfile, save_config
 from tui.launch import LOCAL_KEY_ENV, LOCAL_URL_ENV
-from tui.server.inprocess import LocalServer, start_local_server
+from tui.server.inprocess import LocalServer
 
 MODEL = "gpt-4.1-mini-2025-04-14"
 EVENT = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  (info|warn|error)  \S.*$")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with start_local_server(tmp_path_factory.mktemp("jobs-server"), speed="max") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    """Demo pace: a 300-step job runs for about 30 s, long enough to pause and resume."""
-    with start_local_server(tmp_path_factory.mktemp("jobs-demo"), speed="demo") as running:
-        yield running
+server = module_server("jobs-server")
+demo_server = module_server("jobs-demo", speed="demo")
+"""Demo pace: a 300-step job runs for about 30 s, long enough to pause and resume."""
 
 
 def _attach(monkeypatch: pytest.MonkeyPatch, server: LocalServer) -> openai.OpenAI:

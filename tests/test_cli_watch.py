@@ -7,32 +7,23 @@ import re
 import signal
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import openai
 import pytest
 
 from tests.chat_files import write_singer_jsonl
+from tests.local_servers import module_server
 from tui.cli import main
 from tui.core.config import Config, ProviderProfile, save_config
-from tui.server.inprocess import LocalServer, start_local_server
+from tui.server.inprocess import LocalServer
 
 MODEL = "gpt-4.1-mini-2025-04-14"
 LINE = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ  (info|warn|error)  \S.*$")
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with start_local_server(tmp_path_factory.mktemp("server"), speed="max",
-                            faults="429=0.05,500=0.05,seed=3") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with start_local_server(tmp_path_factory.mktemp("slow"), speed="4") as running:
-        yield running
+server = module_server("server", faults="429=0.05,500=0.05,seed=3")
+slow_server = module_server("slow", speed="4")
 
 
 @pytest.fixture

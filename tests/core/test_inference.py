@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 
 import openai
 import pytest
 from aiohttp import web
 
+from tests.local_servers import module_server
 from tui.core.inference import InferenceError, ask_for_sql, extract_sql
 from tui.core.paths import demo_dir
 from tui.core.pricing import inference_cost
 from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
 from tui.core.schema import SchemaCache
-from tui.server.inprocess import LocalServer, start_local_server
+from tui.server.inprocess import LocalServer
 
 BASE = "gpt-4.1-mini-2025-04-14"
 
@@ -41,24 +42,9 @@ def test_extract_sql(reply: str, sql: str) -> None:
     assert extract_sql(reply) == sql
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with start_local_server(tmp_path_factory.mktemp("server"), speed="max") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def flaky(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with start_local_server(tmp_path_factory.mktemp("flaky"), speed="max",
-                            faults="429=0.5,seed=11,retry_after_ms=5") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def always_429(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with start_local_server(tmp_path_factory.mktemp("busy"), speed="max",
-                            faults="429=1,retry_after_ms=30") as running:
-        yield running
+server = module_server("server")
+flaky = module_server("flaky", faults="429=0.5,seed=11,retry_after_ms=5")
+always_429 = module_server("busy", faults="429=1,retry_after_ms=30")
 
 
 def _messages(question: str = "How many books are there?") -> list[dict[str, str]]:

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import openai
 import pytest
 
 from tests.chat_files import write_singer_jsonl
+from tests.local_servers import module_server
 from tui.core.files import FileService
 from tui.core.follower import EventFollower, JobEvent, PollPolicy
 from tui.core.jobs import (
@@ -24,22 +25,14 @@ from tui.core.jobs import (
     save_results,
 )
 from tui.core.providers import make_async_client, resolve_provider
-from tui.server.inprocess import LocalServer, start_local_server
+from tui.server.inprocess import LocalServer
 
 MODEL = "gpt-4.1-mini-2025-04-14"
 QUICK = PollPolicy(running=0.1, queued=0.1, paused=0.1, other=0.1, status_every=0.2)
 
 
-@pytest.fixture(scope="module")
-def fast_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with start_local_server(tmp_path_factory.mktemp("fast"), speed="max") as running:
-        yield running
-
-
-@pytest.fixture(scope="module")
-def slow_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalServer]:
-    with start_local_server(tmp_path_factory.mktemp("slow"), speed="4") as running:
-        yield running
+fast_server = module_server("fast")
+slow_server = module_server("slow", speed="4")
 
 
 async def _client(server: LocalServer) -> openai.AsyncOpenAI:
