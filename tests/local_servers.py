@@ -1,4 +1,4 @@
-"""The local server in tests: a module-scoped fixture per server."""
+"""The local server in tests: a module-scoped fixture per server, and a provider profile for it."""
 
 from __future__ import annotations
 
@@ -6,7 +6,11 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from tui.core.config import Config, ProviderProfile, save_config
 from tui.server.inprocess import LocalServer, start_local_server
+
+KEY_ENV = "SQLTUNE_SERVER_KEY"
+"""The environment variable a saved profile reads the server's key from."""
 
 
 def module_server(folder: str, *, speed: str = "max",
@@ -22,3 +26,18 @@ def module_server(folder: str, *, speed: str = "max",
             yield server
 
     return running
+
+
+def save_profile(server: LocalServer, name: str = "srv") -> str:
+    """config.toml with one profile ``name`` for ``server``, its key read from ``KEY_ENV``
+    (which the caller sets, here or in a child's environment); the profile's name."""
+    save_config(Config(profiles={name: ProviderProfile(
+        name=name, kind="local", base_url=server.base_url, api_key_env=KEY_ENV)}))
+    return name
+
+
+def provider_anywhere(command: list[str], profile: str) -> list[list[str]]:
+    """``command`` with ``--provider PROFILE`` before the subcommand, right after its first
+    word, and at the end."""
+    option = ["--provider", profile]
+    return [[*option, *command], [command[0], *option, *command[1:]], [*command, *option]]

@@ -17,9 +17,8 @@ import openai
 import pytest
 
 from tests.chat_files import write_singer_jsonl
-from tests.local_servers import module_server
+from tests.local_servers import KEY_ENV, module_server, provider_anywhere, save_profile
 from tui.cli import main
-from tui.core.config import Config, ProviderProfile, save_config
 from tui.launch import LOCAL_KEY_ENV, LOCAL_URL_ENV
 from tui.server.inprocess import LocalServer
 
@@ -217,13 +216,9 @@ def test_pause_resume_cancel(demo_server: LocalServer, tmp_path: Path,
 
 def test_provider_after_the_subcommand(server: LocalServer, monkeypatch: pytest.MonkeyPatch,
                                        capsys: pytest.CaptureFixture[str]) -> None:
-    monkeypatch.setenv("SQLTUNE_SERVER_KEY", server.api_key)
-    save_config(Config(profiles={"srv": ProviderProfile(
-        name="srv", kind="local", base_url=server.base_url, api_key_env="SQLTUNE_SERVER_KEY")}))
+    monkeypatch.setenv(KEY_ENV, server.api_key)
     outputs = []
-    for argv in (["--provider", "srv", "jobs", "list", "--json"],
-                 ["jobs", "--provider", "srv", "list", "--json"],
-                 ["jobs", "list", "--provider", "srv", "--json"]):
+    for argv in provider_anywhere(["jobs", "list", "--json"], save_profile(server)):
         assert main(argv) == 0, argv
         outputs.append(_json(capsys.readouterr().out))
     assert outputs[0] == outputs[1] == outputs[2]

@@ -13,9 +13,8 @@ import openai
 import pytest
 
 from tests.chat_files import write_singer_jsonl
-from tests.local_servers import module_server
+from tests.local_servers import KEY_ENV, module_server, save_profile
 from tui.cli import main
-from tui.core.config import Config, ProviderProfile, save_config
 from tui.server.inprocess import LocalServer
 
 MODEL = "gpt-4.1-mini-2025-04-14"
@@ -29,10 +28,8 @@ slow_server = module_server("slow", speed="4")
 @pytest.fixture
 def profile(server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> str:
     """config.toml with a profile for the test server; its key in an environment variable."""
-    monkeypatch.setenv("SQLTUNE_SERVER_KEY", server.api_key)
-    save_config(Config(profiles={"srv": ProviderProfile(
-        name="srv", kind="local", base_url=server.base_url, api_key_env="SQLTUNE_SERVER_KEY")}))
-    return "srv"
+    monkeypatch.setenv(KEY_ENV, server.api_key)
+    return save_profile(server)
 
 
 def _job(server: LocalServer, tmp_path: Path, examples: int = 20, epochs: int = 1) -> str:
@@ -65,11 +62,8 @@ def test_cancelled_job_exits_1(slow_server: LocalServer, tmp_path: Path,
     client = openai.OpenAI(base_url=slow_server.base_url, api_key=slow_server.api_key)
     client.fine_tuning.jobs.cancel(job_id)  # still validating at this speed
     client.close()
-    monkeypatch.setenv("SQLTUNE_SERVER_KEY", slow_server.api_key)
-    save_config(Config(profiles={"slow": ProviderProfile(
-        name="slow", kind="local", base_url=slow_server.base_url,
-        api_key_env="SQLTUNE_SERVER_KEY")}))
-    assert main(["--provider", "slow", "watch", job_id]) == 1
+    monkeypatch.setenv(KEY_ENV, slow_server.api_key)
+    assert main(["--provider", save_profile(slow_server, "slow"), "watch", job_id]) == 1
     out, err = capsys.readouterr()
     assert out.splitlines()[-1].endswith("Fine-tuning job cancelled")
     assert "cancelled" in err
@@ -93,12 +87,10 @@ def test_unknown_job_and_unknown_profile(profile: str,
 
 def test_ctrl_c_exits_130(slow_server: LocalServer, tmp_path: Path) -> None:
     job_id = _job(slow_server, tmp_path, examples=165, epochs=3)  # about 12 s of training
-    env = dict(os.environ, SQLTUNE_SERVER_KEY=slow_server.api_key)
-    save_config(Config(profiles={"slow": ProviderProfile(
-        name="slow", kind="local", base_url=slow_server.base_url,
-        api_key_env="SQLTUNE_SERVER_KEY")}))
+    env = dict(os.environ, **{KEY_ENV: slow_server.api_key})
     process = subprocess.Popen(
-        [sys.executable, "-m", "tui", "--provider", "slow", "watch", job_id],
+        [sys.executable, "-m", "tui", "--provider", save_profile(slow_server, "slow"), "watch",
+         job_id],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, text=True)
     try:
         assert process.stdout is not None
