@@ -15,6 +15,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from tui.core.files import human_size
+
 if TYPE_CHECKING:
     import openai
 
@@ -255,16 +257,6 @@ def timestamp(seconds: int | None) -> str:
     return moment.strftime("%Y-%m-%d %H:%M:%S")
 
 
-def size(count: int) -> str:
-    """``2.6 MB``, ``812 B``."""
-    value = float(count)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{count} B"  # pragma: no cover
-
-
 def print_lines(lines: Sequence[str], out: TextIO | None = None) -> None:
     """Lines to stdout (or ``out``)."""
     stream = out or sys.stdout
@@ -296,8 +288,8 @@ class ProgressBar:
     def render(self, progress: UploadProgress, width: int) -> str:
         """``train.jsonl  [#######-------]  48%  1.2 MB/2.6 MB`` in at most ``width`` columns."""
         parts = f" part {progress.part}/{progress.parts}" if progress.parts > 1 else ""
-        tail = (f"{progress.fraction:4.0%}  {size(progress.sent)}/{size(progress.total)}"
-                f"{parts}")
+        tail = (f"{progress.fraction:4.0%}  "
+                f"{human_size(progress.sent)}/{human_size(progress.total)}{parts}")
         label = elide_middle(self.label, max(8, width // 4))
         room = width - len(label) - len(tail) - 6
         if room < 5:

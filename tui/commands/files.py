@@ -25,10 +25,10 @@ from tui.commands._headless import (
     print_object,
     print_page,
     run_command,
-    size,
     table,
     timestamp,
 )
+from tui.core.files import human_size
 
 if TYPE_CHECKING:
     from tui.commands._headless import Provider
@@ -130,7 +130,7 @@ async def call_files(args: argparse.Namespace, call: Callable[[FileService], Awa
 def describe_file(info: FileInfo) -> list[str]:
     """``id  file-...`` lines of one file."""
     pairs = [("id", info.id), ("filename", info.filename), ("purpose", info.purpose),
-             ("bytes", f"{info.bytes} ({size(info.bytes)})"),
+             ("bytes", f"{info.bytes} ({human_size(info.bytes)})"),
              ("created", f"{timestamp(info.created_at)} UTC"), ("status", info.status or "-")]
     expires = info.raw.get("expires_at")
     if expires:
@@ -158,7 +158,7 @@ async def _upload(args: argparse.Namespace) -> int:
 async def _list(args: argparse.Namespace) -> int:
     page = await call_files(args, lambda files: files.page(
         limit=args.limit, after=args.after, purpose=args.purpose, order=args.order))
-    rows = [[f.id, f.purpose, size(f.bytes), timestamp(f.created_at), f.status or "-",
+    rows = [[f.id, f.purpose, human_size(f.bytes), timestamp(f.created_at), f.status or "-",
              f.filename] for f in page.items]
     lines = table(FILE_COLUMNS, rows, output_width()) if rows else ["no files"]
     return print_page(args, page, lines, "more files")

@@ -75,6 +75,16 @@ class InvalidFileError(FilesError):
                          f"{shown}{tail}")
 
 
+def human_size(count: int) -> str:
+    """``2.6 MB``, ``812 B``: a byte count as the files pane and ``sqltune files`` show it."""
+    value = float(count)
+    for unit in ("B", "kB", "MB", "GB"):
+        if value < 1000 or unit == "GB":
+            return f"{count} B" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1000
+    return f"{count} B"  # pragma: no cover
+
+
 @dataclass(frozen=True)
 class FileInfo:
     """A file on the provider."""

@@ -17,6 +17,7 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Label, ProgressBar, Select, Static
 
+from tui.core.files import human_size
 from tui.messages import DatasetExported, FileUploaded
 from tui.widgets.elide import elide_middle
 from tui.widgets.pane import Pane
@@ -28,16 +29,6 @@ PURPOSES = ("fine-tune", "fine-tune-results", "batch", "assistants", "user_data"
 """Purposes offered by the filter."""
 WIDE = 120
 """From this table width on, purposes and creation dates are shown in full."""
-
-
-def human_size(size: int) -> str:
-    """``1.2 MB`` style."""
-    value = float(size)
-    for unit in ("B", "kB", "MB", "GB"):
-        if value < 1000 or unit == "GB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1000
-    return f"{size} B"
 
 
 def created_text(created_at: int, *, year: bool = True) -> str:
