@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from rich.markup import escape
 from rich.text import Text
+from textual.app import RenderResult
 from textual.coordinate import Coordinate
 from textual.events import Resize
 from textual.widgets import DataTable
@@ -178,8 +179,38 @@ class RunsTable(DataTable[Any]):
         return [] if run is None else [run]
 
 
+CHART_FRAME_ROWS = 4
+"""Rows of a plotext bar chart that hold no bars: the title, the frame's top and bottom, the
+x labels."""
+
+
+def chart_scale(height: int, legend_rows: int) -> tuple[float, list[float]] | None:
+    """The y limit and ticks that put 0, every tick and 100 exactly on rows of a chart
+    ``height`` rows high, with rows above 100 for the legend; None when bars could not be drawn
+    within a quarter tick of their values (at least 2 rows a tick: a bar's top is its value
+    rounded to a row, so off by half a row at most)."""
+    rows = height - CHART_FRAME_ROWS
+    room = rows - 1 - legend_rows  # rows from 0 up to 100 (the row of 0 not counted)
+    ticks: list[float]  # whole numbers, labelled without decimals
+    if room >= 8:
+        span, ticks = room - room % 4, [0, 25, 50, 75, 100]
+    elif room >= 4:
+        span, ticks = room - room % 2, [0, 50, 100]
+    else:
+        return None
+    return 100 * (rows - 1) / span, ticks
+
+
+def chart_rows_needed(legend_rows: int) -> int:
+    """The least height at which :func:`chart_scale` draws bars."""
+    return CHART_FRAME_ROWS + 1 + legend_rows + 4
+
+
 class HardnessChart(PlotextPlot):
-    """EX by Spider hardness level, one bar group per charted model."""
+    """EX by Spider hardness level, one bar group per charted model.
+
+    Bars are drawn only where the plot has the rows to draw them true to the ticks
+    (:func:`chart_scale`); a shorter chart gives the figures as text instead."""
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
@@ -208,10 +239,27 @@ class HardnessChart(PlotextPlot):
             else:
                 plt.multiple_bar(list(LEVELS), [self.series[k] for k in labels],
                                  labels=labels)  # type: ignore[call-arg]
-            # Head-room above 100 keeps the legend (top left) off the tallest bars.
-            plt.ylim(0, 125)
-            plt.yticks([0, 25, 50, 75, 100])
         self.refresh()
+
+    def as_text(self) -> str:
+        """The figures, for a chart too short to draw them."""
+        lines = [f"EX % by hardness (a chart needs {chart_rows_needed(len(self.series))} rows)"]
+        for label, values in self.series.items():
+            figures = "  ".join(f"{level} {value:.1f}"
+                                for level, value in zip(LEVELS, values, strict=True))
+            lines += [label, f"  {figures}"]
+        return "\n".join(lines)
+
+    def render(self) -> RenderResult:
+        if self.series:
+            # The legend (top left, one row a model) sits above the 100 row, off the bars.
+            scale = chart_scale(self.size.height, len(self.series))
+            if scale is None:
+                return Text(self.as_text())
+            top, ticks = scale
+            self.plt.ylim(0, top)
+            self.plt.yticks(ticks)
+        return super().render()
 
 
 class QuestionTable(DataTable[Any]):
