@@ -116,10 +116,6 @@ class Serving:
         self.registry.spec(base_name)  # unknown names fail now, not at the first request
         return LoraChatModel(self, base_name, Path(adapter_dir) if adapter_dir else None)
 
-    def loaded(self, base_name: str) -> bool:
-        """True once the base is in memory."""
-        return base_name in self._bases
-
     def base(self, name: str) -> _Base:
         """The base in memory, loading it the first time (ModelUnavailable when it cannot be)."""
         found = self._bases.get(name)

@@ -25,7 +25,7 @@ import random
 import tempfile
 import time
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -387,8 +387,3 @@ class LoraTrainer:
         if saved["cuda_rng"] and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(saved["cuda_rng"])
         self.steps_done = int(saved["steps_done"])
-
-
-def settings_dict(settings: LoraSettings) -> dict[str, Any]:
-    """Plain dict of the settings (what the worker process receives)."""
-    return asdict(settings)
