@@ -25,6 +25,7 @@ from tui.core.budget import (
 from tui.core.counters import BaseModelInfo
 from tui.core.job_form import training_duration
 from tui.core.models import DEFAULT_MODEL
+from tui.core.paths import exports_dir
 from tui.core.pricing import price_for, priced_models
 from tui.core.tokens import undated
 from tui.messages import DatasetExported
@@ -356,7 +357,7 @@ class TokenMeter(Pane):
         assert self.result is not None and self.budget is not None
         stem = f"{Path(self.result.root).name}-{self.budget.model}-{self.budget.kept}"
         stem = stem.replace("/", "_")  # a Hub id names a real base: Qwen/Qwen2.5-...
-        folder = _exports_dir()
+        folder = exports_dir()
         validation = folder / f"{stem}-validation.jsonl" if self.result.validation else None
         return folder / f"{stem}.jsonl", validation
 
@@ -425,9 +426,3 @@ class TokenMeter(Pane):
             self.post_message(FileUploaded(info.id, info.filename))
         self.app.query_one("#panes", TabbedContent).active = f"tab-{JobsPane.PANE_ID}"
         self.app.query_one(JobsPane).open_create_form(message.export.defaults)
-
-
-def _exports_dir() -> Path:
-    from tui.core.paths import data_dir
-
-    return data_dir() / "exports"
