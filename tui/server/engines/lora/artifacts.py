@@ -102,7 +102,10 @@ def read_trainer_state(blob: bytes) -> bytes | None:
 
 def adapter_files(blob: bytes) -> dict[str, bytes]:
     """The adapter folder's files, by name."""
-    members = _members(blob)
+    return _adapter(_members(blob))
+
+
+def _adapter(members: dict[str, bytes]) -> dict[str, bytes]:
     files = {name: members.get(f"adapter/{name}") for name in ADAPTER_FILES}
     missing = [name for name, data in files.items() if data is None]
     if missing:
@@ -115,14 +118,14 @@ def adapter_only(blob: bytes) -> bytes:
     members = _members(blob)
     if TRAINER_STATE not in members:
         return blob
-    return pack(_meta(members), adapter_files(blob))
+    return pack(_meta(members), _adapter(members))
 
 
 def unpack_adapter(blob: bytes, dest: Path) -> AdapterMeta:
     """Write the blob's PEFT adapter folder into ``dest`` (created) and return its description."""
     members = _members(blob)
     meta = _meta(members)
-    files = adapter_files(blob)
+    files = _adapter(members)
     dest.mkdir(parents=True, exist_ok=True)
     for name, data in files.items():  # fixed names only: nothing from the tar picks a path
         partial = dest / f".{name}.partial"
