@@ -117,8 +117,8 @@ class JobRunner:
         if found is None:
             from tui.server.engines.lora import train_extra_missing
 
-            why = (f" ({train_extra_missing()})" if name == "lora" and train_extra_missing()
-                   else "")
+            missing = train_extra_missing() if name == "lora" else None
+            why = f" ({missing})" if missing else ""
             raise JobFailed("engine_unavailable", f"This server has no {name!r} training "
                             f"engine{why}.")
         return found
