@@ -47,12 +47,15 @@ class Activity:
 
 
 ACTIVITY = web.AppKey("sqltune_activity", Activity)
+IDLE_BEFORE = web.RequestKey("sqltune_idle_before", float)
+"""The server's idle seconds when the request arrived (it touches the activity itself)."""
 
 
 @web.middleware
 async def activity_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     """Every request, authorized or not, counts as activity from its start to its end."""
     activity = request.app[ACTIVITY]
+    request[IDLE_BEFORE] = activity.idle_s()
     activity.in_flight += 1
     activity.touch()
     try:
@@ -77,7 +80,7 @@ async def server_status(request: web.Request) -> web.Response:
         "kind": activity.kind, "started_at": activity.started_at,
         "uptime_s": round(time.time() - activity.started_at, 3),
         "idle_timeout_s": activity.idle_timeout_s,
-        "idle_s": round(time.monotonic() - activity.last_active, 3),
+        "idle_s": round(request.get(IDLE_BEFORE, 0.0), 3),
         "data_dir": str(server.data_dir), "speed": server.pace.label,
         "jobs": unfinished_jobs(request.app)})
 
