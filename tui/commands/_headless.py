@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Seque
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
+from tui.core.elide import elide_middle
 from tui.core.files import human_size
 
 if TYPE_CHECKING:
@@ -174,17 +175,6 @@ def output_width(stream: TextIO | None = None) -> int | None:
         if stream.isatty():
             return shutil.get_terminal_size().columns
     return None
-
-
-def elide_middle(text: str, width: int) -> str:
-    """``fine-tune…ults.csv``: both ends kept, where names differ most."""
-    if len(text) <= width:
-        return text
-    if width <= 1:
-        return text[:width]
-    left = width // 2
-    right = width - 1 - left
-    return text[:left] + "…" + (text[-right:] if right else "")
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,9 @@ from textual.coordinate import Coordinate
 from textual.message import Message
 from textual.widgets import DataTable, Label, ProgressBar, Select, Static
 
+from tui.core.elide import elide_middle
 from tui.core.files import human_size
 from tui.messages import DatasetExported, FileUploaded
-from tui.widgets.elide import elide_middle
 from tui.widgets.pane import Pane
 
 if TYPE_CHECKING:

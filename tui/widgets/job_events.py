@@ -17,9 +17,9 @@ from textual.events import Resize
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Label
 
+from tui.core.elide import elide_middle
 from tui.core.job_status import ACTIVE_STATUSES
 from tui.messages import FileUploaded, JobCreated, JobEnded
-from tui.widgets.elide import elide_middle
 from tui.widgets.jobs.detail import JobDetail, status_text
 from tui.widgets.pane import Pane
 

@@ -13,9 +13,9 @@ from textual.events import Resize
 from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
+from tui.core.elide import elide_end
 from tui.core.hardness import LEVELS
 from tui.core.report import QuestionResult, SkippedQuestion
-from tui.widgets.elide import elide_end
 
 if TYPE_CHECKING:
     from tui.core.eval_runs import EvalRun

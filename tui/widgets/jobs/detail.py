@@ -18,8 +18,8 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
+from tui.core.elide import elide_middle
 from tui.messages import JobEnded
-from tui.widgets.elide import elide_middle
 from tui.widgets.jobs.chart import LossChart
 from tui.widgets.jobs.events import EventLog
 

@@ -17,6 +17,7 @@ from textual.reactive import reactive
 from textual.widgets import DataTable, Static, TextArea
 from textual.worker import get_current_worker
 
+from tui.core.elide import elide_middle
 from tui.core.inference import Answer
 from tui.core.playground import (
     MAX_ROWS,
@@ -28,7 +29,6 @@ from tui.core.playground import (
     run_scored,
 )
 from tui.core.sqlexec import ReadOnlyExecutor, jsonable
-from tui.widgets.elide import elide_middle
 
 CELL_WIDTH = 40
 """Characters of a value shown in a cell (the rest is cut with an ellipsis)."""

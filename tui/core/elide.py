@@ -1,4 +1,5 @@
-"""Text cut to a width for tables and lists: in the middle (names, ids) or at the end."""
+"""Text cut to a width for tables and lists (the app's panes and the headless CLI): in the
+middle (names, ids) or at the end."""
 
 from __future__ import annotations
 
