@@ -8,7 +8,6 @@ loader and cached as safetensors under the server's folder, keyed by the file's 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from tui.core.history import sha256_file
 from tui.server.engines.base import EngineError
 
 log = logging.getLogger(__name__)
@@ -295,15 +295,6 @@ def _remember(cache_dir: Path, key: str, folder: Path) -> None:
     tmp.replace(cache_dir / "gguf-index.json")
 
 
-def file_sha256(path: Path) -> str:
-    """The file's sha256 (read in 8 MB blocks)."""
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while block := handle.read(8 * 1024 * 1024):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def _gguf_folder(spec: BaseModelSpec, cache_dir: Path, say: Progress) -> Path:
     source = Path(spec.source)
     if not source.is_file():
@@ -314,7 +305,7 @@ def _gguf_folder(spec: BaseModelSpec, cache_dir: Path, say: Progress) -> Path:
     if known is not None:
         return known
     say(f"Hashing {source.name} ({_megabytes(source.stat().st_size)})")
-    sha = file_sha256(source)
+    sha = sha256_file(source)
     folder = cache_dir / f"gguf-{sha[:16]}"
     if not (folder / _DONE).is_file():
         _convert_gguf(spec, source, sha, folder, say)
