@@ -37,6 +37,11 @@ def sdk_json(obj: Any) -> dict[str, Any]:
     return dict(to_dict(mode="json")) if callable(to_dict) else {}
 
 
+def given(**options: Any) -> dict[str, Any]:
+    """The options that were given (not None): a listing call's paging keywords."""
+    return {name: value for name, value in options.items() if value is not None}
+
+
 @dataclass(frozen=True)
 class ListPage(Generic[T]):
     """One page of a provider listing: the items, and the page object itself."""
@@ -236,10 +241,8 @@ class FileService:
     async def page(self, *, limit: int | None = None, after: str | None = None,
                    purpose: str | None = None, order: str | None = None) -> ListPage[FileInfo]:
         """One page of files as the provider lists it (newest first unless ``order="asc"``)."""
-        kwargs: dict[str, Any] = {name: value for name, value in
-                                  (("limit", limit), ("after", after), ("purpose", purpose),
-                                   ("order", order)) if value is not None}
-        page = await self._call("listing files", self._client.files.list(**kwargs))
+        page = await self._call("listing files", self._client.files.list(
+            **given(limit=limit, after=after, purpose=purpose, order=order)))
         return ListPage([FileInfo.from_sdk(item) for item in page.data],
                         bool(page.has_more), sdk_json(page))
 

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from tui.core.config import ProviderKind
-from tui.core.files import ListPage, sdk_json
+from tui.core.files import ListPage, given, sdk_json
 from tui.core.follower import JobEvent
 from tui.core.job_status import TERMINAL_STATUSES
 from tui.core.providers import Capabilities, default_capabilities, fine_tuning_note
@@ -195,11 +195,6 @@ class ResultsTable:
         return out
 
 
-def _paging(limit: int | None, after: str | None) -> dict[str, Any]:
-    return {name: value for name, value in (("limit", limit), ("after", after))
-            if value is not None}
-
-
 def parse_results_csv(text: str) -> ResultsTable:
     """Parse a step-metrics CSV; non-numeric or empty cells become None."""
     reader = csv.DictReader(io.StringIO(text))
@@ -312,7 +307,7 @@ class JobService:
                    after: str | None = None) -> ListPage[JobInfo]:
         """One page of jobs as the provider lists it, newest first."""
         page = await self._call("listing jobs", self._client.fine_tuning.jobs.list(
-            **_paging(limit, after)))
+            **given(limit=limit, after=after)))
         return ListPage([JobInfo.from_sdk(job) for job in page.data], bool(page.has_more),
                         sdk_json(page))
 
@@ -321,7 +316,7 @@ class JobService:
         """One page of a job's events as the provider lists them, newest first."""
         page = await self._call(f"listing events of job {job_id}",
                                 self._client.fine_tuning.jobs.list_events(
-                                    job_id, **_paging(limit, after)))
+                                    job_id, **given(limit=limit, after=after)))
         return ListPage([JobEvent.from_sdk(event) for event in page.data],
                         bool(page.has_more), sdk_json(page))
 
@@ -331,7 +326,7 @@ class JobService:
         self._require("checkpoints", "listing checkpoints")
         page = await self._call(f"listing checkpoints of job {job_id}",
                                 self._client.fine_tuning.jobs.checkpoints.list(
-                                    job_id, **_paging(limit, after)))
+                                    job_id, **given(limit=limit, after=after)))
         return ListPage([CheckpointInfo.from_sdk(item) for item in page.data],
                         bool(page.has_more), sdk_json(page))
 
