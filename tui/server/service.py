@@ -81,11 +81,6 @@ class ServiceState:
         """The TCP port of ``url``."""
         return urlparse(self.url).port or 0
 
-    @property
-    def host(self) -> str:
-        """The host of ``url``."""
-        return urlparse(self.url).hostname or "127.0.0.1"
-
 
 def state_path(folder: Path) -> Path:
     """``<folder>/server.json``."""
@@ -280,9 +275,6 @@ def _spawn_lock(folder: Path, timeout: float) -> Iterator[None]:
         os.close(fd)
 
 
-_children: list[subprocess.Popen[bytes]] = []
-
-
 def _reap(process: subprocess.Popen[bytes]) -> None:
     process.wait()  # a service that exits while we run must not stay a zombie
 
@@ -312,7 +304,6 @@ def spawn(folder: Path, *, port: int = 0, speed: str = "demo",
         process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log,
                                    stderr=subprocess.STDOUT, cwd=folder, env=env,
                                    start_new_session=True, close_fds=True)
-    _children.append(process)
     threading.Thread(target=_reap, args=(process,), name="sqltune-service-reaper",
                      daemon=True).start()
     return process
