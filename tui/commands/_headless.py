@@ -165,11 +165,17 @@ def print_page(args: argparse.Namespace, page: ListPage[Any], lines: Sequence[st
 
 # --- plain text ----------------------------------------------------------------------------------
 
+def env_columns() -> int | None:
+    """$COLUMNS when it is a positive number."""
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else None
+
+
 def output_width(stream: TextIO | None = None) -> int | None:
     """Columns to fit: $COLUMNS, else the terminal's; None (no cutting) when piped."""
-    columns = os.environ.get("COLUMNS", "")
-    if columns.isdigit() and int(columns) > 0:
-        return int(columns)
+    columns = env_columns()
+    if columns is not None:
+        return columns
     stream = stream or sys.stdout
     with contextlib.suppress(AttributeError, ValueError, OSError):
         if stream.isatty():
@@ -302,9 +308,9 @@ class ProgressBar:
 
     def _columns(self) -> int:
         """$COLUMNS, else the width of the terminal the bar is drawn on (stdout may be piped)."""
-        columns = os.environ.get("COLUMNS", "")
-        if columns.isdigit() and int(columns) > 0:
-            return int(columns)
+        columns = env_columns()
+        if columns is not None:
+            return columns
         with contextlib.suppress(AttributeError, ValueError, OSError):
             return os.get_terminal_size(self.stream.fileno()).columns
         return shutil.get_terminal_size().columns
