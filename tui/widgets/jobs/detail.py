@@ -104,7 +104,6 @@ class JobDetail(Vertical, can_focus=True):
         """Step progress read from metrics events."""
         self.results: Any = None
         """The results CSV (tui.core.jobs.ResultsTable) once the job ended, else None."""
-        self._events: list[Any] = []
         self._checkpoints: list[Any] = []
         self._was_terminal = True
         self._follower: Any = None
@@ -163,7 +162,7 @@ class JobDetail(Vertical, can_focus=True):
 
     def open(self, job_id: str) -> None:
         """Show a job and follow it until it ends."""
-        self._events, self._checkpoints, self.results = [], [], None
+        self._checkpoints, self.results = [], None
         self.job, self.link, self.progress = None, None, None
         self.query_one(EventLog).clear_events()
         self.query_one(LossChart).clear_points()
@@ -249,12 +248,12 @@ class JobDetail(Vertical, can_focus=True):
 
         if self.job is not None and message.job_id != self.job.id:
             return
-        self.query_one(EventLog).add_events(message.events)
-        self._events.extend(message.events)
+        log = self.query_one(EventLog)
+        log.add_events(message.events)
         metrics = [e.data for e in message.events if e.type == "metrics" and e.data]
         if metrics:
             self.query_one(LossChart).add_metrics(metrics)
-            self.progress = progress_from_events(self._events)
+            self.progress = progress_from_events(log.events)
         self._show_header()
 
     def on_job_detail_link_changed(self, message: LinkChanged) -> None:
