@@ -53,12 +53,7 @@ class ServiceEndpoint:
         """The server's data folder."""
         self.api_key = client_key(folder)
         """Its bearer key (never shown)."""
-        found = ensure_running(folder, self.api_key)
-        self.base_url = found.state.url
-        """The service's base URL, ending in ``/v1``."""
-        self.pid = found.state.pid
-        """The service's process id."""
-        self._idle_timeout_s = found.state.idle_timeout_s
+        self._state = ensure_running(folder, self.api_key).state
         self._moved: list[Callable[[str], None]] = []
         self._closed = threading.Event()
         self._thread: threading.Thread | None = None
@@ -70,8 +65,18 @@ class ServiceEndpoint:
     def __repr__(self) -> str:
         return f"ServiceEndpoint(base_url={self.base_url!r}, pid={self.pid})"
 
+    @property
+    def base_url(self) -> str:
+        """The service's base URL, ending in ``/v1``."""
+        return self._state.url
+
+    @property
+    def pid(self) -> int:
+        """The service's process id."""
+        return self._state.pid
+
     def _interval(self) -> float:
-        idle = self._idle_timeout_s
+        idle = self._state.idle_timeout_s
         return min(idle / 3, KEEP_ALIVE_MAX_S) if idle > 0 else KEEP_ALIVE_MAX_S
 
     def _keep_alive(self) -> None:
@@ -81,13 +86,12 @@ class ServiceEndpoint:
             try:
                 if probe(self.base_url, self.api_key) is not None:
                     continue
-                found = ensure_running(self.folder, self.api_key, prefer_port=_port(self.base_url))
+                found = ensure_running(self.folder, self.api_key, prefer_port=self._state.port)
             except ServiceError as error:
                 log.warning("local server: %s", error)
                 continue
             moved = found.state.url != self.base_url
-            self.base_url, self.pid = found.state.url, found.state.pid
-            self._idle_timeout_s = found.state.idle_timeout_s
+            self._state = found.state  # one assignment: url and pid never seen half-updated
             if moved:  # its old port was taken: clients must follow
                 log.warning("local server restarted at %s", self.base_url)
                 for callback in list(self._moved):
@@ -103,12 +107,6 @@ class ServiceEndpoint:
         self._closed.set()
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(5.0)
-
-
-def _port(url: str) -> int:
-    from urllib.parse import urlparse
-
-    return urlparse(url).port or 0
 
 
 def local_endpoint(*, keep_alive: bool = True) -> AttachedServer | ServiceEndpoint:
