@@ -43,20 +43,15 @@ def _record(report: EvalReport, provider: str | None) -> None:
               file=sys.stderr)
 
 
-def _local_starter() -> Any:
-    from tui.launch import local_endpoint
-
-    return local_endpoint()  # the data folder's one server, never a second
-
-
 async def _run_model(args: argparse.Namespace, dataset: SpiderDataset,
                      examples: list[Example]) -> EvalReport:
     from tui.core.evaluate import evaluate
     from tui.core.providers import install_secret_redaction, make_async_client, resolve_provider
+    from tui.launch import local_endpoint
 
     install_secret_redaction()
     provider = getattr(args, "provider", None)
-    resolved = resolve_provider(provider, start_local=_local_starter)
+    resolved = resolve_provider(provider, start_local=local_endpoint)
     try:
         client = make_async_client(resolved)
         try:

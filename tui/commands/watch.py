@@ -19,17 +19,11 @@ from tui.core.providers import (
     make_async_client,
     resolve_provider,
 )
+from tui.launch import local_endpoint
 
 SUCCESS_STATUS = "succeeded"
 EXIT_INTERRUPTED = 130
 """Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
-
-
-def _local_starter() -> LocalEndpoint:
-    from tui.launch import local_endpoint
-
-    endpoint: LocalEndpoint = local_endpoint()  # the data folder's one server, never a second
-    return endpoint
 
 
 class _Interrupt:
@@ -72,7 +66,7 @@ async def print_events(follower: EventFollower, out: TextIO) -> str | None:
 
 
 async def watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
-                start_local: Callable[[], LocalEndpoint] = _local_starter) -> int:
+                start_local: Callable[[], LocalEndpoint] = local_endpoint) -> int:
     """Follow ``job_id`` and print its events; 0 when it succeeded, 1 otherwise, 130 on Ctrl-C."""
     interrupt = _Interrupt()
     loop = asyncio.get_running_loop()
