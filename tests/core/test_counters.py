@@ -106,6 +106,19 @@ def test_prepare_counts_the_demo_with_the_base_tokenizer(tiny_model_dir: Path) -
     assert budget.trained_tokens == 0 and budget.total_tokens == sum(result.tokens)
 
 
+def test_a_refit_with_the_result_counter_keeps_a_real_base_free(tiny_model_dir: Path) -> None:
+    from tui.core.budget import fit_to_budget
+    from tui.core.paths import demo_dir
+    from tui.core.prepare import PrepareOptions, prepare
+
+    counter = counter_for("tiny", [tiny_base(tiny_model_dir)])
+    result = prepare(demo_dir(), PrepareOptions(model="tiny", epochs=2), counter=counter)
+    assert result.counter is counter
+    refit = fit_to_budget(result.tokens, model="tiny", epochs=3, counter=result.counter)
+    assert refit.free and refit.context_limit == 1024 and refit.encoding == "tiny tokenizer"
+    assert refit.costs_usd == {} and refit.kept == 0
+
+
 def test_examples_over_a_real_base_context_are_left_out(tiny_model_dir: Path) -> None:
     from tui.core.budget import fit_to_budget
 

@@ -115,6 +115,9 @@ class PrepareResult:
     """Seconds per phase."""
     worker: str = "in-process"
     """Where the databases were read: "forked" (a helper process) or "in-process"."""
+    counter: ChatCounter | None = field(default=None, compare=False, repr=False)
+    """The counter that counted ``tokens``: a refit passes it to fit_to_budget, so a real
+    base's budget stays free and within that base's context."""
 
     @property
     def skipped_examples(self) -> int:
@@ -265,7 +268,7 @@ def prepare(root: Path, options: PrepareOptions | None = None, *,
                          skipped=skipped, validation=sorted(held),
                          validation_messages=held_out, validation_tokens=held_tokens,
                          warnings=warnings, timings=timings,
-                         worker="forked" if forked else "in-process")
+                         worker="forked" if forked else "in-process", counter=counter)
 
 
 _MIN_JOBS_TO_FORK = 8  # below this, forking costs more than it saves

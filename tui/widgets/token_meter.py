@@ -265,10 +265,11 @@ class TokenMeter(Pane):
 
     @work(thread=True, exclusive=True, group="budget", exit_on_error=False)
     def refit(self, tokens: list[int], groups: list[str], model: str, epochs: Any, limit: int,
-              strategy: Any) -> None:
-        """Fit the counted examples to new epochs, limit or strategy (no recount)."""
+              strategy: Any, counter: Any = None) -> None:
+        """Fit the counted examples to new epochs, limit or strategy (no recount; ``counter``,
+        the one that counted them, keeps a real base free and within its context)."""
         budget = fit_to_budget(tokens, model=model, groups=groups, epochs=epochs,
-                               token_limit=limit, strategy=strategy)
+                               token_limit=limit, strategy=strategy, counter=counter)
         self.post_message(self.Fitted(budget))
 
     def on_token_meter_fitted(self, message: Fitted) -> None:
@@ -296,7 +297,7 @@ class TokenMeter(Pane):
         self._show_state("fitting…")
         result = self.result
         self.refit(result.tokens, [e.db_id for e in result.examples], self._model(), epochs,
-                   limit, strategy)
+                   limit, strategy, result.counter)
 
     # ── showing ─────────────────────────────────────────────────────────────────────────
 
