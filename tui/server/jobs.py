@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import threading
 import time
 from collections import deque
 from pathlib import Path
@@ -139,8 +140,8 @@ class JobRunner:
         """Stop the job's live run at once if its engine can (the lora worker is killed)."""
         run = self.runs.get(job_id)
         abort = getattr(run, "abort", None)
-        if callable(abort):
-            abort()
+        if callable(abort):  # off the event loop: the lora worker's abort reaps the killed process
+            threading.Thread(target=abort, name=f"abort {job_id}", daemon=True).start()
 
     def wake_event(self, job_id: str) -> asyncio.Event:
         """The event a paused driver waits on."""
