@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import datetime as dt
 import json
@@ -16,8 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from tui.core.elide import elide_middle
-from tui.core.files import human_size
 
+# asyncio and tui.core.files load when a command runs: tui.cli imports this module for the
+# exit-code epilog while it builds the parser, at every sqltune start.
 if TYPE_CHECKING:
     import openai
 
@@ -74,6 +74,8 @@ class Provider:
 @contextlib.asynccontextmanager
 async def open_provider(args: argparse.Namespace) -> AsyncIterator[Provider]:
     """Resolve ``--provider`` (else config, environment, the local server) and open a client."""
+    import asyncio
+
     from tui.core.config import ConfigError
     from tui.core.providers import (
         ProviderError,
@@ -120,6 +122,8 @@ async def call_service(args: argparse.Namespace, make: Callable[[Provider], Serv
 def run_command(prog: str, args: argparse.Namespace,
                 action: Callable[[], Coroutine[Any, Any, int]]) -> int:
     """Run one async action: errors become a message (and a JSON error object) and an exit code."""
+    import asyncio
+
     from tui.core.providers import redact
 
     try:
@@ -283,6 +287,8 @@ class ProgressBar:
 
     def render(self, progress: UploadProgress, width: int) -> str:
         """``train.jsonl  [#######-------]  48%  1.2 MB/2.6 MB`` in at most ``width`` columns."""
+        from tui.core.files import human_size
+
         parts = f" part {progress.part}/{progress.parts}" if progress.parts > 1 else ""
         tail = (f"{progress.fraction:4.0%}  "
                 f"{human_size(progress.sent)}/{human_size(progress.total)}{parts}")
