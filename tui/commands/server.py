@@ -10,14 +10,8 @@ import signal
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from aiohttp import web
-
-from tui.server.activity import Activity, instrument, wait_until_idle
-from tui.server.app import ServerConfig, build_app, server_data_dir
-from tui.server.auth import KEY_ENV, key_path
-from tui.server.faults import FaultSpecError, parse_faults
-from tui.server.pace import Pace, SpeedError
 from tui.server.service import (
     DEFAULT_IDLE_S,
     EXIT_BUSY,
@@ -25,6 +19,14 @@ from tui.server.service import (
     FolderBusy,
     FolderOwner,
 )
+
+# aiohttp and the server load only to serve: `sqltune server status|stop|start` never needs them.
+if TYPE_CHECKING:
+    from aiohttp import web
+
+    from tui.server.activity import Activity
+    from tui.server.app import ServerConfig
+    from tui.server.pace import Pace
 
 
 def is_loopback(host: str) -> bool:
@@ -78,6 +80,11 @@ def run(args: argparse.Namespace) -> int:
         from tui.commands.server_control import run as control
 
         return control(args)
+    from tui.server.activity import Activity
+    from tui.server.app import ServerConfig, server_data_dir
+    from tui.server.faults import FaultSpecError, parse_faults
+    from tui.server.pace import Pace, SpeedError
+
     host: str = args.host
     if not is_loopback(host) and not args.allow_remote:
         print(f"sqltune server: refusing to listen on {host}: it is not a loopback address. "
@@ -126,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
 
 async def _bind(app: web.Application, host: str, port: int,
                 fallback: bool) -> tuple[web.AppRunner, int]:
+    from aiohttp import web
+
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:
@@ -150,6 +159,10 @@ def _client_host(host: str) -> str:
 
 async def _serve(config: ServerConfig, owner: FolderOwner, activity: Activity, host: str,
                  port: int, pace: Pace, faulty: bool) -> int:
+    from tui.server.activity import instrument, wait_until_idle
+    from tui.server.app import build_app
+    from tui.server.auth import KEY_ENV, key_path
+
     service = activity.kind == "service"
     app = build_app(config)
     instrument(app, activity)

@@ -25,9 +25,11 @@ EXIT_NOT_RUNNING = 3
 
 
 def _folder(args: argparse.Namespace) -> Path:
-    from tui.server.app import server_data_dir
+    """tui.server.app.server_data_dir's folder, without importing aiohttp and the server."""
+    from tui.core.paths import data_dir
 
-    return server_data_dir(getattr(args, "data_dir", None)).resolve()
+    given = getattr(args, "data_dir", None)
+    return (Path(given) if given is not None else data_dir() / "server").resolve()
 
 
 def _duration(seconds: float) -> str:
