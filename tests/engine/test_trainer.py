@@ -123,3 +123,56 @@ def test_under_bf16_the_frozen_base_is_bf16_and_the_adapter_learns_in_fp32(
     metrics = [trainer.step() for _ in range(trainer.total_steps)]
     assert all(m.train_loss == m.train_loss for m in metrics)  # no NaN
     assert metrics[-1].train_loss < metrics[0].train_loss
+
+
+def test_compiled_layers_train_as_the_uncompiled_ones(tiny_model_dir: Path) -> None:
+    from tui.server.engines.lora.trainer import LoraSettings, LoraTrainer
+
+    train = [example(n) for n in range(3)]
+    hp = Hyperparameters(n_epochs=2, batch_size=1, learning_rate_multiplier=5)
+    plain = LoraTrainer(tiny_model_dir, "tiny", train, None, hp, seed=4,
+                        settings=LoraSettings(precision="fp32", compile="auto"))
+    assert not plain.compiled  # auto: the 64-wide model would compile longer than it trains
+    compiled = LoraTrainer(tiny_model_dir, "tiny", train, None, hp, seed=4,
+                           settings=LoraSettings(precision="fp32", compile="on"))
+    assert compiled.compiled
+    for _ in range(plain.total_steps):
+        want, got = plain.step(), compiled.step()
+        assert got.train_loss == pytest.approx(want.train_loss, rel=1e-3)
+        assert got.train_mean_token_accuracy == want.train_mean_token_accuracy
+    assert compiled.compiled  # no fallback happened
+
+
+FALLBACK_SCRIPT = """
+import json, sys
+from pathlib import Path
+from tui.server.engines.base import Hyperparameters
+from tui.server.engines.lora.trainer import LoraSettings, LoraTrainer
+train = json.loads(sys.argv[2])
+trainer = LoraTrainer(Path(sys.argv[1]), "tiny", train, None,
+                      Hyperparameters(n_epochs=1, batch_size=1, learning_rate_multiplier=5),
+                      seed=4, settings=LoraSettings(precision="fp32", compile="on"))
+before = trainer.compiled
+metrics = [trainer.step() for _ in range(trainer.total_steps)]
+print(json.dumps({"before": before, "after": trainer.compiled,
+                  "steps": [m.step for m in metrics]}))
+"""
+
+
+def test_a_failed_compilation_trains_uncompiled(tiny_model_dir: Path, tmp_path: Path) -> None:
+    import json
+    import os
+    import subprocess
+    import sys
+
+    # No C++ compiler for Inductor (and an empty kernel cache, so it must build one).
+    env = {**os.environ, "CXX": str(tmp_path / "no-such-compiler"),
+           "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    train = [example(n) for n in range(2)]
+    done = subprocess.run([sys.executable, "-c", FALLBACK_SCRIPT, str(tiny_model_dir),
+                           json.dumps(train)], env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result == {"before": True, "after": False, "steps": [1, 2]}
+    assert "torch.compile failed, training uncompiled" in done.stderr
