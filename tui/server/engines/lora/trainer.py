@@ -289,7 +289,7 @@ class LoraTrainer:
 
             for module in model.modules():
                 if isinstance(module, BaseTunerLayer):
-                    module.cast_input_dtype_enabled = False
+                    setattr(module, "cast_input_dtype_enabled", False)  # noqa: B010
         model.to(self.device)
         return model
 
