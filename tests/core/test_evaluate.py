@@ -160,7 +160,7 @@ async def test_429s_are_waited_out_and_every_question_is_scored_once(
     progress: list[Progress] = []
     with start_local_server(tmp_path / "busy", speed="max",
                             faults="429=0.3,seed=5,retry_after_ms=5") as busy:
-        # No SDK retries: the evaluation's own backoff must absorb every 429.
+        # The client retries nothing: model_predictor's own SDK budget absorbs every 429.
         report = await _run(busy, BASE, dev, concurrency=8, sdk_retries=0,
                             progress=progress, calls=calls)
         injected = busy.faults_injected["429"]

@@ -18,6 +18,7 @@ from tui.core.files import (
     InvalidFileError,
     UploadCancelled,
     UploadProgress,
+    _cancellable,
 )
 from tui.core.providers import install_secret_redaction, make_async_client, resolve_provider
 from tui.server.inprocess import LocalServer, start_local_server
@@ -98,6 +99,77 @@ async def test_cancel_single_and_multipart_uploads(client: openai.AsyncOpenAI,
         with pytest.raises(UploadCancelled):
             await service.upload(path, progress=stop_early, cancel=cancel)
         assert {f.id for f in await service.list()} == before
+
+
+async def test_cancelling_the_uploading_task_propagates(client: openai.AsyncOpenAI,
+                                                        tmp_path: Path) -> None:
+    path = write_singer_jsonl(tmp_path / "train.jsonl", 120)
+    loop = asyncio.get_running_loop()
+    for service in (FileService(client),
+                    FileService(client, part_size=8 * 1024, multipart_threshold=1024)):
+        before = {f.id for f in await service.list()}
+        running: list[asyncio.Task[object]] = []
+
+        def stop_early(progress: UploadProgress, running: list[asyncio.Task[object]] = running,
+                       ) -> None:
+            if progress.sent > 0 and running:
+                loop.call_soon_threadsafe(running[0].cancel)
+
+        running.append(asyncio.create_task(service.upload(path, progress=stop_early,
+                                                          cancel=asyncio.Event())))
+        with pytest.raises(asyncio.CancelledError):  # not UploadCancelled: nobody pressed cancel
+            await running[0]
+        await asyncio.sleep(0.3)  # a request left running would have created its file by now
+        assert {f.id for f in await service.list()} == before
+
+
+async def test_a_cancel_while_abandoning_the_request_still_propagates() -> None:
+    started, cleaning = asyncio.Event(), asyncio.Event()
+    outcome: list[str] = []
+
+    async def request() -> str:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            cleaning.set()
+            await asyncio.sleep(0.2)  # an HTTP request takes a moment to wind down
+            outcome.append("request cancelled")
+            raise
+        return "uploaded"
+
+    cancel = asyncio.Event()
+    task = asyncio.create_task(_cancellable(request(), cancel))
+    await started.wait()
+    cancel.set()  # the user cancels the upload: the request is being abandoned...
+    await cleaning.wait()
+    task.cancel()  # ...when the app itself cancels the uploading worker
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0.3)
+    assert outcome == ["request cancelled"]
+
+
+async def test_a_cancelled_caller_cancels_the_request() -> None:
+    started = asyncio.Event()
+    outcome: list[str] = []
+
+    async def request() -> str:
+        started.set()
+        try:
+            await asyncio.sleep(30)
+        except asyncio.CancelledError:
+            outcome.append("request cancelled")
+            raise
+        return "uploaded"
+
+    task = asyncio.create_task(_cancellable(request(), asyncio.Event()))
+    await started.wait()
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    await asyncio.sleep(0)
+    assert outcome == ["request cancelled"]
 
 
 async def test_head_and_delete(client: openai.AsyncOpenAI, tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 
+import httpx2
 import openai
 import pytest
 from aiohttp import web
@@ -93,58 +94,63 @@ async def test_fatal_and_non_fatal_errors(server: LocalServer) -> None:
     assert "temperature" in bad.value.message
 
 
+def _counted(server: LocalServer, retries: int, attempts: list[int]) -> openai.AsyncOpenAI:
+    """A client whose every request on the wire is noted (its x-stainless-retry-count)."""
+    async def note(request: httpx2.Request) -> None:
+        attempts.append(int(request.headers["x-stainless-retry-count"]))
+
+    return openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key,
+                              max_retries=retries,
+                              http_client=httpx2.AsyncClient(event_hooks={"request": [note]}))
+
+
 async def test_429s_wait_as_the_server_asks_then_succeed(flaky: LocalServer) -> None:
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
+    attempts: list[int] = []
     before = flaky.faults_injected["429"]
-    async with _client(flaky) as client:  # no SDK retries: every 429 reaches ask_for_sql
-        answers = [await ask_for_sql(client, BASE, _messages(f"Question {n}?"),
-                                     rate_limit_retries=20, sleep=sleep) for n in range(8)]
+    async with _counted(flaky, 20, attempts) as client:  # the SDK alone retries the 429s
+        answers = [await ask_for_sql(client, BASE, _messages(f"Question {n}?"))
+                   for n in range(8)]
     injected = flaky.faults_injected["429"] - before
     assert injected > 0 and all(answer.sql for answer in answers)
-    # One wait per injected 429, each the server's retry-after-ms (5 ms), not retry-after (1 s).
-    assert waits == [pytest.approx(0.005)] * injected
+    # One retry per injected 429, each the SDK's (its retry count), none of ours on top; the
+    # wait the server's retry-after-ms asks is tested in test_retries.py (a scripted server).
+    assert len(attempts) == 8 + injected
+    assert attempts.count(0) == 8 and sum(1 for n in attempts if n > 0) == injected
 
 
 async def test_429_gives_up_after_the_retries(always_429: LocalServer) -> None:
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
+    attempts: list[int] = []
     before = always_429.faults_injected["429"]
-    async with _client(always_429, retries=1) as client:
+    async with _counted(always_429, 2, attempts) as client:
         with pytest.raises(InferenceError) as caught:
-            await ask_for_sql(client, BASE, _messages(), rate_limit_retries=2, sleep=sleep)
+            await ask_for_sql(client, BASE, _messages())
     assert caught.value.kind == "rate_limited" and not caught.value.fatal
-    assert waits == [pytest.approx(0.03)] * 2
-    # 3 attempts of ours, each with 1 SDK retry.
-    assert always_429.faults_injected["429"] - before == 6
+    # The first attempt and the SDK's 2 retries; no attempt of ours on top.
+    assert attempts == [0, 1, 2]
+    assert always_429.faults_injected["429"] - before == 3
 
 
 
-async def test_exhausted_quota_is_fatal_at_once(quota_server: str) -> None:
-    waits: list[float] = []
-
-    async def sleep(seconds: float) -> None:
-        waits.append(seconds)
-
-    async with openai.AsyncOpenAI(base_url=quota_server, api_key="sk-test",
-                                  max_retries=0) as client:
+async def test_exhausted_quota_is_fatal_at_once(
+        quota_server: tuple[str, list[str]]) -> None:
+    url, received = quota_server
+    async with openai.AsyncOpenAI(base_url=url, api_key="sk-test", max_retries=0) as client:
         with pytest.raises(InferenceError) as caught:
-            await ask_for_sql(client, BASE, _messages(), sleep=sleep)
+            await ask_for_sql(client, BASE, _messages())
     assert caught.value.kind == "quota" and caught.value.fatal
-    assert "quota" in caught.value.message and waits == []
+    # One request: no wait, no retry of ours.
+    assert "quota" in caught.value.message and received == ["POST"]
 
 
 @pytest.fixture
-async def quota_server() -> AsyncIterator[str]:
+async def quota_server() -> AsyncIterator[tuple[str, list[str]]]:
     """A stand-in for OpenAI when the account's quota is used up (not reproducible here):
-    every request gets OpenAI's documented 429 insufficient_quota body."""
+    every request gets OpenAI's documented 429 insufficient_quota body. Yields the base URL
+    and the method of each request received."""
+    seen: list[str] = []
+
     async def refuse(request: web.Request) -> web.Response:
+        seen.append(request.method)
         return web.json_response({"error": {
             "message": "You exceeded your current quota, please check your plan and billing "
                        "details.", "type": "insufficient_quota", "param": None,
@@ -158,6 +164,6 @@ async def quota_server() -> AsyncIterator[str]:
     await site.start()
     port = runner.addresses[0][1]
     try:
-        yield f"http://127.0.0.1:{port}/v1"
+        yield f"http://127.0.0.1:{port}/v1", seen
     finally:
         await runner.cleanup()

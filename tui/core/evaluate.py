@@ -27,8 +27,9 @@ __all__ = [
 ]
 
 SQL_TIMEOUT_S = 30.0
-# An evaluation is a batch: it waits out rate limits rather than score a 429 as a wrong answer.
-EVAL_RATE_LIMIT_RETRIES = 12
+EVAL_RETRIES = 8
+"""The SDK's retries for each question: an evaluation is a batch that waits out rate limits
+(with the SDK's backoff and the provider's retry-after) rather than score a 429 as wrong."""
 # Results are compared whole; a result past this many rows cannot be scored.
 MAX_RESULT_ROWS = 100_000
 
@@ -87,9 +88,11 @@ def model_predictor(client: openai.AsyncOpenAI, model: str, *,
                     template: PromptTemplate = DEFAULT_TEMPLATE,
                     schema_cache: SchemaCache | None = None, temperature: float | None = 0.0,
                     max_tokens: int = DEFAULT_MAX_TOKENS,
-                    rate_limit_retries: int = EVAL_RATE_LIMIT_RETRIES) -> Predictor:
-    """Ask `model` each question with the one training prompt (render_messages)."""
+                    max_retries: int = EVAL_RETRIES) -> Predictor:
+    """Ask `model` each question with the one training prompt (render_messages); each call
+    is retried by the SDK alone, ``max_retries`` times at most."""
     cache = schema_cache or SchemaCache()
+    client = client.with_options(max_retries=max_retries)
 
     async def predict(example: Example) -> Prediction:
         db = db_path_for(example)
@@ -98,8 +101,7 @@ def model_predictor(client: openai.AsyncOpenAI, model: str, *,
         messages = await asyncio.to_thread(messages_for, template, cache, db, example.question)
         try:
             answer = await ask_for_sql(client, model, messages, temperature=temperature,
-                                       max_tokens=max_tokens,
-                                       rate_limit_retries=rate_limit_retries)
+                                       max_tokens=max_tokens)
         except InferenceError as error:
             if error.fatal:
                 raise EvaluationError(f"{model}: {error}") from None

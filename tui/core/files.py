@@ -182,30 +182,39 @@ class _FileSlice(io.RawIOBase):
         return len(chunk)
 
 
+async def _abandon(work: asyncio.Future[Any]) -> None:
+    """Cancel ``work`` and wait until it has ended; a cancellation of the caller itself still
+    propagates (only ``work``'s own outcome is ignored)."""
+    work.cancel()
+    await asyncio.wait({work})  # never raises work's error or its CancelledError, only ours
+    if not work.cancelled():
+        work.exception()  # retrieved: the request is abandoned, its failure does not matter
+
+
 async def _cancellable(awaitable: Awaitable[T], cancel: asyncio.Event | None,
                        sent_all: Callable[[], bool] = lambda: False) -> T:
-    """Await, abandoning the request as soon as ``cancel`` is set.
+    """Await, abandoning the request as soon as ``cancel`` is set (UploadCancelled).
 
     Once ``sent_all()`` says the whole body is on the wire, the request is let finish instead
     (the caller then deletes what it created), so a cancel never leaves an unknown file behind.
+    A cancellation of the awaiting task cancels the request too and propagates as itself.
     """
     if cancel is None:
         return await awaitable
     work = asyncio.ensure_future(awaitable)
     if cancel.is_set():
-        work.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await work
+        await _abandon(work)
         raise UploadCancelled("upload cancelled")
     waiter = asyncio.ensure_future(cancel.wait())
     try:
         await asyncio.wait({work, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    except asyncio.CancelledError:
+        work.cancel()  # the caller is cancelled: no request goes on behind its back
+        raise
     finally:
         waiter.cancel()
     if not work.done() and not sent_all():
-        work.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await work
+        await _abandon(work)
         raise UploadCancelled("upload cancelled")
     return await work
 

@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import asyncio
-import random
 import re
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from tui.core.pricing import inference_cost
-from tui.core.retries import retry_after_seconds
+from tui.core.retries import describe_error
 
 if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
     import openai
 
 DEFAULT_MAX_TOKENS = 512
-# Extra waits after the SDK's own retries are used up on 429 (its max_retries comes first).
-RATE_LIMIT_RETRIES = 4
-MAX_BACKOFF_S = 60.0
 
 _FENCE = re.compile(r"```[ \t]*([A-Za-z0-9_+-]*)[^\n]*\n(.*?)(?:```|\Z)", re.DOTALL)
 _THINKING = re.compile(r"<think>.*?</think>", re.DOTALL | re.IGNORECASE)
@@ -55,7 +50,7 @@ class Answer:
     raw_text: str
     """The reply as the model wrote it."""
     latency_s: float
-    """Seconds for the successful call (SDK retries included, our 429 waits excluded)."""
+    """Seconds for the call, the SDK's retries and their waits included."""
     prompt_tokens: int
     """Input tokens the provider billed."""
     completion_tokens: int
@@ -120,13 +115,6 @@ def extract_sql(text: str) -> str:
     return "\n".join(kept).strip().rstrip(";").strip()
 
 
-def _retry_after(error: openai.APIStatusError) -> float | None:
-    """Seconds the provider asks to wait (retry-after-ms first), capped at MAX_BACKOFF_S."""
-    headers = getattr(error.response, "headers", None)
-    delay = retry_after_seconds(headers if hasattr(headers, "get") else None)
-    return None if delay is None else min(MAX_BACKOFF_S, delay)
-
-
 def _as_inference_error(error: openai.OpenAIError) -> InferenceError:
     import openai
 
@@ -137,8 +125,9 @@ def _as_inference_error(error: openai.OpenAIError) -> InferenceError:
         (openai.APIConnectionError, "connection"), (openai.APIStatusError, "server"),
     ]
     kind = next((name for cls, name in kinds if isinstance(error, cls)), "server")
-    message = getattr(error, "message", None) or str(error) or type(error).__name__
-    return InferenceError(kind, message)
+    if kind == "rate_limited" and getattr(error, "code", None) == "insufficient_quota":
+        kind = "quota"  # OpenAI's 429 for an exhausted quota or billing limit: waiting cannot help
+    return InferenceError(kind, describe_error(error))
 
 
 async def ask_for_sql(
@@ -148,35 +137,22 @@ async def ask_for_sql(
     *,
     temperature: float | None = 0.0,
     max_tokens: int = DEFAULT_MAX_TOKENS,
-    rate_limit_retries: int = RATE_LIMIT_RETRIES,
-    sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
 ) -> Answer:
-    """One chat completion; raises InferenceError. 429s the SDK gave up on are retried with
-    backoff (Retry-After when the provider sends it)."""
+    """One chat completion; raises InferenceError.
+
+    Transient failures (429, 5xx, dropped connections) are retried by the SDK alone, as the
+    client's ``max_retries`` says, with its backoff and the provider's retry-after."""
     import openai
 
     options: dict[str, Any] = {"max_completion_tokens": max_tokens}
     if temperature is not None:
         options["temperature"] = temperature
-    attempt = 0
     while True:
         started = time.perf_counter()
         try:
             response = await client.chat.completions.create(
                 model=model, messages=list(messages), **options)  # type: ignore[arg-type]
             break
-        except openai.RateLimitError as error:
-            if getattr(error, "code", None) == "insufficient_quota":
-                # OpenAI's 429 for an exhausted quota or billing limit: waiting cannot help.
-                raise InferenceError("quota", getattr(error, "message", "") or str(error)) \
-                    from None
-            if attempt >= rate_limit_retries:
-                raise _as_inference_error(error) from None
-            delay = _retry_after(error)
-            if delay is None:
-                delay = min(MAX_BACKOFF_S, 2.0 ** attempt) * (0.5 + random.random())
-            attempt += 1
-            await sleep(delay)
         except openai.BadRequestError as error:
             # Older OpenAI-compatible servers only know max_tokens.
             if "max_completion_tokens" in str(error) and "max_tokens" not in options:

@@ -79,9 +79,17 @@ async def provider_models(client: Any, jobs: Any | None = None) -> list[ModelCho
     """The provider's chat models and the checkpoints of its newest succeeded jobs.
 
     ``jobs`` is a tui.core.jobs.JobService (None: no checkpoints); a failure to list
-    checkpoints leaves them out, a failure to list models raises the SDK's error.
+    checkpoints leaves them out, a failure to list models raises PlaygroundError.
     """
-    model_ids = [model.id async for model in client.models.list()]
+    import openai
+
+    try:
+        model_ids = [model.id async for model in client.models.list()]
+    except openai.OpenAIError as error:
+        from tui.core.retries import describe_error
+
+        raise PlaygroundError(f"listing the provider's models failed: "
+                              f"{describe_error(error)}") from None
     checkpoints: list[str] = []
     if jobs is not None and jobs.capabilities.checkpoints:
         try:
@@ -107,11 +115,11 @@ def endpoint_client(choice: ModelChoice) -> Any:
     """An ``openai.AsyncOpenAI`` for another OpenAI-compatible endpoint (a local server...)."""
     import openai
 
-    from tui.core.providers import register_secret
+    from tui.core.providers import SDK_RETRIES, register_secret
 
     key = endpoint_key(choice)
     register_secret(key)
-    return openai.AsyncOpenAI(base_url=choice.base_url, api_key=key, max_retries=1,
+    return openai.AsyncOpenAI(base_url=choice.base_url, api_key=key, max_retries=SDK_RETRIES,
                               timeout=60.0)
 
 

@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first 
 
 __all__ = [
     "OPENAI_FINE_TUNING_END",
+    "SDK_RETRIES",
     "Capabilities",
     "ConfigError",
     "LocalEndpoint",
@@ -50,6 +51,11 @@ OPENAI_FINE_TUNING_END = dt.date(2027, 1, 6)
 """OpenAI stops accepting new fine-tuning jobs on this date."""
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
+
+SDK_RETRIES = 2
+"""How often the openai SDK retries a one-shot call (408, 409, 429, 5xx, dropped connections),
+with its own backoff and the provider's retry-after: the one retry policy for one-shot calls.
+Nothing retries on top of it; only the job follower keeps a loop of its own (max_retries=0)."""
 
 
 class ProviderError(Exception):
@@ -361,9 +367,10 @@ def resolve_provider(name: str | None = None, *,
     return _start_local(start_local, "local")
 
 
-def make_async_client(resolved: ResolvedProvider, *, max_retries: int = 2,
+def make_async_client(resolved: ResolvedProvider, *, max_retries: int = SDK_RETRIES,
                       timeout: float | None = 60.0) -> openai.AsyncOpenAI:
-    """An AsyncOpenAI (or AsyncAzureOpenAI for azure profiles) for the resolved provider."""
+    """An AsyncOpenAI (or AsyncAzureOpenAI for azure profiles) for the resolved provider; the
+    SDK retries each call ``max_retries`` times (see SDK_RETRIES)."""
     import openai  # lazily: the SDK is slow to import
     profile = resolved.profile
     if profile.kind == "azure":
