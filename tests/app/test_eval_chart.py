@@ -18,8 +18,8 @@ from tui.app import make_app
 from tui.core.datasets import Example, load_dataset
 from tui.core.eval_runs import save_run
 from tui.core.evaluate import evaluate, predictions_predictor
-from tui.core.hardness import hardness
 from tui.core.paths import demo_dir
+from tui.core.sql_components import hardness
 from tui.widgets.evaluation import EvaluationPane
 from tui.widgets.evaluation.views import HardnessChart, RunsTable
 

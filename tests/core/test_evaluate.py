@@ -27,12 +27,12 @@ from tui.core.evaluate import (
     model_predictor,
     predictions_predictor,
 )
-from tui.core.hardness import hardness
 from tui.core.inference import ask_for_sql
 from tui.core.matching import order_matters, results_match
 from tui.core.paths import demo_dir
 from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
 from tui.core.schema import SchemaCache
+from tui.core.sql_components import hardness
 from tui.core.sqlexec import QueryError, run_readonly
 from tui.server.inprocess import LocalServer, start_local_server
 

@@ -39,23 +39,6 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def base_models_problem(specs: list[str]) -> str | None:
-    """Why ``--base-model`` values cannot be served (bad spec, no train extra), else None."""
-    if not specs:
-        return None
-    from tui.server.engines.lora import train_extra_missing
-    from tui.server.engines.lora.sources import SourceError, parse_specs
-
-    missing = train_extra_missing()
-    if missing:
-        return f"--base-model needs the train extra. {missing}"
-    try:
-        parse_specs(specs)
-    except SourceError as error:
-        return str(error)
-    return None
-
-
 def base_models_line(app: web.Application) -> str:
     """``real base models: NAME (SOURCE), ...`` or why there are none."""
     from tui.server.context import CTX
@@ -82,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return control(args)
     from tui.server.activity import Activity
     from tui.server.app import ServerConfig, server_data_dir
+    from tui.server.engines.lora.sources import base_models_problem
     from tui.server.faults import FaultSpecError, parse_faults
     from tui.server.pace import Pace, SpeedError
 

@@ -113,8 +113,7 @@ def _stop(args: argparse.Namespace, folder: Path) -> int:
 def _start(args: argparse.Namespace, folder: Path) -> int:
     # `sqltune server --base-model N=S start`: the service this starts serves those models too
     # (checked here, with paths made absolute: the service runs in the data folder).
-    from tui.commands.server import base_models_problem
-    from tui.server.engines.lora.sources import parse_specs
+    from tui.server.engines.lora.sources import base_models_problem, parse_specs
 
     given = list(getattr(args, "base_model", None) or [])
     problem = base_models_problem(given)

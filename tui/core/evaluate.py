@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
 from tui.core.datasets import Example
-from tui.core.hardness import HardnessError, hardness
+from tui.core.hardness import HardnessError
 from tui.core.inference import DEFAULT_MAX_TOKENS, InferenceError, ask_for_sql
 from tui.core.matching import order_matters, results_match
 from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate, messages_for
@@ -22,7 +22,7 @@ if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first 
 
 __all__ = [
     "EvalReport", "EvaluationError", "Prediction", "Progress", "QuestionResult",
-    "SkippedQuestion", "evaluate", "hardness", "model_predictor", "predictions_predictor",
+    "SkippedQuestion", "evaluate", "model_predictor", "predictions_predictor",
     "results_match",
 ]
 
@@ -130,6 +130,8 @@ def _execute(db: Path, sql: str, timeout: float) -> QueryResult:
 
 
 def _level(sql: str) -> str:
+    from tui.core.sql_components import hardness  # sqlglot: on first use
+
     try:
         return hardness(sql)
     except HardnessError:

@@ -1,9 +1,9 @@
-"""Spider's hardness levels (easy, medium, hard, extra), as its evaluation.py computes them."""
+"""Spider's hardness levels (easy, medium, hard, extra) and the rule of its evaluation.py that
+grades a statement's component counts (tui.core.sql_components counts them in SQL)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
 from typing import Literal
 
 Hardness = Literal["easy", "medium", "hard", "extra"]
@@ -38,15 +38,3 @@ class HardnessCounts:
             return "hard"
         return "extra"
 
-
-def count_components(sql: str) -> HardnessCounts:
-    """Spider's component1, component2 and others for one SQL statement."""
-    from tui.core.hardness_rules import count_components as count  # sqlglot: on first use
-
-    return count(sql)
-
-
-@lru_cache(maxsize=16384)
-def hardness(sql: str) -> Hardness:
-    """Spider's hardness level of `sql`; raises HardnessError when it cannot be parsed."""
-    return count_components(sql).level

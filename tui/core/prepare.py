@@ -4,33 +4,37 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 from tui.core.budget import DEFAULT_TOKEN_LIMIT, Budget, Epochs, Strategy, fit_to_budget
 from tui.core.counters import ChatCounter, tiktoken_counter
-from tui.core.datasets import DatasetError, Example, SpiderDataset, load_dataset
-from tui.core.forkstream import ChildFailed, ChildStream, fork_available
-from tui.core.jsonl import ChatExample, WriteResult, write_chat_jsonl
-from tui.core.models import DEFAULT_MODEL
-from tui.core.prepare_parts import (
-    CountingPipeline,
+from tui.core.database_stage import (
+    GOLD_CHECKS,
     DatabaseJob,
     DatabaseReady,
+    GoldCheck,
     Positioned,
     Skipped,
     database_jobs,
     example_key,
     prepare_database,
 )
+from tui.core.datasets import DatasetError, Example, SpiderDataset, load_dataset
+from tui.core.forkstream import ChildFailed, ChildStream, fork_available
+from tui.core.jsonl import ChatExample, WriteResult, write_chat_jsonl
+from tui.core.models import DEFAULT_MODEL
 from tui.core.pricing import load_table
-from tui.core.prompts import DEFAULT_TEMPLATE, TEMPLATES, Message, PromptTemplate
+from tui.core.prompts import (
+    DEFAULT_TEMPLATE,
+    TEMPLATES,
+    Message,
+    PromptTemplate,
+    render_messages,
+)
 from tui.core.schema import SchemaCache
-
-GoldCheck = Literal["compile", "run", "off"]
-GOLD_CHECKS = ("compile", "run", "off")
 
 # Loader problems that take examples out of the training set (reason -> skip).
 _SKIPPING_PROBLEMS = frozenset({"missing_database", "unreadable_database", "empty_database"})
@@ -223,7 +227,9 @@ def prepare(root: Path, options: PrepareOptions | None = None, *,
     cache = schema_cache or SchemaCache()
 
     def work(job: DatabaseJob) -> DatabaseReady:
-        return prepare_database(dataset, job, options, cache)
+        return prepare_database(dataset, job, cache, template=options.template,
+                                gold_check=options.gold_check,
+                                gold_timeout=options.gold_timeout)
 
     forked = (options.parallel and schema_cache is None and len(jobs) >= _MIN_JOBS_TO_FORK
               and fork_available())
@@ -269,6 +275,31 @@ def prepare(root: Path, options: PrepareOptions | None = None, *,
                          validation_messages=held_out, validation_tokens=held_tokens,
                          warnings=warnings, timings=timings,
                          worker="forked" if forked else "in-process", counter=counter)
+
+
+class CountingPipeline:
+    """Renders and counts each database's examples as its schema arrives."""
+
+    def __init__(self, template: PromptTemplate, counter: ChatCounter) -> None:
+        self.template = template
+        self.counter = counter
+        self.counted: dict[tuple[str, int], tuple[list[Message], int]] = {}
+        self.skipped: list[Skipped] = []
+
+    def consume(self, jobs: Sequence[DatabaseJob], results: Iterable[DatabaseReady]) -> None:
+        for job, ready in zip(jobs, results, strict=False):
+            self.skipped.extend(ready.skipped)
+            if ready.schema is None:
+                continue
+            failed = {(item.source, item.index) for item in ready.skipped}
+            for item in job.examples:
+                key = example_key(item)
+                if key in failed:
+                    continue
+                example = item.example
+                rendered = render_messages(self.template, ready.schema, example.question,
+                                           example.query)
+                self.counted[key] = (rendered, self.counter.count(rendered))
 
 
 _MIN_JOBS_TO_FORK = 8  # below this, forking costs more than it saves

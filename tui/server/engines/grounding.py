@@ -48,6 +48,13 @@ class Context:
     changed: bool = False
     penalty: float = 0.0
 
+    def tables_for(self, qualifier: str) -> list[SchemaTable]:
+        """The target tables a column with this qualifier (maybe "") can belong to: the one it
+        names or its alias maps to, else every mapped table, else every target table."""
+        table = self.target.table(qualifier) or self.tables.get(
+            self.aliases.get(qualifier, qualifier))
+        return [table] if table else [*self.tables.values()] or self.target.tables
+
 
 def _identifier(name: str) -> exp.Identifier:
     return exp.to_identifier(name, quoted=quote_name(name) != name)
@@ -252,7 +259,9 @@ def ground(sql: str, target: Schema, question: str, source: Schema | None = None
     if target.tables:
         _map_tables(tree, ctx)
         _map_columns(tree, ctx)
-    ctx.penalty += ground_literals(tree, ctx)
+    literals = ground_literals(tree, ctx)
+    ctx.penalty += literals.penalty
+    ctx.changed = ctx.changed or literals.changed
     fit = _coverage(tree, ctx) + question_value_fit(tree, ctx) - ctx.penalty
     if not ctx.changed:
         return Grounded(sql, fit)

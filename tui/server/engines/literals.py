@@ -3,25 +3,44 @@
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING
+from typing import NamedTuple, Protocol
 
 from sqlglot import exp
 
-from tui.server.engines.schema_parse import SchemaColumn
+from tui.server.engines.schema_parse import Schema, SchemaColumn, SchemaTable
 from tui.server.engines.words import numbers, quoted_values
-
-if TYPE_CHECKING:
-    from tui.server.engines.grounding import Context
 
 _CAPITALISED = re.compile(r"(?<!^)(?<![.?!]\s)\b([A-Z][\w'.-]*(?:\s+[A-Z][\w'.-]*)*)")
 _NOT_VALUES = frozenset({"i", "what", "which", "who", "how", "show", "list", "give", "find"})
+
+
+class Scope(Protocol):
+    """What literal grounding reads of a rewrite (tui.server.engines.grounding.Context)."""
+
+    question: str
+    """The question the query must answer."""
+    target: Schema
+    """The schema the query is rewritten for."""
+
+    def tables_for(self, qualifier: str) -> list[SchemaTable]:
+        """The target tables a column with this qualifier (maybe "") can belong to."""
+        ...
+
+
+class LiteralFit(NamedTuple):
+    """What ground_literals did."""
+
+    penalty: float
+    """1 per literal the question leaves unexplained."""
+    changed: bool
+    """Whether a literal was replaced."""
 
 
 def _said(value: str, lower_question: str) -> bool:
     return re.search(rf"(?<!\w){re.escape(value.lower())}(?!\w)", lower_question) is not None
 
 
-def _compared_column(literal: exp.Literal, ctx: Context) -> SchemaColumn | None:
+def _compared_column(literal: exp.Literal, scope: Scope) -> SchemaColumn | None:
     parent = literal.parent
     while isinstance(parent, exp.Tuple | exp.Paren):
         parent = parent.parent
@@ -29,10 +48,8 @@ def _compared_column(literal: exp.Literal, ctx: Context) -> SchemaColumn | None:
         return None
     for node in parent.iter_expressions():
         if isinstance(node, exp.Column):
-            name = node.table.lower()
-            table = ctx.target.table(name) or ctx.tables.get(ctx.aliases.get(name, name))
-            for t in [table] if table else [*ctx.tables.values()] or ctx.target.tables:
-                found = t.column(node.name)
+            for table in scope.tables_for(node.table.lower()):
+                found = table.column(node.name)
                 if found is not None:
                     return found
     return None
@@ -42,16 +59,17 @@ def _format_number(value: float) -> str:
     return str(int(value)) if value.is_integer() else str(value)
 
 
-def ground_literals(tree: exp.Expr, ctx: Context) -> float:
-    """Replace the query's literals with values the question cites; return a penalty for
-    literals that stay unexplained by the question."""
-    quoted = quoted_values(ctx.question)
-    spare = numbers(ctx.question)
-    lower_q = ctx.question.lower()
+def ground_literals(tree: exp.Expr, scope: Scope) -> LiteralFit:
+    """Replace the query's literals with values the question cites; a penalty for literals
+    that stay unexplained by the question."""
+    quoted = quoted_values(scope.question)
+    spare = numbers(scope.question)
+    lower_q = scope.question.lower()
     used: set[str] = set()
-    capitalised = [c for c in _CAPITALISED.findall(ctx.question)
-                   if not ctx.target.table(c) and c.lower() not in _NOT_VALUES]
+    capitalised = [c for c in _CAPITALISED.findall(scope.question)
+                   if not scope.target.table(c) and c.lower() not in _NOT_VALUES]
     penalty = 0.0
+    changed = False
     for literal in list(tree.find_all(exp.Literal)):
         if literal.is_string:
             text = literal.this
@@ -59,7 +77,7 @@ def ground_literals(tree: exp.Expr, ctx: Context) -> float:
             if not core or core.lower() in lower_q:
                 used.add(core.lower())
                 continue
-            column = _compared_column(literal, ctx)
+            column = _compared_column(literal, scope)
             options = [str(v) for v in (column.samples if column else [])
                        if isinstance(v, str) and len(v) > 1 and _said(v, lower_q)]
             options += quoted + capitalised
@@ -69,7 +87,7 @@ def ground_literals(tree: exp.Expr, ctx: Context) -> float:
                 continue
             used.add(pick.lower())
             literal.replace(exp.Literal.string(text.replace(core, pick) if core != text else pick))
-            ctx.changed = True
+            changed = True
             continue
         try:
             value = float(literal.this)
@@ -87,24 +105,24 @@ def ground_literals(tree: exp.Expr, ctx: Context) -> float:
             continue
         if new_value != value:
             literal.replace(exp.Literal.number(_format_number(new_value)))
-            ctx.changed = True
-    return penalty
+            changed = True
+    return LiteralFit(penalty, changed)
 
 
-def question_value_fit(tree: exp.Expr, ctx: Context) -> float:
+def question_value_fit(tree: exp.Expr, scope: Scope) -> float:
     """+0.5 per value the question cites that the query uses, -1 per one it ignores."""
     texts = [str(lit.this).strip("%").lower() for lit in tree.find_all(exp.Literal)]
     score = 0.0
-    for value in quoted_values(ctx.question):
+    for value in quoted_values(scope.question):
         score += 0.5 if value.lower() in texts else -1.0
-    for number in set(numbers(ctx.question)):
+    for number in set(numbers(scope.question)):
         hit = any(text == _format_number(number) or _format_number(number) in text
                   for text in texts)
         score += 0.5 if hit else -1.0
-    lower_q = ctx.question.lower()
+    lower_q = scope.question.lower()
     seen: set[str] = set()
     used_tables = {t.name.lower() for t in tree.find_all(exp.Table)}
-    for table in ctx.target.tables:
+    for table in scope.target.tables:
         if table.name.lower() not in used_tables:
             continue
         for column in table.columns:

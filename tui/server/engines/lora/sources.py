@@ -124,6 +124,22 @@ def parse_specs(texts: list[str]) -> list[BaseModelSpec]:
     return specs
 
 
+def base_models_problem(specs: list[str]) -> str | None:
+    """Why ``--base-model`` values cannot be served (bad spec, no train extra), else None."""
+    if not specs:
+        return None
+    from tui.server.engines.lora import train_extra_missing
+
+    missing = train_extra_missing()
+    if missing:
+        return f"--base-model needs the train extra. {missing}"
+    try:
+        parse_specs(specs)
+    except SourceError as error:
+        return str(error)
+    return None
+
+
 def default_specs() -> list[BaseModelSpec]:
     """The default real base (a Hub repo; fails clearly at job/chat time when not reachable)."""
     return [BaseModelSpec(DEFAULT_BASE_NAME, DEFAULT_BASE_SOURCE, "hub")]

@@ -1,22 +1,21 @@
-"""The database side of prepare: one job per database (gold check, schema text), and the
-pipeline that renders and counts a database's examples as its schema arrives."""
+"""Prepare's per-database stage: a database's gold check and schema text (in a forked helper
+process when that pays), and the examples each database carries through it."""
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Literal
 
-from tui.core.counters import ChatCounter
 from tui.core.datasets import Example, SpiderDataset, check_gold
-from tui.core.prompts import Message, PromptTemplate, render_messages
+from tui.core.prompts import PromptTemplate
 from tui.core.schema import SchemaCache, SchemaError
 from tui.core.sqlite_ro import MissingDatabase, connect_readonly
 
-if TYPE_CHECKING:
-    from tui.core.prepare import PrepareOptions
+GoldCheck = Literal["compile", "run", "off"]
+GOLD_CHECKS = ("compile", "run", "off")
 
 
 @dataclass(frozen=True)
@@ -83,45 +82,23 @@ def database_jobs(dataset: SpiderDataset, usable: Sequence[Example]) -> list[Dat
     return [DatabaseJob(db_id, items) for db_id, items in by_db.items()]
 
 
-class CountingPipeline:
-    """Renders and counts each database's examples as its schema arrives."""
+def prepare_database(dataset: SpiderDataset, job: DatabaseJob, cache: SchemaCache, *,
+                     template: PromptTemplate, gold_check: GoldCheck,
+                     gold_timeout: float) -> DatabaseReady:
+    """Gold check and schema text of one database (runs in the helper process when forked).
 
-    def __init__(self, template: PromptTemplate, counter: ChatCounter) -> None:
-        self.template = template
-        self.counter = counter
-        self.counted: dict[tuple[str, int], tuple[list[Message], int]] = {}
-        self.skipped: list[Skipped] = []
-
-    def consume(self, jobs: Sequence[DatabaseJob], results: Iterable[DatabaseReady]) -> None:
-        for job, ready in zip(jobs, results, strict=False):
-            self.skipped.extend(ready.skipped)
-            if ready.schema is None:
-                continue
-            failed = {(item.source, item.index) for item in ready.skipped}
-            for item in job.examples:
-                key = example_key(item)
-                if key in failed:
-                    continue
-                example = item.example
-                rendered = render_messages(self.template, ready.schema, example.question,
-                                           example.query)
-                self.counted[key] = (rendered, self.counter.count(rendered))
-
-
-def prepare_database(dataset: SpiderDataset, job: DatabaseJob, options: PrepareOptions,
-                      cache: SchemaCache) -> DatabaseReady:
-    """Gold check and schema text of one database (runs in the helper process when forked)."""
+    ``gold_check``: compile (SQLite compiles each gold query), run (execute it, at most
+    ``gold_timeout`` seconds each) or off; ``template`` decides the schema's sample values."""
     examples = [item.example for item in job.examples]
     path = dataset.db_path(job.db_id)
     if path is None:
         return DatabaseReady(job.db_id, None, [Skipped(
             "missing_database", job.db_id, len(examples),
             f"{job.db_id}: database/{job.db_id}/{job.db_id}.sqlite is missing")])
-    failures = check_gold_of(dataset, path, examples, options)
+    failures = check_gold_of(dataset, path, examples, gold_check, gold_timeout)
     remaining = len(examples) - len(failures)
     if remaining == 0:
         return DatabaseReady(job.db_id, None, failures)
-    template = options.template
     try:
         schema = cache.schema_text(path, template.sample_values,
                                    sample_rows=template.sample_rows)
@@ -132,14 +109,14 @@ def prepare_database(dataset: SpiderDataset, job: DatabaseJob, options: PrepareO
 
 
 def check_gold_of(dataset: SpiderDataset, path: Path, examples: Sequence[Example],
-                options: PrepareOptions) -> list[Skipped]:
-    if options.gold_check == "off":
+                  gold_check: GoldCheck, gold_timeout: float) -> list[Skipped]:
+    if gold_check == "off":
         return []
-    if options.gold_check == "run":
+    if gold_check == "run":
         wanted = {(e.source, e.index) for e in examples}
         db_ids = {e.db_id for e in examples}
         return [Skipped(p.kind, p.db_id, 1, p.message, p.source, p.index)
-                for p in check_gold(dataset, timeout=options.gold_timeout, db_ids=db_ids)
+                for p in check_gold(dataset, timeout=gold_timeout, db_ids=db_ids)
                 if (p.source, p.index) in wanted]
     return compile_gold(path, examples)
 

@@ -1,14 +1,16 @@
-"""The sqlglot walk behind tui.core.hardness (imported on first use: sqlglot is slow to load)."""
+"""Spider's component counts of one SQL statement, read with sqlglot, and so its hardness level
+(sqlglot takes a quarter second to load: the app's start path imports this on first use)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 
 import sqlglot
 from sqlglot import exp
 from sqlglot.errors import SqlglotError
 
-from tui.core.hardness import HardnessCounts, HardnessError
+from tui.core.hardness import Hardness, HardnessCounts, HardnessError
 
 # Spider's AGG_OPS (other functions, such as group_concat, are not aggregates there).
 _AGGREGATES = (exp.Count, exp.Max, exp.Min, exp.Sum, exp.Avg)
@@ -154,3 +156,9 @@ def count_components(sql: str) -> HardnessCounts:
     others = ((aggregates > 1) + (len(select.expressions) > 1) + (len(where.units) > 1)
               + (group_items > 1))
     return HardnessCounts(component1, component2, others)
+
+
+@lru_cache(maxsize=16384)
+def hardness(sql: str) -> Hardness:
+    """Spider's hardness level of `sql`; raises HardnessError when it cannot be parsed."""
+    return count_components(sql).level
