@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
 import json
 import os
 import sqlite3
@@ -19,6 +18,7 @@ from sqlglot import exp
 from tests.demo_entries import demo_entries
 from tui.core.datasets import load_dataset
 from tui.core.paths import demo_dir
+from tui.core.sql_components import hardness
 from tui.core.sqlite_ro import connect_readonly
 
 DEMO = demo_dir()
@@ -212,20 +212,9 @@ def test_build_is_deterministic_and_matches_the_committed_output(tmp_path: Path)
 
 
 def test_each_split_covers_all_four_hardness_levels() -> None:
-    classify = None
-    for name in ("tui.core.hardness", "tui.core.evaluate"):
-        try:
-            module = importlib.import_module(name)
-        except ImportError:
-            continue
-        classify = getattr(module, "hardness", None) or getattr(module, "classify", None)
-        if classify is not None:
-            break
-    if classify is None:
-        pytest.skip("the Spider hardness classifier (tui.core.hardness) is not written yet")
     for split in SPLITS:
         examples = _examples(split)
-        levels = Counter(str(classify(example["query"])) for example in examples)
+        levels = Counter(hardness(example["query"]) for example in examples)
         assert set(LEVELS) <= set(levels), f"{split}: {dict(levels)}"
         for level in LEVELS:
             assert levels[level] >= 0.1 * len(examples), f"{split}: {dict(levels)}"
