@@ -20,6 +20,7 @@ DECLARED_NOT_IMPORTED = {
     "pytest-textual-snapshot": "a pytest plugin (the snap_compare fixture)",
     "ruff": "a tool CI runs",
     "mypy": "a tool CI runs",
+    "import-linter": "a tool CI runs (lint-imports)",
 }
 
 
