@@ -270,6 +270,10 @@ async def test_tuned_and_base_models_compared_and_kept_across_runs(tmp_path: Pat
         await pilot.press("space", "down", "space", "ctrl+s")
         assert pane.run_bar.chosen == [tuned]
         await run_and_wait(pilot, pane, rows=2)
+        # Trained through the SDK, the tuned model's template is unknown: shown, never silent.
+        assert "⚠ default prompt" in str(pane.query_one("#eval-state", Label).render())
+        assert any(tuned in n.message and "default template" in n.message
+                   for n in app._notifications)
 
         table = pane.query_one(RunsTable)
         for model in (BASE, tuned):
@@ -289,6 +293,12 @@ async def test_tuned_and_base_models_compared_and_kept_across_runs(tmp_path: Pat
     for run in kept.values():
         assert run.report_path is not None
         assert load_report(run.report_path).execution_accuracy == run.execution_accuracy
+    prompts = {model: load_report(run.report_path).prompt_template  # type: ignore[arg-type]
+               for model, run in kept.items()}
+    assert prompts[BASE] == {"name": "default", "fingerprint": DEFAULT_TEMPLATE.fingerprint(),
+                             "source": "base model"}
+    assert prompts[tuned] is not None and prompts[tuned]["source"] == "unknown"
+    assert "no sqltune template fingerprint" in prompts[tuned]["warning"]
 
 
 async def test_questions_whose_database_is_missing_are_listed_as_skipped(

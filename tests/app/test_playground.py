@@ -275,6 +275,20 @@ async def test_compare_two_models_side_by_side_and_a_new_model_appears(
         assert left.choice is not None and left.choice.name == tuned.model  # the user's pick stays
 
 
+async def test_a_model_of_unknown_template_is_asked_with_a_visible_warning(
+        pg_server: LocalServer, tuned: Tuned) -> None:
+    """This test's history is empty and the job (made through the SDK) names no template."""
+    app = playground_app(Attached(pg_server.base_url, pg_server.api_key))
+    async with app.run_test(size=SIZE) as pilot:
+        pane = await open_playground(pilot)
+        await pick_model(pilot, pane, tuned.model)
+        await ask(pilot, pane, "How many authors are there?")
+        side = pane.pair.a
+        assert side.answer is not None
+        assert "⚠ default prompt" in side.status_text
+        assert "no sqltune template fingerprint" in side.status_text
+
+
 async def test_a_model_just_tuned_is_asked_next_when_none_was_picked(
         pg_server: LocalServer, tuned: Tuned) -> None:
     app = playground_app(Attached(pg_server.base_url, pg_server.api_key))

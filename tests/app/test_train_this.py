@@ -18,6 +18,8 @@ from tests.app.conftest import Attached
 from tests.app.helpers import keep_once, screen_text, wait_for_text, wait_until
 from tests.app.panes_support import clear_input, no_local_server
 from tui.app import SqltuneApp, make_app
+from tui.core.lineage import METADATA_FINGERPRINT, METADATA_NAME
+from tui.core.prompts import DEFAULT_TEMPLATE
 from tui.messages import DatasetExported, FileUploaded
 from tui.screens.create_job import CreateJobScreen
 from tui.widgets.token_meter import BudgetBar, TokenMeter
@@ -109,6 +111,10 @@ async def test_form_picks_the_training_file_and_its_validation_pair(
         job = sdk.fine_tuning.jobs.list().data[0]
         assert (job.training_file, job.validation_file) == (ids[exported.train.name],
                                                             ids[exported.validation.name])
+        # The job names the template its file was rendered with, for any machine to find.
+        assert job.metadata is not None
+        assert job.metadata[METADATA_FINGERPRINT] == DEFAULT_TEMPLATE.fingerprint()
+        assert job.metadata[METADATA_NAME] == "default"
 
 
 async def test_train_this_exports_uploads_both_and_fills_the_form(

@@ -64,12 +64,16 @@ def test_dataset_upload_job_model_chain(history: History, jsonl: Path) -> None:
 
     job = history.job("local", "ftjob-1")
     assert job is not None and job.fine_tuned_model == MODEL and job.status == "succeeded"
-    assert history.template_for_model(MODEL) == template
-    assert PromptTemplate.from_dict(history.template_for_model(MODEL) or {}).sample_values == 0
-    assert history.template_for_model(f"{MODEL}:ckpt-step-40") == template
+    def template_for_model(model: str) -> dict[str, object] | None:
+        record = history.job_for_model(model)
+        return None if record is None else record.template
+
+    assert template_for_model(MODEL) == template
+    assert PromptTemplate.from_dict(template_for_model(MODEL) or {}).sample_values == 0
+    assert template_for_model(f"{MODEL}:ckpt-step-40") == template
     # a checkpoint name never recorded still leads back to its job
-    assert history.template_for_model(f"{MODEL}:ckpt-step-80") == template
-    assert history.template_for_model("gpt-4o") is None
+    assert template_for_model(f"{MODEL}:ckpt-step-80") == template
+    assert template_for_model("gpt-4o") is None
     assert history.dataset_for_jsonl(digest) == dataset
 
 
@@ -94,3 +98,30 @@ def test_survives_reopening(history: History, jsonl: Path) -> None:
     history.close()
     with History() as reopened:
         assert [u.file_id for u in reopened.uploads()] == ["file-9"]
+
+
+def test_a_version_1_file_gains_the_template_columns(tmp_path: Path) -> None:
+    path = tmp_path / "old.sqlite3"
+    with sqlite3.connect(path) as db:  # the datasets and jobs tables as schema 1 made them
+        db.executescript("""
+            CREATE TABLE datasets (id INTEGER PRIMARY KEY, created_at REAL NOT NULL,
+                path TEXT NOT NULL, split TEXT NOT NULL, template_json TEXT NOT NULL,
+                budget_json TEXT, jsonl_path TEXT, jsonl_sha256 TEXT);
+            CREATE TABLE jobs (id INTEGER PRIMARY KEY, created_at REAL NOT NULL,
+                provider TEXT NOT NULL, job_id TEXT NOT NULL, base_model TEXT NOT NULL,
+                training_file TEXT NOT NULL, validation_file TEXT, template_json TEXT,
+                dataset_path TEXT, budget_json TEXT, status TEXT, fine_tuned_model TEXT,
+                UNIQUE (provider, job_id));
+            INSERT INTO jobs (created_at, provider, job_id, base_model, training_file)
+                VALUES (1, 'local', 'ftjob-old', 'base', 'file-1');
+            PRAGMA user_version = 1;""")
+    with History(path) as history:
+        old = history.job("local", "ftjob-old")
+        assert old is not None and old.template_fingerprint is None
+        history.record_job("local", "ftjob-old", "base", "file-1", template_name="rich",
+                           template_fingerprint="abc123")
+        again = history.job("local", "ftjob-old")
+        assert again is not None and (again.template_name, again.template_fingerprint) == (
+            "rich", "abc123")
+    with sqlite3.connect(path) as db:
+        assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION

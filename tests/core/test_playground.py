@@ -1,4 +1,4 @@
-"""The playground's core services on real SQLite files: models, workspace, templates, runs."""
+"""The playground's core services on real SQLite files: models, workspace, runs."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from pathlib import Path
 import pytest
 
 from tests.demo_entries import demo_entries
-from tui.core.history import History
 from tui.core.playground import (
     Asked,
     ModelChoice,
@@ -23,9 +22,7 @@ from tui.core.playground import (
     order_models,
     pretty_sql,
     run_scored,
-    template_for,
 )
-from tui.core.prompts import COMPACT_TEMPLATE, DEFAULT_TEMPLATE
 from tui.core.sqlexec import ReadOnlyExecutor
 
 
@@ -95,20 +92,6 @@ def test_workspace_without_dev_uses_another_split_and_a_jsonl_file_is_refused(
     (tmp_path / "empty").mkdir()
     with pytest.raises(PlaygroundError, match="no SQLite databases"):
         open_workspace(tmp_path / "empty")
-
-
-def test_template_of_a_tuned_model_or_checkpoint_comes_from_history() -> None:
-    with History() as history:
-        history.record_job("local", "ftjob-1", "base", "file-1",
-                           template=COMPACT_TEMPLATE.to_dict())
-        history.record_job_status("local", "ftjob-1", "succeeded", "ft:base:org::x")
-        history.record_job("local", "ftjob-2", "base", "file-2", template={"sample_values": -4})
-        history.record_job_status("local", "ftjob-2", "succeeded", "ft:base:org::broken")
-    assert template_for("ft:base:org::x", "local") == (COMPACT_TEMPLATE, True)
-    assert template_for("ft:base:org::x:ckpt-step-3", "local") == (COMPACT_TEMPLATE, True)
-    assert template_for("ft:base:org::x", "other-provider") == (DEFAULT_TEMPLATE, False)
-    assert template_for("base", "local") == (DEFAULT_TEMPLATE, False)
-    assert template_for("ft:base:org::broken", "local") == (DEFAULT_TEMPLATE, False)
 
 
 def test_pretty_sql_lays_out_and_leaves_what_it_cannot_parse() -> None:

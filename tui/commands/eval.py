@@ -7,17 +7,13 @@ import asyncio
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core.datasets import DatasetError, Example, SpiderDataset, load_dataset
-from tui.core.eval_runs import template_for
-from tui.core.evaluate import (
-    EvalReport,
-    EvaluationError,
-    Predictor,
-    model_predictor,
-    predictions_predictor,
-)
+from tui.core.evaluate import EvalReport, EvaluationError, Predictor, predictions_predictor
+
+if TYPE_CHECKING:
+    from tui.core.eval_runner import ModelRun
 
 EXIT_USAGE = 2
 
@@ -30,22 +26,20 @@ def read_predictions(path: Path) -> list[str]:
     return [line.split("\t", 1)[0].strip() for line in text.splitlines()]
 
 
-def _record(report: EvalReport, provider: str | None) -> None:
-    """Keep the run (history row and full report) so the Evaluate pane compares it too."""
-    if report.model is None or report.cancelled or not report.n:
-        return
-    try:
-        from tui.core.eval_runs import save_run
-
-        save_run(report, provider=provider)
-    except Exception as error:  # the numbers were printed; history is a convenience
-        print(f"sqltune eval: could not record the evaluation in history: {error}",
+def _tell(result: ModelRun) -> None:
+    """On stderr: a template that may not be the model's own, a run history did not keep."""
+    if result.prompt.warning:
+        print(f"sqltune eval: warning: {result.prompt.model}: {result.prompt.warning}",
               file=sys.stderr)
+    if result.record_error is not None:  # the numbers are printed; history is a convenience
+        print(f"sqltune eval: could not record the evaluation in history: "
+              f"{result.record_error}", file=sys.stderr)
 
 
 async def _run_model(args: argparse.Namespace, dataset: SpiderDataset,
-                     examples: list[Example]) -> EvalReport:
-    from tui.core.evaluate import evaluate
+                     examples: list[Example]) -> ModelRun:
+    """Ask the model with its training template (core runner), scored and kept in history."""
+    from tui.core.eval_runner import evaluate_model
     from tui.core.providers import install_secret_redaction, make_async_client, resolve_provider
     from tui.launch import local_endpoint
 
@@ -55,11 +49,8 @@ async def _run_model(args: argparse.Namespace, dataset: SpiderDataset,
     try:
         client = make_async_client(resolved)
         try:
-            predict = model_predictor(client, args.model, db_path_for=_db_path_for(dataset),
-                                      template=template_for(args.model, resolved.name))
-            return await evaluate(examples, predict=predict, db_path_for=_db_path_for(dataset),
-                                  concurrency=args.concurrency, model=args.model,
-                                  split=dataset.split)
+            return await evaluate_model(client, args.model, dataset, examples,
+                                        provider=resolved.name, concurrency=args.concurrency)
         finally:
             await client.close()
     finally:
@@ -88,6 +79,11 @@ def _summary(report: EvalReport) -> str:
         lines.append(f"tokens {report.prompt_tokens} in, {report.completion_tokens} out")
     if report.cost_per_question_usd is not None:
         lines.append(f"cost ${report.cost_per_question_usd:.6f} per question")
+    prompt = report.prompt_template
+    if prompt is not None:
+        lines.append(f"prompt template {prompt['name']} ({prompt['fingerprint']}, "
+                     f"{prompt['source']})" + (f": {prompt['warning']}"
+                                              if prompt.get("warning") else ""))
     return "\n".join(lines)
 
 
@@ -111,8 +107,9 @@ def run(args: argparse.Namespace) -> int:
                                    f"{args.split!r} has {len(dataset.examples)} questions")
             report = asyncio.run(_run_file(dataset, examples, lines, args.concurrency))
         else:
-            report = asyncio.run(_run_model(args, dataset, examples))
-            _record(report, getattr(args, "provider", None))
+            result = asyncio.run(_run_model(args, dataset, examples))
+            _tell(result)
+            report = result.report
     except EvaluationError as error:
         return _fail(args, str(error), code=1)
     except Exception as error:

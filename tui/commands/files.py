@@ -99,6 +99,17 @@ async def upload_validated(service: FileService, path: Path, *, purpose: str = "
         bar.close()
 
 
+async def remember(what: str, record: Callable[[], object]) -> None:
+    """Run a lineage record in a thread; a history that cannot be written is only a warning
+    (the provider already did the work)."""
+    from tui.core.history import HistoryError
+
+    try:
+        await asyncio.to_thread(record)
+    except (HistoryError, OSError) as error:
+        print(f"warning: {what} not recorded in the local history ({error})", file=sys.stderr)
+
+
 async def find_real_base(provider: Provider, model: str) -> RealBase | None:
     """``model`` as a real base of a sqltune server, with its own token counter; else None."""
     import openai
@@ -141,6 +152,8 @@ def describe_file(info: FileInfo) -> list[str]:
 
 
 async def _upload(args: argparse.Namespace) -> int:
+    from tui.core.lineage import record_upload
+
     path = local_file(args.file)
     checked = args.purpose == "fine-tune"
     report = await validate_local(path, args.model) if checked else None
@@ -151,6 +164,8 @@ async def _upload(args: argparse.Namespace) -> int:
         if report is not None:
             show_warnings(path, report)
         info = await upload_validated(file_service(provider), path, purpose=args.purpose)
+        await remember(f"the upload of {path.name}", lambda: record_upload(
+            provider.resolved.name, info.id, path))
     print_object(args, info.raw, describe_file(info))
     return EXIT_OK
 

@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
@@ -30,6 +31,7 @@ from tui.commands.files import (
     file_service,
     find_real_base,
     local_file,
+    remember,
     show_warnings,
     upload_validated,
     validate_local,
@@ -157,6 +159,7 @@ async def follow_job(client: openai.AsyncOpenAI, job_id: str, out: TextIO, *,
 
 async def _create(args: argparse.Namespace) -> int:
     from tui.core.jobs import JobsError, JobSpec
+    from tui.core.lineage import record_job, record_upload, spec_with_template
 
     training = file_argument(args.training_file)
     validation = file_argument(args.validation_file) if args.validation_file else None
@@ -165,6 +168,7 @@ async def _create(args: argparse.Namespace) -> int:
     info = sys.stderr if args.json else sys.stdout  # stdout holds only the JSON object
     async with open_provider(args) as provider:
         files, jobs = file_service(provider), job_service(provider)
+        name = provider.resolved.name
         note = jobs.creation_note()
         if note:
             print(note, file=sys.stderr)
@@ -182,14 +186,20 @@ async def _create(args: argparse.Namespace) -> int:
                 print(f"uploaded {source.name} as {uploaded.id} ({role} file)", file=info,
                       flush=True)
                 ids[role] = uploaded.id
+                await remember(f"the upload of {source.name}", partial(
+                    record_upload, name, uploaded.id, source))
             else:
                 ids[role] = source
         spec = JobSpec(model=args.model, training_file=str(ids["training"]),
                        validation_file=ids["validation"], suffix=args.suffix,
                        n_epochs=args.epochs, batch_size=args.batch_size,
                        learning_rate_multiplier=args.learning_rate_multiplier, seed=args.seed)
+        # The job names its template (fingerprint in its metadata) when sqltune wrote the file.
+        local_path = training if isinstance(training, Path) else None
+        spec = await asyncio.to_thread(spec_with_template, spec, name, local_path)
         try:
             job = await jobs.create(spec)
+            await remember(f"job {job.id}", partial(record_job, name, job, local_path))
             if not args.wait:
                 _print_job(args, job)
                 return EXIT_OK
@@ -203,6 +213,7 @@ async def _create(args: argparse.Namespace) -> int:
                       f"(sqltune jobs get {job.id})", file=sys.stderr, flush=True)
                 raise
             job = await jobs.retrieve(job.id)
+            await remember(f"job {job.id}", partial(record_job, name, job, local_path))
         except JobsError as error:
             raise CommandError(str(error)) from None
     _print_job(args, job)

@@ -66,11 +66,26 @@ def run(args: argparse.Namespace) -> int:
             written = result.write(args.out, args.validation_out)
         except OSError as error:
             return _fail(args, f"cannot write {args.out}: {error.strerror or error}", 1)
+        _record(result, written)
     if args.json:
         print(json.dumps(result.to_json(written), ensure_ascii=False))
     else:
         print(summary(result, written))
     return 0
+
+
+def _record(result: PrepareResult, written: WriteResult) -> None:
+    """Remember the file's dataset and template (lineage), so a model trained on it is asked
+    with that template; a history that cannot be written is a warning, the file stands."""
+    from tui.core.history import HistoryError
+    from tui.core.lineage import record_prepared
+
+    try:
+        record_prepared(result, written)
+    except (HistoryError, OSError) as error:
+        print(f"sqltune prepare: warning: the template of {written.path} was not recorded "
+              f"({error}); a model trained on it will be asked with the default template",
+              file=sys.stderr)
 
 
 def _registered_bases() -> dict[str, str]:
@@ -112,7 +127,8 @@ def summary(result: PrepareResult, written: WriteResult | None = None) -> str:
                      f"{budget.examples:,} usable, {budget.kept:,} kept"),
         ("Model", f"{budget.model} ({budget.encoding}, context {budget.context_limit:,})"),
         ("Template", f"{data['template']} ({template.sample_values} values per column, "
-                     f"{template.sample_rows} rows per table)"),
+                     f"{template.sample_rows} rows per table; fingerprint "
+                     f"{template.fingerprint()})"),
         ("Epochs", epochs),
         ("Tokens", f"{budget.tokens_per_epoch:,} per epoch, {budget.trained_tokens:,} trained, "
                    f"limit {budget.token_limit:,} ({budget.fraction_of_limit:.0%})"),

@@ -90,8 +90,14 @@ async def stage_demo(server: Any, home: Path, timeout: float = 300.0) -> Stage:
     from tui.core.config import mask_key
     from tui.core.datasets import load_dataset
     from tui.core.files import FileService
-    from tui.core.history import History
     from tui.core.jobs import JobService, JobSpec
+    from tui.core.lineage import (
+        prompt_for,
+        record_job,
+        record_prepared,
+        record_upload,
+        spec_with_template,
+    )
     from tui.core.paths import demo_dir
     from tui.core.prepare import PrepareOptions, prepare
     from tui.server.engines import BASE_MODEL
@@ -101,34 +107,33 @@ async def stage_demo(server: Any, home: Path, timeout: float = 300.0) -> Stage:
     result = await asyncio.to_thread(prepare, demo_dir(), PrepareOptions(validation_fraction=0.1))
     written = await asyncio.to_thread(result.write, exports / "demo-train.jsonl",
                                       exports / "demo-validation.jsonl")
-    template = result.options.template.to_dict()
-    with History() as history:
-        history.record_dataset(result.root, result.options.split, template,
-                               budget=result.to_json(written), jsonl_path=written.path)
+    await asyncio.to_thread(record_prepared, result, written)
     async with openai.AsyncOpenAI(base_url=server.base_url, api_key=server.api_key) as client:
         files = FileService(client)
         train = await files.upload(written.path)
         assert written.validation_path is not None
         valid = await files.upload(written.validation_path)
         jobs = JobService(client)
-        job = await jobs.create(JobSpec(model=BASE_MODEL, training_file=train.id,
-                                        validation_file=valid.id, suffix="demo", seed=7))
-        with History() as history:
-            history.record_upload("local", train.id, written.path)
-            history.record_upload("local", valid.id, written.validation_path)
-            history.record_job("local", job.id, job.model, train.id, validation_file=valid.id,
-                               template=template, dataset_path=result.root,
-                               budget=result.to_json(written))
+        await asyncio.to_thread(record_upload, "local", train.id, written.path)
+        await asyncio.to_thread(record_upload, "local", valid.id, written.validation_path)
+        spec = await asyncio.to_thread(spec_with_template, JobSpec(
+            model=BASE_MODEL, training_file=train.id, validation_file=valid.id, suffix="demo",
+            seed=7), "local")
+        job = await jobs.create(spec)
+        await asyncio.to_thread(record_job, "local", job)
         deadline = time.monotonic() + timeout
         while job.status not in TERMINAL_STATUSES:
             if time.monotonic() > deadline:
                 raise ScreenshotError(f"the demo job {job.id} did not finish in {timeout:.0f} s")
             await asyncio.sleep(0.2)
             job = await jobs.retrieve(job.id)
-    if job.status != "succeeded" or not job.fine_tuned_model:
-        raise ScreenshotError(f"the demo job {job.id} ended {job.status}")
-    with History() as history:
-        history.record_job_status("local", job.id, job.status, job.fine_tuned_model)
+        if job.status != "succeeded" or not job.fine_tuned_model:
+            raise ScreenshotError(f"the demo job {job.id} ended {job.status}")
+        await asyncio.to_thread(record_job, "local", job)
+        # The playground picture shows the tuned model asked with its own training prompt.
+        prompt = await prompt_for(job.fine_tuned_model, "local", client=client)
+        if not prompt.known:
+            raise ScreenshotError(f"the demo model's template is not known: {prompt.warning}")
     dev = load_dataset(demo_dir(), "dev").examples
     return Stage(server=server, train_file_id=train.id, job_id=job.id,
                  fine_tuned_model=job.fine_tuned_model, dev_question=dev[0].question,

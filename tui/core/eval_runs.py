@@ -12,7 +12,6 @@ from typing import Any
 from tui.core.datasets import available_splits
 from tui.core.history import EvaluationRecord, History
 from tui.core.paths import data_dir, demo_dir
-from tui.core.prompts import PromptTemplate
 from tui.core.report import EvalReport, QuestionResult, SkippedQuestion
 
 REPORTS_FOLDER = "evaluations"
@@ -132,14 +131,8 @@ def load_report(path: Path) -> EvalReport:
         raise EvalRunError(f"{path}: not a readable evaluation report ({error})") from None
     return EvalReport(rows=rows, skipped=skipped, model=data.get("model"),
                       split=data.get("split"), cancelled=bool(data.get("cancelled")),
-                      total=int(data.get("total") or len(rows) + len(skipped)))
-
-
-def template_for(model: str, provider: str | None) -> PromptTemplate:
-    """The prompt `model` was trained with (local history), else the default one."""
-    from tui.core.playground import template_for as recorded_template
-
-    return recorded_template(model, provider)[0]
+                      total=int(data.get("total") or len(rows) + len(skipped)),
+                      prompt_template=data.get("prompt_template"))
 
 
 @dataclass(frozen=True)

@@ -14,12 +14,13 @@ from typing import Any
 
 from tui.core.paths import data_dir
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datasets (
     id INTEGER PRIMARY KEY, created_at REAL NOT NULL, path TEXT NOT NULL, split TEXT NOT NULL,
-    template_json TEXT NOT NULL, budget_json TEXT, jsonl_path TEXT, jsonl_sha256 TEXT);
+    template_json TEXT NOT NULL, budget_json TEXT, jsonl_path TEXT, jsonl_sha256 TEXT,
+    template_name TEXT, template_fingerprint TEXT);
 CREATE TABLE IF NOT EXISTS uploads (
     id INTEGER PRIMARY KEY, created_at REAL NOT NULL, provider TEXT NOT NULL,
     file_id TEXT NOT NULL, local_path TEXT NOT NULL, sha256 TEXT NOT NULL,
@@ -29,7 +30,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     id INTEGER PRIMARY KEY, created_at REAL NOT NULL, provider TEXT NOT NULL,
     job_id TEXT NOT NULL, base_model TEXT NOT NULL, training_file TEXT NOT NULL,
     validation_file TEXT, template_json TEXT, dataset_path TEXT, budget_json TEXT,
-    status TEXT, fine_tuned_model TEXT, UNIQUE (provider, job_id));
+    status TEXT, fine_tuned_model TEXT, template_name TEXT, template_fingerprint TEXT,
+    UNIQUE (provider, job_id));
 CREATE TABLE IF NOT EXISTS models (
     model TEXT NOT NULL, provider TEXT NOT NULL, job_id TEXT NOT NULL, kind TEXT NOT NULL,
     PRIMARY KEY (provider, model));
@@ -39,6 +41,13 @@ CREATE TABLE IF NOT EXISTS evaluations (
     split TEXT NOT NULL, ex REAL NOT NULL, cost_per_question REAL,
     seconds_per_question REAL, by_hardness_json TEXT NOT NULL, questions INTEGER);
 """
+
+_MIGRATIONS: dict[int, tuple[str, ...]] = {
+    2: tuple(f"ALTER TABLE {table} ADD COLUMN {column} TEXT"
+             for table in ("datasets", "jobs")
+             for column in ("template_name", "template_fingerprint")),
+}
+"""Statements that bring a file of the previous version to this one (a fresh file gets _SCHEMA)."""
 
 _CHECKPOINT_SUFFIX = re.compile(r":ckpt-step-\d+$")
 
@@ -68,6 +77,10 @@ class DatasetRecord:
     budget: dict[str, Any] | None
     jsonl_path: str | None
     jsonl_sha256: str | None
+    template_name: str | None = None
+    """The template's preset name (``rich``, ``compact+custom``...), when it was given."""
+    template_fingerprint: str | None = None
+    """PromptTemplate.fingerprint() of ``template``."""
 
 
 @dataclass(frozen=True)
@@ -100,6 +113,10 @@ class JobRecord:
     budget: dict[str, Any] | None
     status: str | None
     fine_tuned_model: str | None
+    template_name: str | None = None
+    """The template's preset name, when known."""
+    template_fingerprint: str | None = None
+    """PromptTemplate.fingerprint() of the template (known even when the template is not)."""
 
 
 @dataclass(frozen=True)
@@ -151,7 +168,12 @@ class History:
         db.execute("PRAGMA foreign_keys=ON")
         if version < SCHEMA_VERSION:
             with db:
-                db.executescript(_SCHEMA)
+                if version == 0:
+                    db.executescript(_SCHEMA)
+                else:
+                    for step in range(version + 1, SCHEMA_VERSION + 1):
+                        for statement in _MIGRATIONS[step]:
+                            db.execute(statement)
                 db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     def close(self) -> None:
@@ -178,15 +200,18 @@ class History:
 
     def record_dataset(self, path: Path | str, split: str, template: dict[str, Any],
                        budget: dict[str, Any] | None = None, jsonl_path: Path | None = None,
-                       jsonl_sha256: str | None = None) -> DatasetRecord:
+                       jsonl_sha256: str | None = None, *, template_name: str | None = None,
+                       template_fingerprint: str | None = None) -> DatasetRecord:
         """Remember a prepared dataset (the JSONL's sha256 is computed when not given)."""
         if jsonl_path is not None and jsonl_sha256 is None and jsonl_path.is_file():
             jsonl_sha256 = sha256_file(jsonl_path)
         row_id = self._write(
             "INSERT INTO datasets (created_at, path, split, template_json, budget_json,"
-            " jsonl_path, jsonl_sha256) VALUES (?, ?, ?, ?, ?, ?, ?)",
+            " jsonl_path, jsonl_sha256, template_name, template_fingerprint)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (self._clock(), str(path), split, _json(template), _json(budget),
-             None if jsonl_path is None else str(jsonl_path), jsonl_sha256))
+             None if jsonl_path is None else str(jsonl_path), jsonl_sha256, template_name,
+             template_fingerprint))
         return self._datasets("WHERE id = ?", (row_id,))[0]
 
     def datasets(self) -> list[DatasetRecord]:
@@ -198,11 +223,17 @@ class History:
         found = self._datasets("WHERE jsonl_sha256 = ?", (sha256,))
         return found[0] if found else None
 
+    def dataset_for_fingerprint(self, fingerprint: str) -> DatasetRecord | None:
+        """The newest dataset prepared with the template of this fingerprint."""
+        found = self._datasets("WHERE template_fingerprint = ?", (fingerprint,))
+        return found[0] if found else None
+
     def _datasets(self, where: str, params: tuple[Any, ...]) -> list[DatasetRecord]:
         rows = self._rows(f"SELECT * FROM datasets {where} ORDER BY id DESC", params)
         return [DatasetRecord(r["id"], r["created_at"], r["path"], r["split"],
                               _load(r["template_json"]), _load(r["budget_json"]),
-                              r["jsonl_path"], r["jsonl_sha256"]) for r in rows]
+                              r["jsonl_path"], r["jsonl_sha256"], r["template_name"],
+                              r["template_fingerprint"]) for r in rows]
 
     # --- uploads ---------------------------------------------------------------------------
 
@@ -224,6 +255,11 @@ class History:
             return self._uploads("", ())
         return self._uploads("WHERE provider = ?", (provider,))
 
+    def upload(self, provider: str, file_id: str) -> UploadRecord | None:
+        """The upload that became this file id on this provider."""
+        found = self._uploads("WHERE provider = ? AND file_id = ?", (provider, file_id))
+        return found[0] if found else None
+
     def find_upload(self, provider: str, sha256: str) -> UploadRecord | None:
         """A previous upload of identical bytes to this provider (to offer reuse)."""
         found = self._uploads("WHERE provider = ? AND sha256 = ?", (provider, sha256))
@@ -240,21 +276,25 @@ class History:
     def record_job(self, provider: str, job_id: str, base_model: str, training_file: str, *,
                    validation_file: str | None = None, template: dict[str, Any] | None = None,
                    dataset_path: Path | str | None = None,
-                   budget: dict[str, Any] | None = None) -> JobRecord:
+                   budget: dict[str, Any] | None = None, template_name: str | None = None,
+                   template_fingerprint: str | None = None) -> JobRecord:
         """Remember a job this machine created (or attached to) and what it came from."""
         self._write(
             "INSERT INTO jobs (created_at, provider, job_id, base_model, training_file,"
-            " validation_file, template_json, dataset_path, budget_json)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " validation_file, template_json, dataset_path, budget_json, template_name,"
+            " template_fingerprint) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
             " ON CONFLICT (provider, job_id) DO UPDATE SET base_model = excluded.base_model,"
             " training_file = excluded.training_file,"
             " validation_file = coalesce(excluded.validation_file, validation_file),"
             " template_json = coalesce(excluded.template_json, template_json),"
             " dataset_path = coalesce(excluded.dataset_path, dataset_path),"
-            " budget_json = coalesce(excluded.budget_json, budget_json)",
+            " budget_json = coalesce(excluded.budget_json, budget_json),"
+            " template_name = coalesce(excluded.template_name, template_name),"
+            " template_fingerprint = coalesce(excluded.template_fingerprint,"
+            " template_fingerprint)",
             (self._clock(), provider, job_id, base_model, training_file, validation_file,
              _json(template), None if dataset_path is None else str(dataset_path),
-             _json(budget)))
+             _json(budget), template_name, template_fingerprint))
         record = self.job(provider, job_id)
         assert record is not None
         return record
@@ -303,19 +343,13 @@ class History:
                 return found[0]
         return None
 
-    def template_for_model(self, model: str, provider: str | None = None
-                           ) -> dict[str, Any] | None:
-        """The prompt template (PromptTemplate.to_dict()) a tuned model or checkpoint was trained
-        with, so the playground can rebuild its training prompt; None for unknown models."""
-        record = self.job_for_model(model, provider)
-        return None if record is None else record.template
-
     def _jobs(self, where: str, params: tuple[Any, ...]) -> list[JobRecord]:
         rows = self._rows(f"SELECT * FROM jobs {where} ORDER BY id DESC", params)
         return [JobRecord(r["id"], r["created_at"], r["provider"], r["job_id"], r["base_model"],
                           r["training_file"], r["validation_file"], _load(r["template_json"]),
                           r["dataset_path"], _load(r["budget_json"]), r["status"],
-                          r["fine_tuned_model"]) for r in rows]
+                          r["fine_tuned_model"], r["template_name"],
+                          r["template_fingerprint"]) for r in rows]
 
     # --- evaluations -----------------------------------------------------------------------
 

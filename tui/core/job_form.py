@@ -229,17 +229,15 @@ def match_model(wanted: str | None, offered: Sequence[str]) -> str | None:
 
 
 def write_export(result: Any, train: Path, validation: Path | None) -> Any:
-    """Write the kept examples (and the validation split) and record them in the history.
+    """Write the kept examples (and the validation split) and record their lineage (dataset,
+    template) in the history.
 
     ``result`` is a tui.core.prepare.PrepareResult; returns its WriteResult (blocking)."""
-    from tui.core.history import History
+    from tui.core.lineage import record_prepared
 
     train.parent.mkdir(parents=True, exist_ok=True)
     written = result.write(train, validation)
-    with History() as history:
-        history.record_dataset(result.root, result.options.split,
-                               result.options.template.to_dict(),
-                               budget=result.to_json(written), jsonl_path=written.path)
+    record_prepared(result, written)
     return written
 
 
@@ -262,7 +260,7 @@ async def export_and_upload(result: Any, train: Path, validation: Path | None, c
     import asyncio
 
     from tui.core.files import FileService
-    from tui.core.history import History
+    from tui.core.lineage import record_upload
 
     written = await asyncio.to_thread(write_export, result, train, validation)
     service = FileService(client)
@@ -272,12 +270,7 @@ async def export_and_upload(result: Any, train: Path, validation: Path | None, c
     for path in paths:
         info = await service.upload(path, model=budget.model)
         uploaded.append(info)
-
-        def record(path: Path = path, file_id: str = info.id) -> None:
-            with History() as history:
-                history.record_upload(provider, file_id, path)
-
-        await asyncio.to_thread(record)
+        await asyncio.to_thread(record_upload, provider, info.id, path)
     defaults = FormDefaults(training=uploaded[0].id,
                             validation=uploaded[1].id if len(uploaded) > 1 else None,
                             model=budget.model, epochs=budget.epochs_setting)

@@ -13,7 +13,6 @@ from typing import Any, Literal
 from tui.core.datasets import DatasetError, Example, available_splits, load_dataset
 from tui.core.matching import order_matters, results_match
 from tui.core.paths import data_dir, demo_dir
-from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate, PromptTemplateError
 from tui.core.sqlexec import QueryError, QueryResult, ReadOnlyExecutor
 
 ModelKind = Literal["fine-tuned", "checkpoint", "base", "endpoint"]
@@ -186,24 +185,6 @@ def open_workspace(data: Path | None) -> Workspace:
             present = {db.db_id for db in databases}
             questions = [e for e in dataset.examples if e.db_id in present]
     return Workspace(root=root, databases=databases, split=split, questions=questions)
-
-
-def template_for(model: str, provider: str | None) -> tuple[PromptTemplate, bool]:
-    """The template ``model`` was trained with (from local history) and True, else the
-    default template and False (base models, unknown jobs, unreadable records)."""
-    from tui.core.history import History, HistoryError
-
-    try:
-        with History() as history:
-            recorded = history.template_for_model(model, provider)
-    except (HistoryError, OSError):
-        return DEFAULT_TEMPLATE, False
-    if not recorded:
-        return DEFAULT_TEMPLATE, False
-    try:
-        return PromptTemplate.from_dict(recorded), True
-    except PromptTemplateError:
-        return DEFAULT_TEMPLATE, False
 
 
 def pretty_sql(sql: str) -> str:

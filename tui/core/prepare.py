@@ -144,6 +144,8 @@ class PrepareResult:
 
     def to_json(self, written: WriteResult | None = None) -> dict[str, Any]:
         """The object ``sqltune prepare --json`` prints."""
+        from tui.core.lineage import template_json
+
         budget = self.budget
         template = self.options.template
         prices = load_table()
@@ -156,6 +158,7 @@ class PrepareResult:
             "context_limit": budget.context_limit,
             "template": self.options.template_name,
             "template_settings": template.to_dict(),
+            "prompt_template": template_json(template, self.options.template_name),
             "loaded": self.loaded,
             "examples": budget.examples,
             "kept": budget.kept,

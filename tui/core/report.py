@@ -92,6 +92,9 @@ class EvalReport:
     """True when the run was cancelled: the numbers cover the questions finished before."""
     total: int = 0
     """Questions the run set out to evaluate (scored + skipped + not reached)."""
+    prompt_template: dict[str, Any] | None = None
+    """The template a model was asked with (lineage.PromptChoice.to_json()); None for a
+    predictions file."""
 
     @property
     def n(self) -> int:
@@ -180,6 +183,8 @@ class EvalReport:
             "errors": _count(row.error_type for row in self.rows if row.error_type),
             "cancelled": self.cancelled, "total": self.total,
         }
+        if self.prompt_template is not None:
+            data["prompt_template"] = self.prompt_template
         if include_rows:
             data["rows"] = [self.row_dict(row) for row in self.rows]
         return data

@@ -320,12 +320,11 @@ class FileList(Pane):
 
     def _record_upload(self, path: Path, file_id: str) -> str | None:
         """Remember which local file became which file id (a thread: SQLite and sha256)."""
-        from tui.core.history import History
+        from tui.core.lineage import record_upload
 
         connection = self.session.connection
         try:
-            with History() as history:
-                history.record_upload(connection.name if connection else "?", file_id, path)
+            record_upload(connection.name if connection else "?", file_id, path)
         except Exception as error:
             return f"history not updated: {error}"
         return None

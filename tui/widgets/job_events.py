@@ -333,12 +333,10 @@ class JobsPane(Pane):
 
     @work(thread=True, group="jobs-history", exit_on_error=False)
     def record_status(self, provider: str, message: JobEnded) -> None:
-        """Remember how the job ended and the tuned model's name (history, SQLite)."""
-        from tui.core.history import History
+        """Remember how the job ended and the tuned model's name (lineage: model -> job)."""
+        from tui.core.lineage import record_job_status
 
-        with History() as history:
-            history.record_job_status(provider, message.job_id, message.status,
-                                      message.fine_tuned_model)
+        record_job_status(provider, message.job_id, message.status, message.fine_tuned_model)
 
     # ── create ──────────────────────────────────────────────────────────────────────────
 
@@ -355,6 +353,7 @@ class JobsPane(Pane):
         import asyncio
 
         from tui.core.files import FileService
+        from tui.core.lineage import record_job, spec_with_template
         from tui.screens.create_job import CreateJobScreen, load_form_data
 
         try:
@@ -374,12 +373,15 @@ class JobsPane(Pane):
         spec = await self.app.push_screen_wait(screen)
         if spec is None:
             return
+        # The job carries its template's fingerprint; history links file, job and model.
+        local_path = local.get(spec.training_file)
+        spec = await asyncio.to_thread(spec_with_template, spec, provider, local_path)
         try:
             job = await service.create(spec)
         except Exception as error:
             self.post_message(self.Failed(str(error)))
             return
-        await asyncio.to_thread(_record_job, provider, job, local.get(spec.training_file))
+        await asyncio.to_thread(record_job, provider, job, local_path)
         self.post_message(JobCreated(job.id))
         self.action_open_job(job.id)
 
@@ -418,23 +420,3 @@ class JobsPane(Pane):
             detail.job = message.job
             detail.poke(message.job.id)
         self.action_refresh()
-
-
-def _record_job(provider: str, job: Any, local_path: str | None) -> None:
-    from tui.core.history import History
-
-    with History() as history:
-        dataset = None
-        if local_path:
-            from pathlib import Path
-
-            from tui.core.history import sha256_file
-
-            path = Path(local_path)
-            if path.is_file():
-                dataset = history.dataset_for_jsonl(sha256_file(path))
-        history.record_job(provider, job.id, job.model, job.training_file,
-                           validation_file=job.validation_file,
-                           template=dataset.template if dataset else None,
-                           dataset_path=dataset.path if dataset else None,
-                           budget=dataset.budget if dataset else None)

@@ -90,6 +90,7 @@ class RunBar(Vertical):
         """The model being evaluated (or last evaluated)."""
         self._cancel: asyncio.Event | None = None
         self._position = ""
+        self._prompt_note = ""
 
     def compose(self) -> ComposeResult:
         yield Label("", id="eval-settings")
@@ -254,6 +255,11 @@ class RunBar(Vertical):
         self.done, self.total, self.matched, self.skipped = 0, message.total, 0, 0
         self.model = message.model
         self._position = f" ({message.position + 1}/{message.count})" if message.count > 1 else ""
+        warning = message.prompt.warning
+        self._prompt_note = " · ⚠ default prompt" if warning else ""
+        if warning:  # never a silent default: the numbers may not be the model's best
+            self.notify(f"{message.model}: {warning}", title="Evaluation prompt",
+                        severity="warning", timeout=15)
         bar = self.query_one(ProgressBar)
         bar.display = True
         bar.update(total=max(message.total, 1), progress=0)
@@ -275,7 +281,7 @@ class RunBar(Vertical):
     def _show_progress(self) -> None:
         skipped = f" · {self.skipped} skipped" if self.skipped else ""
         self.set_state(f"{self.done}/{self.total} · EX {share_text(self.running_ex())}{skipped}"
-                       f" · {self.model}{self._position}")
+                       f" · {self.model}{self._position}{self._prompt_note}")
 
     def on_eval_finished(self, message: EvalFinished) -> None:
         report = message.report
@@ -286,7 +292,8 @@ class RunBar(Vertical):
         else:
             self.set_state(f"{report.model}: EX {share_text(report.execution_accuracy)} on "
                            f"{report.n} questions" + (f", {len(report.skipped)} skipped"
-                                                      if report.skipped else ""), "green")
+                                                      if report.skipped else "")
+                           + self._prompt_note, "yellow" if self._prompt_note else "green")
 
     def on_eval_failed(self, message: EvalFailed) -> None:
         from tui.core.providers import redact

@@ -1,41 +1,24 @@
-"""One evaluation run of the pane: its plan, the messages it posts, and the loop over models."""
+"""The Evaluate pane's messages, posted while the core runner (core.eval_runner) runs a plan."""
 
 from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
+from tui.core.eval_runner import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, RunPlan
+
 if TYPE_CHECKING:  # the evaluation core loads when a run starts, not with the app
-    from tui.core.datasets import Example
     from tui.core.eval_runs import EvalRun
     from tui.core.evaluate import Progress
+    from tui.core.lineage import PromptChoice
     from tui.core.report import EvalReport
 
-DEFAULT_CONCURRENCY = 8
-"""Questions in flight at once."""
-MAX_CONCURRENCY = 64
-"""The most the pane accepts (providers rate-limit well before this)."""
-
-
-@dataclass(frozen=True)
-class RunPlan:
-    """What the user asked to evaluate."""
-
-    models: tuple[str, ...]
-    """Models, evaluated one after the other."""
-    root: Path
-    """The Spider-format folder."""
-    split: str
-    """The split to read."""
-    concurrency: int = DEFAULT_CONCURRENCY
-    """Questions in flight at once."""
-    limit: int | None = None
-    """Only the first K questions (None: all)."""
+__all__ = ["DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "EvalEnded", "EvalFailed", "EvalFinished",
+           "EvalProgressed", "EvalStarted", "RunPlan", "run_plan"]
 
 
 @dataclass
@@ -50,6 +33,8 @@ class EvalStarted(Message):
     """Models in the plan."""
     total: int
     """Questions in this run."""
+    prompt: PromptChoice
+    """The template the model is asked with (a warning when it is not known to be its own)."""
 
 
 @dataclass
@@ -88,41 +73,20 @@ class EvalEnded(Message):
 
 async def run_plan(plan: RunPlan, client: Any, provider: str | None,
                    post: Callable[[Message], object], cancel: asyncio.Event) -> None:
-    """Evaluate each model of the plan in turn, posting progress; never raises."""
-    from tui.core.datasets import DatasetError, load_dataset
-    from tui.core.eval_runs import save_run, template_for
-    from tui.core.evaluate import EvaluationError, evaluate, model_predictor
+    """Run the plan with the core runner, posting its steps as messages; never raises."""
+    from tui.core.eval_runner import ModelFinished, ModelStarted, RunFailed
+    from tui.core.eval_runner import run_plan as run_core
 
-    try:
-        dataset = await asyncio.to_thread(load_dataset, plan.root, plan.split)
-    except DatasetError as error:
-        post(EvalFailed(f"{plan.root} ({plan.split}): {error}"))
-        post(EvalEnded(cancelled=False))
-        return
-    examples = dataset.examples if plan.limit is None else dataset.examples[: plan.limit]
+    def emit(event: Any) -> None:
+        if isinstance(event, ModelStarted):
+            post(EvalStarted(event.model, event.position, event.count, event.total,
+                             event.prompt))
+        elif isinstance(event, ModelFinished):
+            post(EvalFinished(event.result.report, event.result.run))
+        elif isinstance(event, RunFailed):
+            post(EvalFailed(event.error))
+        else:
+            post(EvalProgressed(event))
 
-    def db_path_for(example: Example) -> Path | None:
-        return dataset.db_path(example.db_id)
-
-    for position, model in enumerate(plan.models):
-        if cancel.is_set():
-            break
-        post(EvalStarted(model, position, len(plan.models), len(examples)))
-        template = await asyncio.to_thread(template_for, model, provider)
-        predict = model_predictor(client, model, db_path_for=db_path_for, template=template)
-        try:
-            report = await evaluate(
-                examples, predict=predict, db_path_for=db_path_for,
-                concurrency=plan.concurrency, progress=lambda p: post(EvalProgressed(p)),
-                cancel=cancel, model=model, split=dataset.split)
-        except EvaluationError as error:
-            post(EvalFailed(str(error)))
-            continue
-        run = None
-        if not report.cancelled and report.n:
-            try:
-                run = await asyncio.to_thread(save_run, report, provider=provider)
-            except Exception as error:  # the numbers stay on screen; history is a convenience
-                post(EvalFailed(f"could not record the run in history: {error}"))
-        post(EvalFinished(report, run))
-    post(EvalEnded(cancelled=cancel.is_set()))
+    cancelled = await run_core(plan, client, provider, emit, cancel)
+    post(EvalEnded(cancelled=cancelled))

@@ -6,7 +6,7 @@ import asyncio
 import math
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich.text import Text
 from textual import work
@@ -30,11 +30,14 @@ from tui.core.playground import (
 )
 from tui.core.sqlexec import ReadOnlyExecutor, jsonable
 
+if TYPE_CHECKING:
+    from tui.core.lineage import PromptChoice
+
 CELL_WIDTH = 40
 """Characters of a value shown in a cell (the rest is cut with an ellipsis)."""
 
-AskCall = Callable[[ModelChoice, Database, str], Awaitable[tuple[Answer, bool]]]
-"""Asks a model a question about a database: the answer and whether the prompt was its own."""
+AskCall = Callable[[ModelChoice, Database, str], Awaitable[tuple[Answer, "PromptChoice"]]]
+"""Asks a model a question about a database: the answer and the template the prompt used."""
 
 
 def cost_text(cost: float | None) -> str:
@@ -46,13 +49,14 @@ def cost_text(cost: float | None) -> str:
     return f"${cost:.6f}" if cost < 0.01 else f"${cost:.4f}"
 
 
-def figures_text(answer: Answer, own_prompt: bool) -> Text:
-    """Latency, prompt and completion tokens, cost, and which prompt was used."""
+def figures_text(answer: Answer, prompt: PromptChoice) -> Text:
+    """Latency, prompt and completion tokens, cost, and which prompt was used (a warning when
+    the model's training template is not known)."""
     text = Text()
     text.append(f"{answer.latency_s:.2f} s", style="bold")
     text.append(f" · {answer.prompt_tokens:,} prompt + {answer.completion_tokens:,} completion"
                 f" tokens · {cost_text(answer.cost_usd)}")
-    text.append(" · its training prompt" if own_prompt else " · default prompt", style="dim")
+    text.append(f" · {prompt.label()}", style="bold yellow" if prompt.warning else "dim")
     return text
 
 
@@ -123,8 +127,8 @@ class AnswerView(Vertical):
         """What was asked."""
         gold: str | None
         """Gold SQL when the question came from the dataset."""
-        own_prompt: bool
-        """True when the model's training template rebuilt the prompt."""
+        prompt: PromptChoice
+        """The template that built the prompt (a warning when it is not the model's own)."""
 
     @dataclass
     class Ran(Message):
@@ -255,7 +259,7 @@ class AnswerView(Vertical):
     async def _ask(self, ask_call: AskCall, choice: ModelChoice, database: Database,
                    question: str, gold: str | None) -> None:
         try:
-            answer, own_prompt = await ask_call(choice, database, question)
+            answer, prompt = await ask_call(choice, database, question)
             pretty = await asyncio.to_thread(pretty_sql, answer.sql)
         except asyncio.CancelledError:
             raise
@@ -264,14 +268,14 @@ class AnswerView(Vertical):
 
             self.post_message(self.Failed(self, redact(str(error)) or type(error).__name__))
             return
-        self.post_message(self.Answered(self, answer, pretty, question, gold, own_prompt))
+        self.post_message(self.Answered(self, answer, pretty, question, gold, prompt))
 
     def on_answer_view_answered(self, message: Answered) -> None:
         if message.view is not self:
             return
         self.answer = message.answer
         self.editor.load_text(message.pretty_sql)
-        self._show(figures_text(message.answer, message.own_prompt))
+        self._show(figures_text(message.answer, message.prompt))
         if message.answer.sql.strip():
             self.run(message.gold)
         else:

@@ -14,6 +14,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
+from tui.core.model_caller import ModelCaller
 from tui.core.playground import (
     Asked,
     Database,
@@ -26,7 +27,6 @@ from tui.core.playground import (
 from tui.messages import JobEnded
 from tui.widgets.pane import Pane, is_text_field
 from tui.widgets.playground.answer import AnswerView, SideBySide
-from tui.widgets.playground.asking import ModelCaller
 from tui.widgets.playground.messages import ModelsListed, WorkspaceOpened
 from tui.widgets.playground.pickers import ChoicePicker, ModelPicker, database_items
 from tui.widgets.playground.question import QuestionInput

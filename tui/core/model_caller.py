@@ -1,44 +1,68 @@
-"""How the playground asks a model: the provider's client or another endpoint's, its prompt."""
+"""Ask any model a question about a database with the prompt it was trained with."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from tui.core.inference import Answer
-from tui.core.playground import Database, ModelChoice
 from tui.core.schema import SchemaCache
-from tui.widgets.pane import Session
+
+if TYPE_CHECKING:  # the SDK and the inference core load with the first question
+    from tui.core.inference import Answer
+    from tui.core.lineage import PromptChoice
+    from tui.core.playground import Database, ModelChoice
+
+
+class ProviderSession(Protocol):
+    """The app's way to its provider (the panes' Session): a client and what it connects to."""
+
+    connection: Any
+    """Its connection (``name``, ``resolved``), None before the first connect."""
+
+    async def client(self) -> Any:
+        """The provider's ``openai.AsyncOpenAI`` (connecting when needed)."""
+        ...
 
 
 class ModelCaller:
-    """Asks any model a question with the prompt it was trained with (or the default one)."""
+    """Asks the provider's models, or another endpoint's, with each model's training prompt."""
 
-    def __init__(self, session: Session) -> None:
+    def __init__(self, session: ProviderSession) -> None:
         self.session = session
         """Gives the provider's client."""
         self.schemas = SchemaCache()
         """Schema text per database, computed once."""
         self._endpoints: dict[tuple[str, str | None], Any] = {}
+        self._prompts: dict[tuple[str, str | None, str | None], PromptChoice] = {}
 
     async def __call__(self, choice: ModelChoice, database: Database,
-                       question: str) -> tuple[Answer, bool]:
-        """The answer, and True when the model's own training template built the prompt."""
+                       question: str) -> tuple[Answer, PromptChoice]:
+        """The answer, and the template that built the prompt (with a warning when it is not
+        known to be the model's own)."""
         from tui.core.inference import InferenceError, ask_for_sql
-        from tui.core.playground import template_for
         from tui.core.prompts import messages_for
 
         client, model, provider = await self._client_for(choice)
-        template, own = await asyncio.to_thread(template_for, choice.name, provider)
-        messages = await asyncio.to_thread(messages_for, template, self.schemas,
+        prompt = await self.prompt(choice, client, provider)
+        messages = await asyncio.to_thread(messages_for, prompt.template, self.schemas,
                                            database.path, question)
         try:
-            return await ask_for_sql(client, model, messages), own
+            return await ask_for_sql(client, model, messages), prompt
         except InferenceError as error:
             # Reasoning models refuse any temperature but the default one.
             if error.kind != "bad_request" or "temperature" not in error.message:
                 raise
-        return await ask_for_sql(client, model, messages, temperature=None), own
+        return await ask_for_sql(client, model, messages, temperature=None), prompt
+
+    async def prompt(self, choice: ModelChoice, client: Any,
+                     provider: str | None) -> PromptChoice:
+        """prompt_for the model, once per model and provider (it may list the provider's jobs)."""
+        from tui.core.lineage import prompt_for
+
+        key = (choice.name, choice.base_url, provider)
+        if key not in self._prompts:
+            self._prompts[key] = await prompt_for(choice.name, provider, client=client)
+        return self._prompts[key]
 
     async def provider_models(self) -> tuple[list[ModelChoice], str | None]:
         """The provider's chat models, fine-tuned first, with its jobs' checkpoints; or no
