@@ -11,7 +11,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from tui.core.history import DatasetRecord, History, HistoryError, JobRecord, sha256_file
-from tui.core.prompts import DEFAULT_TEMPLATE, TEMPLATES, PromptTemplate, PromptTemplateError
+from tui.core.prompts import (
+    DEFAULT_TEMPLATE,
+    TEMPLATES,
+    PromptTemplate,
+    PromptTemplateError,
+    preset_name,
+    template_label,
+)
 
 if TYPE_CHECKING:
     from tui.core.jobs import JobInfo, JobSpec
@@ -38,19 +45,6 @@ _CHECKPOINT_SUFFIX = re.compile(r":ckpt-step-\d+$")
 
 class _Missing(Exception):
     """No template could be found (internal)."""
-
-
-def preset_name(template: PromptTemplate) -> str | None:
-    """``default``, ``compact`` or ``rich`` when the template is one of the presets."""
-    return next((name for name, preset in TEMPLATES.items() if preset == template), None)
-
-
-def template_label(template: PromptTemplate, name: str | None) -> str | None:
-    """The name to record: ``name`` unless it names a preset the template is not (then the
-    preset it is, or ``name+custom``); a preset's name when none is given."""
-    if name in TEMPLATES and TEMPLATES[name] != template:
-        return preset_name(template) or f"{name}+custom"
-    return name if name is not None else preset_name(template)
 
 
 def is_tuned_model(model: str) -> bool:
@@ -100,11 +94,6 @@ class PromptChoice:
         if self.source == "base model":
             return "default prompt (base model)"
         return f"⚠ default prompt: {self.warning}" if self.warning else "default prompt"
-
-
-def template_json(template: PromptTemplate, name: str | None) -> dict[str, Any]:
-    """The ``"prompt_template"`` object of ``prepare --json``: name and fingerprint."""
-    return {"name": template_label(template, name), "fingerprint": template.fingerprint()}
 
 
 def job_metadata(template: PromptTemplate, name: str | None) -> dict[str, str]:

@@ -33,6 +33,7 @@ from tui.core.prompts import (
     Message,
     PromptTemplate,
     render_messages,
+    template_json,
 )
 from tui.core.schema import SchemaCache
 
@@ -144,8 +145,6 @@ class PrepareResult:
 
     def to_json(self, written: WriteResult | None = None) -> dict[str, Any]:
         """The object ``sqltune prepare --json`` prints."""
-        from tui.core.lineage import template_json
-
         budget = self.budget
         template = self.options.template
         prices = load_table()

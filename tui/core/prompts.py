@@ -98,6 +98,24 @@ TEMPLATES: dict[str, PromptTemplate] = {
 """Named presets offered by the app and the CLI."""
 
 
+def preset_name(template: PromptTemplate) -> str | None:
+    """``default``, ``compact`` or ``rich`` when the template is one of the presets."""
+    return next((name for name, preset in TEMPLATES.items() if preset == template), None)
+
+
+def template_label(template: PromptTemplate, name: str | None) -> str | None:
+    """The name to record: ``name`` unless it names a preset the template is not (then the
+    preset it is, or ``name+custom``); a preset's name when none is given."""
+    if name in TEMPLATES and TEMPLATES[name] != template:
+        return preset_name(template) or f"{name}+custom"
+    return name if name is not None else preset_name(template)
+
+
+def template_json(template: PromptTemplate, name: str | None) -> dict[str, Any]:
+    """The ``"prompt_template"`` object of ``prepare --json``: name and fingerprint."""
+    return {"name": template_label(template, name), "fingerprint": template.fingerprint()}
+
+
 @functools.lru_cache(maxsize=256)
 def system_text(template: PromptTemplate, schema_text: str) -> str:
     """The system message: instructions, optional dialect line, then the schema.
