@@ -21,9 +21,10 @@ from tui.commands.screenshots import (
     svg_text,
 )
 from tui.core.config import mask_key
+from tui.core.session import Session
 from tui.launch import AttachedServer
 from tui.server.inprocess import LocalServer, start_local_server
-from tui.widgets.pane import Pane, Session
+from tui.widgets.pane import Pane
 
 
 class Sketchpad(Pane):

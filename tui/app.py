@@ -16,6 +16,8 @@ from textual.screen import Screen
 from textual.widgets import Footer, Header, TabbedContent, TabPane
 from textual.widgets._tabbed_content import ContentTabs
 
+from tui.core.connection import Connection, StartLocal, connect
+from tui.core.session import Session
 from tui.messages import (
     DatasetExported,
     FileUploaded,
@@ -26,7 +28,7 @@ from tui.messages import (
 )
 from tui.screens.help import HelpScreen
 from tui.widgets.palette import PaneCommands
-from tui.widgets.pane import Connection, Pane, Session, StartLocal, connect, is_text_field
+from tui.widgets.pane import Pane, is_text_field
 from tui.widgets.status_line import ProviderStatus
 
 # ── Panes ────────────────────────────────────────────────────────────────────────────────

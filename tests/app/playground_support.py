@@ -24,7 +24,7 @@ from tui.core.matching import order_matters, results_match
 from tui.core.paths import demo_dir
 from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate, messages_for
 from tui.core.schema import SchemaCache
-from tui.widgets.pane import Session
+from tui.core.session import Session
 from tui.widgets.playground import PlaygroundPane
 from tui.widgets.playground.answer import AnswerView, cell
 from tui.widgets.playground.pickers import ModelPicker

@@ -16,10 +16,10 @@ from tests.app.panes_support import no_local_server
 from tui.app import SqltuneApp
 from tui.core.paths import exports_dir
 from tui.core.report import EvalReport, QuestionResult
+from tui.core.session import Session
 from tui.screens.eval_models import ModelPicker
 from tui.screens.export_dialog import ExportDialog, ExportRequest, ReportExportDialog
 from tui.widgets.evaluation import EvaluationPane
-from tui.widgets.pane import Session
 
 BASE = "sqltune-local-base"
 TUNED = "ft:sqltune-local-base:demo:ftjob-1a2b"

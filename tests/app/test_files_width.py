@@ -8,8 +8,8 @@ from tests.app.conftest import Attached
 from tests.app.helpers import screen_text, wait_for_text, wait_until
 from tests.server.conftest import PAIRS, chat_lines
 from tui.app import SqltuneApp
+from tui.core.session import Session
 from tui.widgets.file_list import FileList
-from tui.widgets.pane import Session
 
 NAME = "spider-train-gpt-4.1-mini-1500-examples-epoch3.jsonl"
 

@@ -142,7 +142,7 @@ async def test_attach_by_id_shows_a_finished_job(attach: Attached, sdk: openai.O
         await pilot.press("escape", "a")
         await wait_for_text(pilot, "Attach to a job")
         await pilot.press(*"ftjob-nope", "enter")
-        screen = await wait_for_text(pilot, "reading job ftjob-nope failed: HTTP 404")
+        screen = await wait_for_text(pilot, "job ftjob-nope was not found on this provider")
         assert f"model {job.fine_tuned_model}" not in screen  # the previous job is gone
         assert app.query_one(JobDetail).job is None
 

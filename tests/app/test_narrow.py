@@ -14,9 +14,9 @@ from tests.app.panes_support import no_local_server, wait_until, workers_idle
 from tests.app.test_evaluation_snapshots import record_runs
 from tui.app import PANES, SqltuneApp, make_app
 from tui.core.playground import ModelChoice
+from tui.core.session import Session
 from tui.widgets.evaluation import EvaluationPane
 from tui.widgets.evaluation.views import RUN_COLUMNS, QuestionTable, RunsTable
-from tui.widgets.pane import Session
 from tui.widgets.playground import PlaygroundPane
 from tui.widgets.playground.pickers import ModelPicker
 

@@ -12,9 +12,10 @@ from textual.widgets import DataTable, Input, TabbedContent, TextArea
 from tests.app.helpers import screen_text, wait_until
 from tests.app.panes_support import no_local_server
 from tui.app import SqltuneApp
+from tui.core.session import Session
 from tui.screens.prompt import PromptScreen
 from tui.widgets.dataset_preview import DatasetPreview
-from tui.widgets.pane import Pane, Session
+from tui.widgets.pane import Pane
 from tui.widgets.playground import PlaygroundPane
 
 

@@ -20,10 +20,10 @@ from tui.core.follower import (
     ConnectionState,
     EventFollower,
     FollowerError,
-    JobEvent,
     PollPolicy,
     collect_new,
 )
+from tui.core.jobs import JobEvent, JobInfo
 from tui.core.providers import install_secret_redaction, register_secret
 from tui.core.retries import is_transient, retry_after_seconds
 from tui.server.inprocess import LocalServer, start_local_server
@@ -223,6 +223,46 @@ async def test_a_new_follower_resumes_from_the_cursor(faulty_server: LocalServer
         seen.extend(event.id for event in batch.events)
     assert seen == await _server_event_ids(client, job_id)
     await client.close()
+
+
+LIFECYCLE = ["validating_files", "queued", "running", "paused", "succeeded"]
+
+
+async def test_snapshots_follow_the_job_through_its_statuses(tmp_path: Path) -> None:
+    # Demo pace (60 steps of 100 ms): running long enough to be paused and resumed meanwhile.
+    with start_local_server(tmp_path / "server", speed="demo") as paced:
+        client = _client(paced)
+        job_id = await _start_job(client, tmp_path, examples=30, epochs=2)
+        follower = EventFollower(client, job_id, policy=QUICK)
+        snapshots: list[JobInfo] = []
+        paused = resumed = False
+        async for batch in follower.follow():
+            assert batch.job is not None and batch.job is follower.job
+            assert batch.job_status == batch.job.status == follower.state.job_status
+            if not snapshots or batch.job != snapshots[-1]:
+                snapshots.append(batch.job)
+            if batch.job.status == "running" and not paused:
+                await client.fine_tuning.jobs.pause(job_id)
+                paused = True
+                follower.poke()  # read the job now, not at the running pace
+            elif batch.job.status == "paused" and not resumed:
+                await client.fine_tuning.jobs.resume(job_id)
+                resumed = True
+                follower.poke()
+        on_server = await client.fine_tuning.jobs.retrieve(job_id)
+        await client.close()
+    statuses = [job.status for job in snapshots]
+    # every change is a new snapshot, in the order the job went through them
+    assert "running" in statuses and "paused" in statuses
+    assert statuses.index("paused") < len(statuses) - 1 - statuses[::-1].index("running")
+    firsts = [status for n, status in enumerate(statuses) if status not in statuses[:n]]
+    assert firsts == sorted(firsts, key=LIFECYCLE.index)
+    # the last one is the ended job as the provider has it: nobody needs to read it again
+    final = snapshots[-1]
+    assert final == JobInfo.from_sdk(on_server)
+    assert final.status == "succeeded" and final.fine_tuned_model and final.result_files
+    assert final.trained_tokens and final.finished_at
+    assert follower.stats.by_kind["job"] >= len(snapshots)
 
 
 async def test_unknown_job_is_a_permanent_error(faulty_server: LocalServer) -> None:

@@ -13,8 +13,9 @@ import pytest
 from tests.chat_files import write_singer_jsonl
 from tests.local_servers import module_server
 from tui.core.files import FileService
-from tui.core.follower import EventFollower, JobEvent, PollPolicy
+from tui.core.follower import EventFollower, PollPolicy
 from tui.core.jobs import (
+    JobEvent,
     JobInfo,
     JobsError,
     JobService,

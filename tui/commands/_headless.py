@@ -1,4 +1,4 @@
-"""What ``sqltune files`` and ``sqltune jobs`` share: the provider, exit codes, tables, progress."""
+"""What the headless commands share: the provider, exit codes, tables, progress."""
 
 from __future__ import annotations
 
@@ -19,10 +19,9 @@ from tui.core.elide import elide_middle
 # asyncio and tui.core.files load when a command runs: tui.cli imports this module for the
 # exit-code epilog while it builds the parser, at every sqltune start.
 if TYPE_CHECKING:
-    import openai
-
+    from tui.core.connection import Connection
     from tui.core.files import ListPage, UploadProgress
-    from tui.core.providers import ResolvedProvider
+    from tui.core.providers import LocalEndpoint
 
 T = TypeVar("T")
 ServiceT = TypeVar("ServiceT")
@@ -61,53 +60,32 @@ class CommandError(Exception):
         """Extra fields of the ``--json`` error object."""
 
 
-@dataclass
-class Provider:
-    """The resolved provider and an SDK client for it, open for one command."""
-
-    resolved: ResolvedProvider
-    """Profile, key and base URL (never print the key)."""
-    client: openai.AsyncOpenAI
-    """The official SDK's async client."""
-
-
 @contextlib.asynccontextmanager
-async def open_provider(args: argparse.Namespace) -> AsyncIterator[Provider]:
-    """Resolve ``--provider`` (else config, environment, the local server) and open a client."""
-    import asyncio
-
+async def open_provider(args: argparse.Namespace) -> AsyncIterator[Connection]:
+    """Connect to ``--provider`` (else config, environment, the local server): the app's
+    connect(), off the event loop, so Ctrl-C ends even a wait for the local server to start."""
     from tui.core.config import ConfigError
-    from tui.core.providers import (
-        ProviderError,
-        install_secret_redaction,
-        make_async_client,
-        resolve_provider,
-    )
+    from tui.core.connection import open_connection
+    from tui.core.providers import ProviderError
     from tui.launch import local_endpoint
 
-    def start_local() -> Any:
+    def start_local() -> LocalEndpoint:
         try:
             return local_endpoint()
         except ProviderError as error:  # the server could not start: not a usage error
             raise CommandError(str(error), EXIT_FAILED) from None
 
-    install_secret_redaction()
     try:
-        resolved = await asyncio.to_thread(resolve_provider, getattr(args, "provider", None),
-                                           start_local=start_local)
+        connection = await open_connection(getattr(args, "provider", None), start_local)
     except (ProviderError, ConfigError) as error:
         raise CommandError(str(error), EXIT_USAGE) from None
     try:
-        client = make_async_client(resolved)
-        try:
-            yield Provider(resolved, client)
-        finally:
-            await client.close()
+        yield connection
     finally:
-        resolved.close()
+        await connection.aclose()
 
 
-async def call_service(args: argparse.Namespace, make: Callable[[Provider], ServiceT],
+async def call_service(args: argparse.Namespace, make: Callable[[Connection], ServiceT],
                        call: Callable[[ServiceT], Awaitable[T]],
                        errors: type[Exception]) -> T:
     """Open the provider, make its service and await one call; ``errors`` exit 1 with their

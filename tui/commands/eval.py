@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tui.commands._headless import CommandError
 from tui.core.datasets import DatasetError, Example, SpiderDataset, load_dataset
 from tui.core.evaluate import EvalReport, EvaluationError, Predictor, predictions_predictor
 
@@ -39,22 +40,12 @@ def _tell(result: ModelRun) -> None:
 async def _run_model(args: argparse.Namespace, dataset: SpiderDataset,
                      examples: list[Example]) -> ModelRun:
     """Ask the model with its training template (core runner), scored and kept in history."""
+    from tui.commands._headless import open_provider
     from tui.core.eval_runner import evaluate_model
-    from tui.core.providers import install_secret_redaction, make_async_client, resolve_provider
-    from tui.launch import local_endpoint
 
-    install_secret_redaction()
-    provider = getattr(args, "provider", None)
-    resolved = resolve_provider(provider, start_local=local_endpoint)
-    try:
-        client = make_async_client(resolved)
-        try:
-            return await evaluate_model(client, args.model, dataset, examples,
-                                        provider=resolved.name, concurrency=args.concurrency)
-        finally:
-            await client.close()
-    finally:
-        resolved.close()
+    async with open_provider(args) as provider:
+        return await evaluate_model(provider.client, args.model, dataset, examples,
+                                    provider=provider.name, concurrency=args.concurrency)
 
 
 def _db_path_for(dataset: SpiderDataset) -> Any:
@@ -112,10 +103,10 @@ def run(args: argparse.Namespace) -> int:
             report = result.report
     except EvaluationError as error:
         return _fail(args, str(error), code=1)
-    except Exception as error:
-        if type(error).__name__ == "ProviderError":
-            return _fail(args, str(error))
-        raise
+    except CommandError as error:  # no provider (exit 2), or the local server did not start (1)
+        from tui.core.providers import redact
+
+        return _fail(args, redact(str(error)), code=error.code)
     # The numbers are printed whatever happens to --out: a failed export loses nothing.
     print(json.dumps(report.to_json()) if args.json else _summary(report))
     if args.out is not None:

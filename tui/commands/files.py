@@ -31,7 +31,7 @@ from tui.commands._headless import (
 from tui.core.files import human_size
 
 if TYPE_CHECKING:
-    from tui.commands._headless import Provider
+    from tui.core.connection import Connection
     from tui.core.counters import ChatCounter
     from tui.core.estimate import RealBase
     from tui.core.files import FileInfo, FileService
@@ -110,7 +110,7 @@ async def remember(what: str, record: Callable[[], object]) -> None:
         print(f"warning: {what} not recorded in the local history ({error})", file=sys.stderr)
 
 
-async def find_real_base(provider: Provider, model: str) -> RealBase | None:
+async def find_real_base(provider: Connection, model: str) -> RealBase | None:
     """``model`` as a real base of a sqltune server, with its own token counter; else None."""
     import openai
 
@@ -124,7 +124,7 @@ async def find_real_base(provider: Provider, model: str) -> RealBase | None:
                            f"{describe_error(error)}") from None
 
 
-def file_service(provider: Provider) -> FileService:
+def file_service(provider: Connection) -> FileService:
     """The core file service on the provider's client."""
     from tui.core.files import FileService
 

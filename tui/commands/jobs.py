@@ -16,7 +16,6 @@ from tui.commands._headless import (
     EXIT_USAGE,
     Column,
     CommandError,
-    Provider,
     call_service,
     fields,
     open_provider,
@@ -40,6 +39,7 @@ from tui.commands.files import (
 if TYPE_CHECKING:
     import openai
 
+    from tui.core.connection import Connection
     from tui.core.estimate import RealBase
     from tui.core.files import FileService
     from tui.core.jobs import JobInfo, JobService
@@ -57,7 +57,7 @@ METRIC_HEADERS = {"train_loss": "TRAIN LOSS", "valid_loss": "VALID LOSS",
 """Checkpoint metrics in the order the table shows them (others follow, by name)."""
 
 
-def job_service(provider: Provider) -> JobService:
+def job_service(provider: Connection) -> JobService:
     """The core job service on the provider's client."""
     from tui.core.jobs import JobService
 
@@ -141,8 +141,8 @@ async def _estimate(args: argparse.Namespace, files: FileService, training: Path
 
 
 async def follow_job(client: openai.AsyncOpenAI, job_id: str, out: TextIO, *,
-                     local: bool = False) -> str | None:
-    """Print a job's events until it ends (as ``sqltune watch`` does); its final status.
+                     local: bool = False) -> JobInfo | None:
+    """Print a job's events until it ends (as ``sqltune watch`` does); the job as it ended.
 
     On the local server (loopback, no rate limit) a queued or paused job is polled faster."""
     from tui.commands.watch import print_events, reconnect_notice
@@ -206,13 +206,13 @@ async def _create(args: argparse.Namespace) -> int:
             print(f"created {job.id} ({job.status}); following it until it ends", file=info,
                   flush=True)
             try:
-                await follow_job(provider.client, job.id, info,
-                                 local=provider.resolved.kind == "local")
+                ended = await follow_job(provider.client, job.id, info,
+                                         local=provider.resolved.kind == "local")
             except asyncio.CancelledError:  # Ctrl-C: the job itself goes on
                 print(f"stopped following; job {job.id} keeps running "
                       f"(sqltune jobs get {job.id})", file=sys.stderr, flush=True)
                 raise
-            job = await jobs.retrieve(job.id)
+            job = ended or await jobs.retrieve(job.id)
             await remember(f"job {job.id}", partial(record_job, name, job, local_path))
         except JobsError as error:
             raise CommandError(str(error)) from None

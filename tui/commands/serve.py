@@ -9,7 +9,9 @@ import shlex
 import socket
 import sys
 
-from tui.core.providers import ProviderError, resolve_provider
+from tui.core.config import ConfigError
+from tui.core.connection import connect
+from tui.core.providers import ProviderError
 from tui.launch import LOCAL_KEY_ENV, LOCAL_URL_ENV, local_endpoint
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}
@@ -65,18 +67,16 @@ def run(args: argparse.Namespace) -> int:
     if problem is not None:
         print(f"sqltune serve: {problem}", file=sys.stderr)
         return 1
-    local = None
     try:
-        resolved = resolve_provider(args.provider, start_local=local_endpoint)
-    except ProviderError as error:
+        connection = connect(args.provider, local_endpoint)
+    except (ProviderError, ConfigError) as error:
         print(f"sqltune serve: {error}", file=sys.stderr)
         return 2
-    if resolved.local is not None:
+    if connection.server is not None:
         # Browser sessions share this process's server instead of each starting their own.
-        local = resolved.local
-        os.environ[LOCAL_URL_ENV] = resolved.base_url or ""
-        os.environ[LOCAL_KEY_ENV] = resolved.api_key or ""
-        print(f"local server: {resolved.base_url} (shared by every browser session)")
+        os.environ[LOCAL_URL_ENV] = connection.server.base_url
+        os.environ[LOCAL_KEY_ENV] = connection.server.api_key
+        print(f"local server: {connection.base_url} (shared by every browser session)")
     url = f"http://{args.host}:{args.port}"
     print(f"sqltune in a browser: {url}", flush=True)
     server = Server(app_command(args), host=args.host, port=args.port, title="sqltune",
@@ -87,6 +87,5 @@ def run(args: argparse.Namespace) -> int:
         print(f"sqltune serve: {bind_failure(args.host, args.port, error)}", file=sys.stderr)
         return 1
     finally:
-        if local is not None:
-            local.stop()
+        connection.close()  # the local server's keep-alive; the server goes on
     return 0

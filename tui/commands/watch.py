@@ -8,22 +8,15 @@ import contextlib
 import signal
 import sys
 from collections.abc import Callable
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
-from tui.core.config import ConfigError
+from tui.commands._headless import EXIT_FAILED, EXIT_INTERRUPTED, CommandError, open_provider
 from tui.core.follower import ConnectionState, EventFollower, FollowerError
-from tui.core.providers import (
-    LocalEndpoint,
-    ProviderError,
-    install_secret_redaction,
-    make_async_client,
-    resolve_provider,
-)
-from tui.launch import local_endpoint
+
+if TYPE_CHECKING:
+    from tui.core.jobs import JobInfo
 
 SUCCESS_STATUS = "succeeded"
-EXIT_INTERRUPTED = 130
-"""Exit status after Ctrl-C (128 + SIGINT), as shells report it."""
 
 
 class _Interrupt:
@@ -55,27 +48,31 @@ def reconnect_notice(prog: str, err: TextIO) -> Callable[[ConnectionState], None
     return on_state
 
 
-async def print_events(follower: EventFollower, out: TextIO) -> str | None:
-    """Each event as a line on ``out`` until the job ends (or the follower stops); the job's
-    final status. FollowerError when following fails."""
+async def print_events(follower: EventFollower, out: TextIO) -> JobInfo | None:
+    """Each event as a line on ``out`` until the job ends (or the follower stops); the job as
+    the follower last read it. FollowerError when following fails."""
     async for batch in follower.follow():
         for event in batch.events:
             out.write(event.line() + "\n")
         out.flush()
-    return follower.job_status
+    return follower.job
 
 
-async def watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
-                start_local: Callable[[], LocalEndpoint] = local_endpoint) -> int:
-    """Follow ``job_id`` and print its events; 0 when it succeeded, 1 otherwise, 130 on Ctrl-C."""
+async def watch(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
+    """Follow ``args.job_id`` and print its events; 0 when it succeeded, 1 otherwise, 2 on a
+    bad provider, 130 on Ctrl-C (also while the provider, maybe the local server, is reached)."""
     interrupt = _Interrupt()
     loop = asyncio.get_running_loop()
     # Not on Windows or off the main thread: there asyncio.run's own Ctrl-C handling stays.
     with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
         loop.add_signal_handler(signal.SIGINT, interrupt)
     try:
-        return await _watch(job_id, provider, out=out, err=err, start_local=start_local,
-                            interrupt=interrupt)
+        return await _watch(args, out=out, err=err, interrupt=interrupt)
+    except CommandError as error:
+        from tui.core.providers import redact
+
+        print(f"sqltune watch: {redact(str(error))}", file=err)
+        return error.code
     except asyncio.CancelledError:
         if interrupt.seen:
             return EXIT_INTERRUPTED
@@ -85,37 +82,27 @@ async def watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
             loop.remove_signal_handler(signal.SIGINT)
 
 
-async def _watch(job_id: str, provider: str | None, *, out: TextIO, err: TextIO,
-                 start_local: Callable[[], LocalEndpoint], interrupt: _Interrupt) -> int:
-    install_secret_redaction()
-    try:
-        resolved = resolve_provider(provider, start_local=start_local)
-    except (ProviderError, ConfigError) as error:
-        print(f"sqltune watch: {error}", file=err)
-        return 2
-    try:
-        client = make_async_client(resolved)
+async def _watch(args: argparse.Namespace, *, out: TextIO, err: TextIO,
+                 interrupt: _Interrupt) -> int:
+    async with open_provider(args) as provider:
         follower = interrupt.follower = EventFollower(
-            client, job_id, on_state=reconnect_notice("sqltune watch", err))
+            provider.client, args.job_id, on_state=reconnect_notice("sqltune watch", err))
         try:
-            status = await print_events(follower, out)
+            job = await print_events(follower, out)
         except FollowerError as error:
-            print(f"sqltune watch: {error}", file=err)
-            return 1
-        finally:
-            await client.close()
-        if interrupt.seen:
-            return EXIT_INTERRUPTED
-        print(f"sqltune watch: job {job_id} {status}", file=err, flush=True)
-        return 0 if status == SUCCESS_STATUS else 1
-    finally:
-        resolved.close()
+            raise CommandError(str(error)) from None
+    if interrupt.seen:
+        return EXIT_INTERRUPTED
+    if job is None:
+        return EXIT_FAILED
+    model = f": {job.fine_tuned_model}" if job.fine_tuned_model else ""
+    print(f"sqltune watch: job {job.id} {job.status}{model}", file=err, flush=True)
+    return 0 if job.status == SUCCESS_STATUS else EXIT_FAILED
 
 
 def run(args: argparse.Namespace) -> int:
     """Entry point from tui.cli; Ctrl-C becomes exit status 130 there."""
     try:
-        return asyncio.run(watch(args.job_id, getattr(args, "provider", None),
-                                 out=sys.stdout, err=sys.stderr))
+        return asyncio.run(watch(args, out=sys.stdout, err=sys.stderr))
     except KeyboardInterrupt:
         return EXIT_INTERRUPTED

@@ -1,9 +1,8 @@
-"""Follow a fine-tuning job's events: cursor-based, exactly once, in order, adaptive, resilient."""
+"""Follow a fine-tuning job: its events exactly once and in order, with snapshots of the job."""
 
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import logging
 import random
 import time
@@ -12,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from tui.core.job_status import TERMINAL_STATUSES
+from tui.core.jobs import JobEvent, JobInfo
 from tui.core.retries import describe_error, is_transient, retry_after_seconds
 
 if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
@@ -22,44 +22,6 @@ log = logging.getLogger(__name__)
 
 class FollowerError(Exception):
     """A permanent failure while following (unknown job, bad key); transient ones are retried."""
-
-
-@dataclass(frozen=True)
-class JobEvent:
-    """One fine-tuning job event, as the provider reported it."""
-
-    id: str
-    """Provider's event id (the cursor)."""
-    created_at: int
-    """Unix seconds."""
-    level: str
-    """info, warn or error."""
-    message: str
-    """Human-readable text, e.g. ``Step 12/300: training loss=0.84``."""
-    type: str | None = None
-    """``message`` or ``metrics`` (None when the provider does not say)."""
-    data: dict[str, Any] | None = None
-    """Structured payload (metrics events: step, train_loss, ...)."""
-
-    @classmethod
-    def from_sdk(cls, event: Any) -> JobEvent:
-        """Convert an ``openai.types.fine_tuning.FineTuningJobEvent`` (or look-alike)."""
-        data = getattr(event, "data", None)
-        return cls(id=str(event.id), created_at=int(event.created_at or 0),
-                   level=str(getattr(event, "level", "info") or "info"),
-                   message=str(getattr(event, "message", "") or ""),
-                   type=getattr(event, "type", None),
-                   data=dict(data) if isinstance(data, dict) else None)
-
-    @property
-    def timestamp(self) -> str:
-        """``2026-11-25T12:00:01Z``."""
-        moment = dt.datetime.fromtimestamp(self.created_at, tz=dt.UTC)
-        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-    def line(self) -> str:
-        """``2026-11-25T12:00:01Z  info  Step 12/300: training loss=0.84``."""
-        return f"{self.timestamp}  {self.level}  {self.message}"
 
 
 ConnectionStatus = Literal["connecting", "live", "reconnecting", "stopped"]
@@ -91,14 +53,19 @@ class ConnectionState:
 
 @dataclass(frozen=True)
 class EventBatch:
-    """New events (oldest first) from one poll, with the job status and link state after it."""
+    """New events (oldest first) from one poll, with the job and link state after it."""
 
     events: list[JobEvent]
     """Events never delivered before, oldest first."""
-    job_status: str | None
-    """Job status as last retrieved."""
+    job: JobInfo | None
+    """The job as last retrieved: status, trained tokens, tuned model, result files."""
     state: ConnectionState
     """Link state after this poll."""
+
+    @property
+    def job_status(self) -> str | None:
+        """The job's status as last retrieved."""
+        return None if self.job is None else self.job.status
 
 
 @dataclass(frozen=True)
@@ -180,9 +147,10 @@ class _Stats:
 
 
 class EventFollower:
-    """Polls one job's events and delivers each exactly once, oldest first.
+    """Polls one job's events and delivers each exactly once, oldest first, with the job itself.
 
-    The cursor (newest delivered id) and the polling interval live here, not in the widget.
+    The cursor (newest delivered id), the polling interval and the retries live here, not in
+    the views: each batch carries the job as last retrieved, so nobody reads it again.
     Use ``async for batch in follower.follow()``.
     """
 
@@ -207,6 +175,7 @@ class EventFollower:
         self._state = ConnectionState()
         self._stop = asyncio.Event()
         self._wake = asyncio.Event()
+        self._job: JobInfo | None = None
         self._last_status_check: float | None = None
         self.stats = _Stats()
         """Request, failure and delivery counters (benches read them)."""
@@ -222,9 +191,14 @@ class EventFollower:
         return self._state
 
     @property
+    def job(self) -> JobInfo | None:
+        """The job as last retrieved (None before the first read)."""
+        return self._job
+
+    @property
     def job_status(self) -> str | None:
         """Job status as last retrieved."""
-        return self._state.job_status
+        return None if self._job is None else self._job.status
 
     def stop(self) -> None:
         """Ask follow() to finish after the current request."""
@@ -321,32 +295,33 @@ class EventFollower:
         self.stats.delivered += len(fresh)
         return fresh
 
-    async def refresh_status(self) -> str:
-        """Retrieve the job and record its status."""
-        job = await self._request(
+    async def refresh_job(self) -> JobInfo:
+        """Retrieve the job and keep it as the latest snapshot."""
+        raw = await self._request(
             "job", lambda: self._client.fine_tuning.jobs.retrieve(self.job_id))
         self._last_status_check = self._clock()
-        status = str(job.status)
-        self._set_state(job_status=status)
-        return status
+        self._job = JobInfo.from_sdk(raw)
+        self._set_state(job_status=self._job.status)
+        return self._job
 
     def _status_due(self, events: list[JobEvent]) -> bool:
-        if self._state.job_status is None or self._last_status_check is None:
+        if self._job is None or self._last_status_check is None:
             return True
         if any(event.type != "metrics" for event in events):
             return True
         return self._clock() - self._last_status_check >= self.policy.status_every
 
     async def follow(self) -> AsyncIterator[EventBatch]:
-        """Yield batches of new events until the job ends (its last events drained) or stop()."""
+        """Yield batches of new events, and the job whenever it changed, until the job ends (its
+        last events drained) or stop()."""
         try:
             while not self._stop.is_set():
                 events = await self.poll_events()
                 changed = False
                 if self._status_due(events):
-                    before = self._state.job_status
-                    changed = await self.refresh_status() != before
-                status = self._state.job_status
+                    before = self._job
+                    changed = await self.refresh_job() != before
+                status = self.job_status
                 if status in TERMINAL_STATUSES:
                     # Events written just before the status flipped: drain until a poll is empty.
                     for _ in range(3):
@@ -354,10 +329,10 @@ class EventFollower:
                         if not more:
                             break
                         events.extend(more)
-                    yield EventBatch(events, status, self._state)
+                    yield EventBatch(events, self._job, self._state)
                     break
                 if events or changed:
-                    yield EventBatch(events, status, self._state)
+                    yield EventBatch(events, self._job, self._state)
                 await self._pause(self.policy.interval(status))
         except _Stopped:
             pass

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 from tui.core.config import ProviderKind
 from tui.core.files import ListPage, given, sdk_json
-from tui.core.follower import JobEvent
 from tui.core.job_status import TERMINAL_STATUSES
 from tui.core.providers import Capabilities, default_capabilities, fine_tuning_note
 from tui.core.retries import describe_error
@@ -28,6 +27,44 @@ T = TypeVar("T")
 
 class JobsError(Exception):
     """A job operation failed; the message is fit for the user and never holds a key."""
+
+
+@dataclass(frozen=True)
+class JobEvent:
+    """One fine-tuning job event, as the provider reported it."""
+
+    id: str
+    """Provider's event id (the cursor)."""
+    created_at: int
+    """Unix seconds."""
+    level: str
+    """info, warn or error."""
+    message: str
+    """Human-readable text, e.g. ``Step 12/300: training loss=0.84``."""
+    type: str | None = None
+    """``message`` or ``metrics`` (None when the provider does not say)."""
+    data: dict[str, Any] | None = None
+    """Structured payload (metrics events: step, train_loss, ...)."""
+
+    @classmethod
+    def from_sdk(cls, event: Any) -> JobEvent:
+        """Convert an ``openai.types.fine_tuning.FineTuningJobEvent`` (or look-alike)."""
+        data = getattr(event, "data", None)
+        return cls(id=str(event.id), created_at=int(event.created_at or 0),
+                   level=str(getattr(event, "level", "info") or "info"),
+                   message=str(getattr(event, "message", "") or ""),
+                   type=getattr(event, "type", None),
+                   data=dict(data) if isinstance(data, dict) else None)
+
+    @property
+    def timestamp(self) -> str:
+        """``2026-11-25T12:00:01Z``."""
+        moment = dt.datetime.fromtimestamp(self.created_at, tz=dt.UTC)
+        return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def line(self) -> str:
+        """``2026-11-25T12:00:01Z  info  Step 12/300: training loss=0.84``."""
+        return f"{self.timestamp}  {self.level}  {self.message}"
 
 
 @dataclass(frozen=True)

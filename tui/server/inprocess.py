@@ -5,14 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import threading
+from collections import Counter
 from pathlib import Path
 from types import TracebackType
+from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from tui.server.activity import Activity, instrument
+from tui.server.activity import Activity, Handler, instrument
 from tui.server.app import ServerConfig, build_app, server_data_dir
 from tui.server.service import FolderOwner
+
+if TYPE_CHECKING:
+    from aiohttp.typedefs import Middleware
 
 LOOPBACK = "127.0.0.1"
 
@@ -32,6 +37,8 @@ class LocalServer:
         """The port it listens on (chosen by the OS when 0 was asked for)."""
         self.api_key = ""
         """The bearer key clients must send (the object's repr never shows it)."""
+        self.requests: Counter[tuple[str, str]] = Counter()
+        """Requests received by method and path, e.g. ``("GET", "/v1/models")`` (tests read it)."""
         self._config = ServerConfig(data_dir=data_dir, speed=speed, faults=faults)
         self._wanted_port = port
         self._loop = asyncio.new_event_loop()
@@ -96,6 +103,7 @@ class LocalServer:
         app = build_app(self._config)
         activity = Activity(kind="in-process")
         instrument(app, activity)
+        app.middlewares.insert(0, _noting(self.requests))
         self._app = app
         self.api_key = app_key(app)
         runner = web.AppRunner(app, access_log=None, handle_signals=False)
@@ -127,6 +135,16 @@ class LocalServer:
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  trace: TracebackType | None) -> None:
         self.stop()
+
+
+def _noting(requests: Counter[tuple[str, str]]) -> Middleware:
+    """A middleware that counts each request in ``requests`` by method and path."""
+    @web.middleware
+    async def note(request: web.Request, handler: Handler) -> web.StreamResponse:
+        requests[request.method, request.path] += 1
+        return await handler(request)
+
+    return note
 
 
 def app_key(app: web.Application) -> str:

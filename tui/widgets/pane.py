@@ -1,12 +1,9 @@
-"""The base of every tab in the app, and the session state the panes share."""
+"""The base of every tab in the app."""
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, ClassVar, TypeGuard
+from collections.abc import Iterator
+from typing import ClassVar, TypeGuard
 
 from textual import on
 from textual.binding import Binding
@@ -15,103 +12,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Select, TextArea
 
-StartLocal = Callable[..., Any]
-"""Finds (or starts) the local server; returns an object with base_url, api_key and stop()."""
-
-
-class ProviderUnavailable(Exception):
-    """No provider could be resolved or reached (the message never holds a key)."""
-
-
-@dataclass
-class Connection:
-    """A resolved provider and its client, as the panes use it."""
-
-    name: str
-    """Profile name (``local`` for the embedded server)."""
-    kind: str
-    """openai, azure, compatible or local."""
-    base_url: str
-    """Where requests go."""
-    masked_key: str
-    """The API key, masked: the only form of it the UI ever holds."""
-    client: Any = field(repr=False)
-    """``openai.AsyncOpenAI`` (or Azure) client."""
-    resolved: Any = field(default=None, repr=False)
-    """The core ``ResolvedProvider`` behind it."""
-    server: Any = field(default=None, repr=False)
-    """The local server endpoint when the provider is local (its keep-alive ends on exit or
-    switch; the background server itself goes on running jobs)."""
-
-    @property
-    def is_local(self) -> bool:
-        """True for the embedded local server."""
-        return self.kind == "local"
-
-    def close(self) -> None:
-        """Let go of the local server (its keep-alive; the server keeps running jobs)."""
-        if self.resolved is not None:
-            self.resolved.close()
-
-
-def connect(name: str | None, start_local: StartLocal | None) -> Connection:
-    """Resolve the provider and make its client (blocking: run it in a thread worker).
-
-    Imports the openai SDK here, never at module level: it costs half a second of start-up.
-    """
-    from tui.core.providers import install_secret_redaction, make_async_client, resolve_provider
-
-    install_secret_redaction()  # every key resolved below is masked in any log record
-    resolved = resolve_provider(name, start_local=start_local)
-    try:
-        client = make_async_client(resolved)
-    except Exception:
-        resolved.close()
-        raise
-    follow = getattr(resolved.local, "on_moved", None)
-    if follow is not None:  # the background server came back on another port: go there
-        follow(lambda url: setattr(client, "base_url", url))
-    where = resolved.base_url or resolved.profile.endpoint or ""
-    return Connection(name=resolved.name, kind=resolved.kind, base_url=where,
-                      masked_key=resolved.masked_key, client=client, resolved=resolved,
-                      server=resolved.local)
-
-
-class Session:
-    """What every pane shares: the dataset to open and the provider connection."""
-
-    def __init__(self, *, data: Path | None, provider: str | None,
-                 start_local: StartLocal | None) -> None:
-        self.data = data
-        """--data: a Spider folder or a JSONL file (None: the demo data)."""
-        self.provider_name = provider
-        """--provider: the profile asked for (None: the default resolution)."""
-        self.start_local = start_local
-        """Starter of the embedded server, passed in by the CLI or a test."""
-        self.connection: Connection | None = None
-        """The provider in use, once connected."""
-        self.error: str | None = None
-        """Why the last connection attempt failed."""
-        self.last_export: Path | None = None
-        """The JSONL the token meter exported last (the upload default)."""
-        self._settled = asyncio.Event()
-
-    def settle(self, connection: Connection | None, error: str | None = None) -> None:
-        """Record the outcome of a connection attempt and wake whoever waits for a client."""
-        self.connection = connection
-        self.error = error
-        self._settled.set()
-
-    def unsettle(self) -> None:
-        """A new connection attempt started (provider switch): waiters block again."""
-        self._settled = asyncio.Event()
-
-    async def client(self) -> Any:
-        """The provider's client, waiting for the connection; raises ProviderUnavailable."""
-        await self._settled.wait()
-        if self.connection is None:
-            raise ProviderUnavailable(self.error or "no provider connected")
-        return self.connection.client
+from tui.core.session import Session
 
 
 def is_text_field(widget: Widget | None) -> TypeGuard[Input | TextArea]:

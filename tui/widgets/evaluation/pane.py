@@ -13,6 +13,7 @@ from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Label, Static
 
+from tui.core.connection import ProviderUnavailable
 from tui.core.report import EvalReport, QuestionResult
 from tui.messages import JobEnded
 from tui.widgets.evaluation.export import ask_export
@@ -26,7 +27,7 @@ from tui.widgets.evaluation.views import (
     question_detail,
     share_text,
 )
-from tui.widgets.pane import Pane, ProviderUnavailable
+from tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
     from tui.core.eval_runs import EvalRun

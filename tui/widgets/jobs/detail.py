@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import time
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Group
@@ -24,8 +23,9 @@ from tui.widgets.jobs.chart import LossChart
 from tui.widgets.jobs.events import EventLog
 
 if TYPE_CHECKING:
+    from tui.core.follower import EventFollower
     from tui.core.jobs import JobInfo
-    from tui.widgets.pane import Session
+    from tui.core.session import Session
 
 STATUS_STYLES = {
     "validating_files": "yellow", "queued": "yellow", "running": "bold cyan",
@@ -105,8 +105,7 @@ class JobDetail(Vertical, can_focus=True):
         self.results: Any = None
         """The results CSV (tui.core.jobs.ResultsTable) once the job ended, else None."""
         self._checkpoints: list[Any] = []
-        self._was_terminal = True
-        self._follower: Any = None
+        self._follower: EventFollower | None = None
 
     def compose(self) -> ComposeResult:
         yield Static("", id="job-header")
@@ -175,43 +174,37 @@ class JobDetail(Vertical, can_focus=True):
 
     @work(exclusive=True, group="job-follow", exit_on_error=False)
     async def follow(self, job_id: str) -> None:
-        """Read the job, then deliver its events until it ends or another job is opened."""
+        """Show the job and its events as the follower delivers them, until it ends or another
+        job is opened (the follower reads the job: nothing here reads it again)."""
         from tui.core.follower import EventFollower
 
         try:
             client = await self.session.client()
-            service = self._service(client)
-            job = await _retrieve(service, job_id, tries=4)
         except Exception as error:
             self.post_message(self.Failed(str(error)))
             return
-        self._was_terminal = job.terminal
-        self.post_message(self.Loaded(job))
         follower = EventFollower(client, job_id,
                                  on_state=lambda s: self.post_message(self.LinkChanged(s)))
         self._follower = follower
+        first: JobInfo | None = None  # as first read: had it ended before it was opened?
+        job: JobInfo | None = None
         try:
             async for batch in follower.follow():
-                self.post_message(self.EventsArrived(job_id, batch.events, batch.job_status))
-                if batch.job_status and batch.job_status != job.status:
-                    # A failed read must not end the live view: show the follower's status.
-                    job = await _retrieved(service, job_id, tries=1) or \
-                        replace(job, status=batch.job_status)
+                if batch.job is not None and batch.job != job:
+                    first, job = first or batch.job, batch.job
                     self.post_message(self.Loaded(job))
+                self.post_message(self.EventsArrived(job_id, batch.events, batch.job_status))
         except Exception as error:
             self.post_message(self.Failed(str(error)))
             return
         finally:
             if self._follower is follower:
                 self._follower = None
-        final = follower.job_status
-        job = await _retrieved(service, job_id, tries=4) or \
-            (replace(job, status=final) if final else job)
-        self.post_message(self.Loaded(job))
-        if not job.terminal:
+        if first is None or job is None or not job.terminal:
             return
-        if not self._was_terminal:
+        if not first.terminal:  # it ended while followed, not before it was opened
             self.post_message(JobEnded(job.id, job.status, job.fine_tuned_model))
+        service = self._service(client)
         try:
             checkpoints = await service.checkpoints(job_id)
             results = await service.results(job)
@@ -316,31 +309,6 @@ class JobDetail(Vertical, can_focus=True):
             third.append(f"{hyper or 'hyperparameters auto'} · {job.training_file}", style="dim")
         text = Group(first, second, third)
         self.query_one("#job-header", Static).update(text)
-
-
-async def _retrieved(service: Any, job_id: str, *, tries: int) -> Any:
-    """The job, read with up to ``tries`` attempts (0.5 s, 1 s, 2 s apart); None if all fail."""
-    try:
-        return await _retrieve(service, job_id, tries=tries)
-    except Exception:
-        return None
-
-
-async def _retrieve(service: Any, job_id: str, *, tries: int) -> Any:
-    """The job, retrying transient failures (drops, 429, 5xx) up to ``tries`` attempts."""
-    from tui.core.retries import is_transient
-
-    for attempt in range(tries):
-        if attempt:
-            await asyncio.sleep(0.5 * 2 ** (attempt - 1))
-        try:
-            return await service.retrieve(job_id)
-        except Exception as error:
-            # JobsError hides the SDK error as its context; only a transient one is retried.
-            cause = error.__cause__ or error.__context__
-            if attempt == tries - 1 or not (isinstance(cause, Exception) and is_transient(cause)):
-                raise
-    raise AssertionError("unreachable")
 
 
 def _loss(value: float | None) -> str:
