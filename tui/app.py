@@ -13,8 +13,7 @@ from textual.events import Resize
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
-from textual.widgets import Footer, Header, TabbedContent, TabPane
-from textual.widgets._tabbed_content import ContentTabs
+from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 
 from tui.core.connection import Connection, StartLocal, connect
 from tui.core.session import Session
@@ -109,7 +108,7 @@ class SqltuneApp(App[int]):
         self._fit_tab_labels(self.size.width)
         self.sub_title = self._data_label()
         # Keys 1-9 switch tabs: the tab strip stays out of the focus chain.
-        self.query_one(ContentTabs).can_focus = False
+        self.query_one("#panes > Tabs", Tabs).can_focus = False
         if self._panes:
             self.pane(self._panes[0].PANE_ID).focus_default()
 
