@@ -125,3 +125,12 @@ def test_a_version_1_file_gains_the_template_columns(tmp_path: Path) -> None:
             "rich", "abc123")
     with sqlite3.connect(path) as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+
+
+def test_a_failing_statement_is_a_history_error(tmp_path: Path) -> None:
+    history = History(tmp_path / "h.sqlite3")
+    history.close()  # any sqlite3 error (locked, full, closed) surfaces as the store's own type
+    with pytest.raises(HistoryError, match=r"h\.sqlite3"):
+        history.jobs()
+    with pytest.raises(HistoryError):
+        history.record_model("p", "j", "m")

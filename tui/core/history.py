@@ -53,7 +53,7 @@ _CHECKPOINT_SUFFIX = re.compile(r":ckpt-step-\d+$")
 
 
 class HistoryError(Exception):
-    """The history database is unusable (newer schema, corrupt file)."""
+    """The history database is unusable (newer schema, corrupt file, locked too long)."""
 
 
 def sha256_file(path: Path) -> str:
@@ -188,13 +188,19 @@ class History:
         self.close()
 
     def _write(self, sql: str, params: tuple[Any, ...]) -> int:
-        with self._lock, self._db:
-            cursor = self._db.execute(sql, params)
-            return int(cursor.lastrowid or 0)
+        try:
+            with self._lock, self._db:
+                cursor = self._db.execute(sql, params)
+                return int(cursor.lastrowid or 0)
+        except sqlite3.Error as error:  # locked past the timeout, disk full, corrupt page...
+            raise HistoryError(f"history database {self.path}: {error}") from None
 
     def _rows(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return list(self._db.execute(sql, params).fetchall())
+        try:
+            with self._lock:
+                return list(self._db.execute(sql, params).fetchall())
+        except sqlite3.Error as error:
+            raise HistoryError(f"history database {self.path}: {error}") from None
 
     # --- datasets --------------------------------------------------------------------------
 
