@@ -353,6 +353,7 @@ class JobsPane(Pane):
         import asyncio
 
         from tui.core.files import FileService
+        from tui.core.history import HistoryError
         from tui.core.lineage import record_job, spec_with_template
         from tui.screens.create_job import CreateJobScreen, load_form_data
 
@@ -381,7 +382,10 @@ class JobsPane(Pane):
         except Exception as error:
             self.post_message(self.Failed(str(error)))
             return
-        await asyncio.to_thread(record_job, provider, job, local_path)
+        try:
+            await asyncio.to_thread(record_job, provider, job, local_path)
+        except HistoryError as error:  # the job exists; only its lineage is not kept here
+            self.notify(f"history not updated: {error}", title="History", severity="warning")
         self.post_message(JobCreated(job.id))
         self.action_open_job(job.id)
 
