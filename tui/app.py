@@ -23,9 +23,9 @@ from tui.messages import (
     JobCreated,
     JobEnded,
     ProviderConnected,
-    ProviderFailed,
 )
 from tui.screens.help import HelpScreen
+from tui.widgets.failures import ShowsWorkFailures, WorkFailed
 from tui.widgets.palette import PaneCommands
 from tui.widgets.pane import Pane, is_text_field
 from tui.widgets.status_line import ProviderStatus
@@ -62,7 +62,7 @@ class PanesScreen(Screen[Any]):
         return bindings
 
 
-class SqltuneApp(App[int]):
+class SqltuneApp(App[int], ShowsWorkFailures):
     """The cockpit: dataset preview, token budget, files, jobs (and the panes added later)."""
 
     CSS_PATH = "app.tcss"
@@ -227,15 +227,11 @@ class SqltuneApp(App[int]):
 
     @work(thread=True, exclusive=True, group="provider", exit_on_error=False)
     def connect_provider(self, name: str | None, old: Connection | None = None) -> None:
-        """Resolve the provider (maybe starting the embedded server) off the event loop."""
+        """Resolve the provider (maybe starting the embedded server) off the event loop; a
+        failure reaches show_failure."""
         if old is not None:
             old.close()
-        try:
-            connection = connect(name, self.session.start_local)
-        except Exception as error:
-            self.post_message(ProviderFailed(name, str(error)))
-            return
-        self.post_message(ProviderConnected(connection))
+        self.post_message(ProviderConnected(connect(name, self.session.start_local)))
 
     def on_provider_connected(self, message: ProviderConnected) -> None:
         connection: Connection = message.connection
@@ -246,11 +242,14 @@ class SqltuneApp(App[int]):
             pane.provider_changed()
         self._close_retired()
 
-    def on_provider_failed(self, message: ProviderFailed) -> None:
-        self.session.settle(None, message.error)
+    def show_failure(self, failure: WorkFailed) -> None:
+        if failure.operation != "connect_provider":
+            super().show_failure(failure)
+            return
+        self.session.settle(None, failure.error)
         for status in self.query(ProviderStatus):  # none once the app is shutting down
-            status.connection, status.error, status.state = None, message.error, "failed"
-        self.notify(message.error, title="Provider unavailable", severity="error")
+            status.connection, status.error, status.state = None, failure.error, "failed"
+        self.notify(failure.error, title="Provider unavailable", severity="error", markup=False)
         for pane in self.panes():
             pane.provider_changed()
         self._close_retired()

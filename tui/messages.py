@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.message import Message
+
+if TYPE_CHECKING:
+    from tui.core.connection import Connection
 
 
 @dataclass
@@ -57,15 +60,5 @@ class JobEnded(Message):
 class ProviderConnected(Message):
     """A provider was resolved and a client made for it."""
 
-    connection: Any
-    """The ``Connection`` (see tui.widgets.pane) now in use."""
-
-
-@dataclass
-class ProviderFailed(Message):
-    """Resolving or reaching the provider failed (the text never holds a key)."""
-
-    name: str | None
-    """The profile that was asked for (None: the default resolution)."""
-    error: str
-    """What went wrong."""
+    connection: Connection
+    """The provider now in use."""

@@ -27,9 +27,9 @@ from tests.app.panes_support import (
 from tui.app import SqltuneApp, make_app
 from tui.core.jsonl import validate_jsonl
 from tui.core.paths import demo_dir
-from tui.messages import ProviderFailed
 from tui.server.inprocess import LocalServer, start_local_server
 from tui.widgets.dataset_preview import PAGE_SIZE, DatasetPreview
+from tui.widgets.failures import WorkFailed
 from tui.widgets.status_line import ProviderStatus
 
 MALFORMED = Path(__file__).resolve().parent.parent / "core" / "malformed"
@@ -97,7 +97,8 @@ async def test_opens_on_the_demo_data_by_default_without_any_provider() -> None:
         await pilot.press("n")
         assert cursor_index(app) == 0
         # The provider failed fast (none is needed here): the status line says why.
-        assert any(isinstance(m, ProviderFailed) for m in seen)
+        assert any(isinstance(m, WorkFailed) and m.node is app and m.operation == "connect_provider"
+                   and m.error for m in seen)
         await wait_until(pilot, lambda: NO_SERVER in screen_text(app), what="the status line")
         assert preview(app).source is not None
 

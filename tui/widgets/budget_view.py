@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
 from tui.core.budget import Budget
+
+if TYPE_CHECKING:
+    from tui.core.prepare import PrepareResult
 
 
 class BudgetBar(Static):
@@ -48,7 +51,8 @@ def _short(n: int) -> str:
     return str(n)
 
 
-def summary_text(budget: Budget, result: Any, duration: str | None = None) -> Text:
+def summary_text(budget: Budget, result: PrepareResult | None,
+                 duration: str | None = None) -> Text:
     """Examples kept, epochs, tokens, cost, encoding and what was skipped, in three lines."""
     text = Text()
     text.append("kept ")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -27,6 +27,10 @@ from tui.widgets.preview.detail import (
 )
 from tui.widgets.preview.render import ExampleRenderer
 from tui.widgets.preview.source import ExampleSource, Row, open_source
+
+if TYPE_CHECKING:
+    from tui.core.session import Session
+    from tui.widgets.failures import WorkFailed
 
 PAGE_SIZE = 100
 """Rows held by the table at once: a window, never the whole file."""
@@ -76,13 +80,6 @@ class DatasetPreview(Pane):
         """The first page."""
 
     @dataclass
-    class OpenFailed(Message):
-        """The dataset could not be opened."""
-
-        error: str
-        """Why."""
-
-    @dataclass
     class PageLoaded(Message):
         """A page of rows was read."""
 
@@ -128,7 +125,7 @@ class DatasetPreview(Pane):
     page: reactive[int] = reactive(0)
     """Current page within the filtered view."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__(session)
         self.source: ExampleSource | None = None
         """The examples (None until opened)."""
@@ -178,12 +175,8 @@ class DatasetPreview(Pane):
         """Open the folder or file and read the first page (indexing comes after)."""
         from tui.core.paths import demo_dir
 
-        try:
-            source = open_source(data or demo_dir())
-            rows = source.rows(range(min(PAGE_SIZE, source.known_count())))
-        except Exception as error:
-            self.post_message(self.OpenFailed(str(error)))
-            return
+        source = open_source(data or demo_dir())
+        rows = source.rows(range(min(PAGE_SIZE, source.known_count())))
         self.post_message(self.Opened(source, rows))
 
     def on_dataset_preview_opened(self, message: Opened) -> None:
@@ -194,11 +187,13 @@ class DatasetPreview(Pane):
         self.post_message(self.PageLoaded(0, message.rows))
         self.scan_problems(message.source)
 
-    def on_dataset_preview_open_failed(self, message: OpenFailed) -> None:
-        self._show_warnings([])
-        self.query_one("#dataset-position", Label).update("cannot open the dataset")
-        self.query_one("#dataset-detail-text", Static).update(Text(message.error, style="red"))
-        self.notify(message.error, title="Dataset", severity="error")
+    def show_failure(self, failure: WorkFailed) -> None:
+        if failure.operation == "open_data":
+            self._show_warnings([])
+            self.query_one("#dataset-position", Label).update("cannot open the dataset")
+            self.query_one("#dataset-detail-text", Static).update(Text(failure.error,
+                                                                       style="red"))
+        super().show_failure(failure)
 
     def _fill_databases(self) -> None:
         if self.source is None:

@@ -24,6 +24,8 @@ from tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
     from tui.core.files import FileInfo, FileService
+    from tui.core.session import Session
+    from tui.widgets.failures import WorkFailed
 
 PURPOSES = ("fine-tune", "fine-tune-results", "batch", "assistants", "user_data", "evals")
 """Purposes offered by the filter."""
@@ -86,15 +88,8 @@ class FileList(Pane):
     class Listed(Message):
         """The provider's files were listed."""
 
-        files: list[Any]
-        """FileInfo, newest first."""
-
-    @dataclass
-    class Failed(Message):
-        """A file operation failed (the text never holds a key)."""
-
-        error: str
-        """What went wrong."""
+        files: list[FileInfo]
+        """Newest first."""
 
     @dataclass
     class UploadProgressed(Message):
@@ -135,7 +130,7 @@ class FileList(Pane):
         lines: list[str]
         """Its first lines."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__(session)
         self.files: list[FileInfo] = []
         """Files as last listed."""
@@ -217,11 +212,7 @@ class FileList(Pane):
     @work(exclusive=True, group="files-list", exit_on_error=False)
     async def list_files(self, purpose: str | None) -> None:
         """List the provider's files (an async worker on the openai SDK)."""
-        try:
-            files = await (await self._service()).list(purpose)
-        except Exception as error:
-            self.post_message(self.Failed(str(error)))
-            return
+        files = await (await self._service()).list(purpose)
         self.post_message(self.Listed(files))
 
     def on_file_list_listed(self, message: Listed) -> None:
@@ -250,9 +241,9 @@ class FileList(Pane):
         if key is not None and key in table.rows:
             table.move_cursor(row=table.get_row_index(key), animate=False)
 
-    def on_file_list_failed(self, message: Failed) -> None:
-        self._set_state(message.error, "bold red")
-        self.notify(message.error, title="Files", severity="error")
+    def show_failure(self, failure: WorkFailed) -> None:
+        self._set_state(failure.error, "bold red")
+        super().show_failure(failure)
 
     def action_filter_purpose(self) -> None:
         """Open the purpose filter."""
@@ -386,11 +377,7 @@ class FileList(Pane):
     @work(exclusive=True, group="files-content", exit_on_error=False)
     async def read_head(self, file_id: str) -> None:
         """Read the first lines of a file."""
-        try:
-            lines = await (await self._service()).content_head(file_id, lines=20)
-        except Exception as error:
-            self.post_message(self.Failed(str(error)))
-            return
+        lines = await (await self._service()).content_head(file_id, lines=20)
         self.post_message(self.ContentRead(file_id, lines))
 
     def on_file_list_content_read(self, message: ContentRead) -> None:
@@ -418,10 +405,6 @@ class FileList(Pane):
     @work(exclusive=True, group="files-delete", exit_on_error=False)
     async def delete_file(self, file_id: str) -> None:
         """Delete one file, then reload the list."""
-        try:
-            await (await self._service()).delete(file_id)
-        except Exception as error:
-            self.post_message(self.Failed(str(error)))
-            return
+        await (await self._service()).delete(file_id)
         self.notify(f"{file_id} deleted", title="Files")
         self.action_refresh()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -22,6 +22,12 @@ from tui.core.job_status import ACTIVE_STATUSES
 from tui.messages import FileUploaded, JobCreated, JobEnded
 from tui.widgets.jobs.detail import JobDetail, status_text
 from tui.widgets.pane import Pane
+
+if TYPE_CHECKING:
+    from tui.core.job_form import FormDefaults
+    from tui.core.jobs import JobInfo, JobService, ResultsTable
+    from tui.core.session import Session
+    from tui.widgets.failures import WorkFailed
 
 
 def age_text(seconds: float) -> str:
@@ -86,15 +92,8 @@ class JobsPane(Pane):
     class Listed(Message):
         """The provider's jobs were listed."""
 
-        jobs: list[Any]
-        """tui.core.jobs.JobInfo, newest first."""
-
-    @dataclass
-    class Failed(Message):
-        """A jobs call failed (never holds a key)."""
-
-        error: str
-        """What went wrong."""
+        jobs: list[JobInfo]
+        """Newest first."""
 
     @dataclass
     class ResultsSaved(Message):
@@ -107,14 +106,14 @@ class JobsPane(Pane):
     class Controlled(Message):
         """A job was cancelled, paused or resumed."""
 
-        job: Any
+        job: JobInfo
         """The job after the call."""
         action: str
         """cancel, pause or resume."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__(session)
-        self.jobs: list[Any] = []
+        self.jobs: list[JobInfo] = []
         """Jobs as last listed."""
         self.listed_at = time.time()
         """When the list was read (ages are relative to it)."""
@@ -199,7 +198,7 @@ class JobsPane(Pane):
             return job.status in wanted.get(str(parameters[0]), set())
         return True
 
-    async def _service(self) -> Any:
+    async def _service(self) -> JobService:
         from tui.core.jobs import JobService
 
         client = await self.session.client()
@@ -222,11 +221,7 @@ class JobsPane(Pane):
     @work(exclusive=True, group="jobs-list", exit_on_error=False)
     async def list_jobs(self) -> None:
         """List jobs (an async worker on the openai SDK)."""
-        try:
-            jobs = await (await self._service()).list()
-        except Exception as error:
-            self.post_message(self.Failed(str(error)))
-            return
+        jobs = await (await self._service()).list()
         self.post_message(self.Listed(jobs))
 
     def on_jobs_pane_listed(self, message: Listed) -> None:
@@ -237,9 +232,12 @@ class JobsPane(Pane):
             f"{n} job{'s' if n != 1 else ''} · n new · enter open · a attach")
         self.refresh_bindings()
 
-    def on_jobs_pane_failed(self, message: Failed) -> None:
-        self.query_one("#jobs-state", Label).update(Text(message.error, style="bold red"))
-        self.notify(message.error, title="Jobs", severity="error")
+    def show_failure(self, failure: WorkFailed) -> None:
+        error = failure.error
+        if failure.operation == "save_results":
+            error = f"cannot save the results CSV: {error}"
+        self.query_one("#jobs-state", Label).update(Text(error, style="bold red"))
+        self.notify(error, title=self.failure_title(), severity="error", markup=False)
 
     def _highlighted_id(self) -> str | None:
         table = self.query_one("#jobs-table", DataTable)
@@ -247,7 +245,7 @@ class JobsPane(Pane):
             return None
         return table.coordinate_to_cell_key(Coordinate(table.cursor_row, 0)).row_key.value
 
-    def _selected_job(self) -> Any:
+    def _selected_job(self) -> JobInfo | None:
         if self._in_detail():
             return self.query_one(JobDetail).job
         key = self._highlighted_id()
@@ -310,17 +308,12 @@ class JobsPane(Pane):
             self.save_results(detail.results, detail.job.id)
 
     @work(thread=True, group="jobs-save", exit_on_error=False)
-    def save_results(self, results: Any, job_id: str) -> None:
+    def save_results(self, results: ResultsTable, job_id: str) -> None:
         """Write the CSV as the provider served it (never into the current directory)."""
         from tui.core.jobs import save_results
         from tui.core.paths import exports_dir
 
-        try:
-            path = save_results(results, job_id, exports_dir())
-        except OSError as error:
-            self.post_message(self.Failed(f"cannot save the results CSV: "
-                                          f"{error.strerror or error} ({error.filename})"))
-            return
+        path = save_results(results, job_id, exports_dir())
         self.post_message(self.ResultsSaved(path))
 
     def on_jobs_pane_results_saved(self, message: ResultsSaved) -> None:
@@ -345,7 +338,7 @@ class JobsPane(Pane):
         self.open_create_form()
 
     @work(exclusive=True, group="jobs-create", exit_on_error=False)
-    async def open_create_form(self, defaults: Any = None) -> None:
+    async def open_create_form(self, defaults: FormDefaults | None = None) -> None:
         """Read the files and models the form offers, then show it; create on confirm.
 
         ``defaults`` (a core.job_form.FormDefaults, from Budget's "train this") preselect the
@@ -357,16 +350,12 @@ class JobsPane(Pane):
         from tui.core.lineage import record_job, spec_with_template
         from tui.screens.create_job import CreateJobScreen, load_form_data
 
-        try:
-            client = await self.session.client()
-            connection = self.session.connection
-            provider = connection.name if connection else "?"
-            kind = connection.kind if connection else "openai"
-            data = await load_form_data(client, kind, provider, defaults)
-            service = await self._service()
-        except Exception as error:
-            self.post_message(self.Failed(str(error)))
-            return
+        client = await self.session.client()
+        connection = self.session.connection
+        provider = connection.name if connection else "?"
+        kind = connection.kind if connection else "openai"
+        data = await load_form_data(client, kind, provider, defaults)
+        service = await self._service()
         local = {f.id: f.local_path for f in data.files if f.local_path}
         screen = CreateJobScreen.from_data(data, note=service.creation_note(),
                                            fetch=FileService(client).content,
@@ -377,11 +366,7 @@ class JobsPane(Pane):
         # The job carries its template's fingerprint; history links file, job and model.
         local_path = local.get(spec.training_file)
         spec = await asyncio.to_thread(spec_with_template, spec, provider, local_path)
-        try:
-            job = await service.create(spec)
-        except Exception as error:
-            self.post_message(self.Failed(str(error)))
-            return
+        job = await service.create(spec)
         try:
             await asyncio.to_thread(record_job, provider, job, local_path)
         except HistoryError as error:  # the job exists; only its lineage is not kept here
@@ -410,11 +395,7 @@ class JobsPane(Pane):
     async def control(self, job_id: str, action: str) -> None:
         """Call cancel, pause or resume on the provider."""
         service = await self._service()
-        try:
-            job = await getattr(service, action)(job_id)
-        except Exception as error:
-            self.post_message(self.Failed(str(error)))
-            return
+        job = await getattr(service, action)(job_id)
         self.post_message(self.Controlled(job, action))
 
     def on_jobs_pane_controlled(self, message: Controlled) -> None:

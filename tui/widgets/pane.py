@@ -13,6 +13,7 @@ from textual.widget import Widget
 from textual.widgets import Input, Select, TextArea
 
 from tui.core.session import Session
+from tui.widgets.failures import ShowsWorkFailures
 
 
 def is_text_field(widget: Widget | None) -> TypeGuard[Input | TextArea]:
@@ -20,8 +21,9 @@ def is_text_field(widget: Widget | None) -> TypeGuard[Input | TextArea]:
     return isinstance(widget, Input) or (isinstance(widget, TextArea) and not widget.read_only)
 
 
-class Pane(Vertical, can_focus=False):
-    """One tab of the app. Subclasses set PANE_ID, PANE_TITLE and their BINDINGS."""
+class Pane(Vertical, ShowsWorkFailures, can_focus=False):
+    """One tab of the app. Subclasses set PANE_ID, PANE_TITLE and their BINDINGS; their workers
+    raise on failure and show_failure shows it (tui.widgets.failures)."""
 
     PANE_ID: ClassVar[str] = "pane"
     """Stable id: the tab is ``tab-<PANE_ID>``; binding ids start with it."""
@@ -35,6 +37,9 @@ class Pane(Vertical, can_focus=False):
         super().__init__(id=f"pane-{self.PANE_ID}", classes="pane")
         self.session = session
         """Shared state: data path, provider connection, last export."""
+
+    def failure_title(self) -> str:
+        return self.PANE_TITLE
 
     @classmethod
     def short_title(cls) -> str:

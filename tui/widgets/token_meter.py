@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar, cast
 
 from rich.text import Text
 from textual import on, work
@@ -19,6 +19,8 @@ from tui.core.budget import (
     DEFAULT_TOKEN_LIMIT,
     STRATEGIES,
     Budget,
+    Epochs,
+    Strategy,
     fit_to_budget,
     parse_validation_share,
 )
@@ -31,6 +33,13 @@ from tui.core.tokens import undated
 from tui.messages import DatasetExported
 from tui.widgets.budget_view import BudgetBar, summary_text
 from tui.widgets.pane import Pane
+
+if TYPE_CHECKING:
+    from tui.core.counters import ChatCounter
+    from tui.core.job_form import UploadedExport
+    from tui.core.prepare import PrepareOptions, PrepareResult
+    from tui.core.session import Session
+    from tui.widgets.failures import WorkFailed
 
 FIRST_MODEL = undated(DEFAULT_MODEL)
 """The meter's first model: the default model as the price table names it (no date)."""
@@ -66,15 +75,8 @@ class TokenMeter(Pane):
     class Prepared(Message):
         """The dataset was loaded, checked and counted for a model."""
 
-        result: Any
-        """tui.core.prepare.PrepareResult."""
-
-    @dataclass
-    class PrepareFailed(Message):
-        """The dataset could not be prepared."""
-
-        error: str
-        """Why."""
+        result: PrepareResult
+        """Tokens of every usable example, and the budget fitted to them."""
 
     @dataclass
     class Fitted(Message):
@@ -82,13 +84,6 @@ class TokenMeter(Pane):
 
         budget: Budget
         """The new fit."""
-
-    @dataclass
-    class ExportFailed(Message):
-        """Writing the JSONL failed."""
-
-        error: str
-        """Why."""
 
     @dataclass
     class BasesFound(Message):
@@ -101,16 +96,16 @@ class TokenMeter(Pane):
     class Uploaded(Message):
         """"Train this" exported and uploaded the files; the form comes next."""
 
-        export: Any
-        """tui.core.job_form.UploadedExport."""
+        export: UploadedExport
+        """The files written and uploaded, and the form's defaults."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__(session)
-        self.result: Any = None
-        """The last PrepareResult (tokens of every usable example)."""
+        self.result: PrepareResult | None = None
+        """The last preparation (tokens of every usable example)."""
         self.budget: Budget | None = None
         """The fit shown."""
-        self._requested: tuple[Path | None, Any] | None = None
+        self._requested: tuple[Path | None, PrepareOptions] | None = None
         self.bases: list[BaseModelInfo] = []
         """Real bases of the provider: they count with their own tokenizer, and are free."""
 
@@ -163,7 +158,7 @@ class TokenMeter(Pane):
         value = self.query_one("#budget-model", Select).value
         return value if isinstance(value, str) else FIRST_MODEL
 
-    def _epochs(self) -> int | str:
+    def _epochs(self) -> Epochs:
         text = self.query_one("#budget-epochs", Input).value.strip().lower() or "auto"
         if text == "auto":
             return "auto"
@@ -178,18 +173,18 @@ class TokenMeter(Pane):
             raise ValueError("the limit must be a positive number of tokens")
         return number
 
-    def _strategy(self) -> str:
+    def _strategy(self) -> Strategy:
         value = self.query_one("#budget-strategy", Select).value
-        return value if isinstance(value, str) else "stratified"
+        return cast("Strategy", value) if value in STRATEGIES else "stratified"
 
     def _validation(self) -> float:
         return parse_validation_share(self.query_one("#budget-validation", Input).value)
 
-    def _options(self) -> Any:
+    def _options(self) -> PrepareOptions:
         from tui.core.prepare import PrepareOptions
 
-        return PrepareOptions(model=self._model(), epochs=self._epochs(),  # type: ignore[arg-type]
-                              token_limit=self._limit(), strategy=self._strategy(),  # type: ignore[arg-type]
+        return PrepareOptions(model=self._model(), epochs=self._epochs(),
+                              token_limit=self._limit(), strategy=self._strategy(),
                               validation_fraction=self._validation())
 
     # ── computing ───────────────────────────────────────────────────────────────────────
@@ -208,17 +203,13 @@ class TokenMeter(Pane):
         self._prepare(self.session.data, options)
 
     @work(thread=True, exclusive=True, group="budget", exit_on_error=False)
-    def _prepare(self, data: Path | None, options: Any) -> None:
+    def _prepare(self, data: Path | None, options: PrepareOptions) -> None:
         from tui.core.counters import counter_for
         from tui.core.paths import demo_dir
         from tui.core.prepare import prepare
 
-        try:
-            counter = counter_for(options.model, self.bases)
-            result = prepare(data or demo_dir(), options, counter=counter)
-        except Exception as error:
-            self.post_message(self.PrepareFailed(str(error)))
-            return
+        counter = counter_for(options.model, self.bases)
+        result = prepare(data or demo_dir(), options, counter=counter)
         self.post_message(self.Prepared(result))
 
     def on_token_meter_prepared(self, message: Prepared) -> None:
@@ -226,10 +217,15 @@ class TokenMeter(Pane):
         self.query_one(BudgetBar).error = None
         self._show(message.result.budget)
 
-    def on_token_meter_prepare_failed(self, message: PrepareFailed) -> None:
-        self._requested = None  # asking again retries
-        self._show_state("not counted", error=True)
-        self.query_one(BudgetBar).error = message.error  # the full width: a path fits
+    def show_failure(self, failure: WorkFailed) -> None:
+        if failure.operation == "_prepare":
+            self._requested = None  # asking again retries
+            self._show_state("not counted", error=True)
+            self.query_one(BudgetBar).error = failure.error  # the full width: a path fits
+        elif failure.operation in ("export", "train_this"):
+            self.notify(failure.error, title="Export failed", severity="error", markup=False)
+        else:
+            super().show_failure(failure)
 
     # ── the provider's real bases ───────────────────────────────────────────────────────
 
@@ -264,8 +260,8 @@ class TokenMeter(Pane):
             FIRST_MODEL if FIRST_MODEL in names else names[0])
 
     @work(thread=True, exclusive=True, group="budget", exit_on_error=False)
-    def refit(self, tokens: list[int], groups: list[str], model: str, epochs: Any, limit: int,
-              strategy: Any, counter: Any = None) -> None:
+    def refit(self, tokens: list[int], groups: list[str], model: str, epochs: Epochs, limit: int,
+              strategy: Strategy, counter: ChatCounter | None = None) -> None:
         """Fit the counted examples to new epochs, limit or strategy (no recount; ``counter``,
         the one that counted them, keeps a real base free and within its context)."""
         budget = fit_to_budget(tokens, model=model, groups=groups, epochs=epochs,
@@ -348,7 +344,7 @@ class TokenMeter(Pane):
         train, validation = self._export_paths()
 
         def chosen(request: ExportRequest | None) -> None:
-            if request is not None:
+            if request is not None and self.result is not None:
                 self.export(self.result, request.train, request.validation)
 
         self.app.push_screen(ExportDialog(train, validation, self.budget.kept,
@@ -363,24 +359,17 @@ class TokenMeter(Pane):
         return folder / f"{stem}.jsonl", validation
 
     @work(thread=True, exclusive=True, group="budget-export", exit_on_error=False)
-    def export(self, result: Any, train: Path, validation: Path | None) -> None:
+    def export(self, result: PrepareResult, train: Path, validation: Path | None) -> None:
         """Write the kept examples (and the validation split), then record them in history."""
         from tui.core.job_form import write_export
 
-        try:
-            written = write_export(result, train, validation)
-        except Exception as error:
-            self.post_message(self.ExportFailed(str(error)))
-            return
+        written = write_export(result, train, validation)
         self.post_message(DatasetExported(written.path, written.validation_path,
                                           written.examples, result.budget.model))
 
     def on_dataset_exported(self, message: DatasetExported) -> None:
         extra = f" + {message.validation.name}" if message.validation else ""
         self.notify(f"{message.examples} examples → {message.train}{extra}", title="Exported")
-
-    def on_token_meter_export_failed(self, message: ExportFailed) -> None:
-        self.notify(message.error, title="Export failed", severity="error")
 
     def action_train_this(self) -> None:
         """Export to the exports folder, upload both files, open the create form filled in."""
@@ -399,18 +388,15 @@ class TokenMeter(Pane):
         self.train_this(self.result, train, validation)
 
     @work(exclusive=True, group="budget-export", exit_on_error=False)
-    async def train_this(self, result: Any, train: Path, validation: Path | None) -> None:
+    async def train_this(self, result: PrepareResult, train: Path,
+                         validation: Path | None) -> None:
         """Export, upload (validated, recorded in the history), then hand over to the form."""
         from tui.core.job_form import export_and_upload
 
-        try:
-            client = await self.session.client()
-            connection = self.session.connection
-            provider = connection.name if connection else "?"
-            done = await export_and_upload(result, train, validation, client, provider)
-        except Exception as error:
-            self.post_message(self.ExportFailed(str(error)))
-            return
+        client = await self.session.client()
+        connection = self.session.connection
+        provider = connection.name if connection else "?"
+        done = await export_and_upload(result, train, validation, client, provider)
         written = done.written
         self.post_message(DatasetExported(written.path, written.validation_path,
                                           written.examples, result.budget.model))

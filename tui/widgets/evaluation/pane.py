@@ -31,6 +31,7 @@ from tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
     from tui.core.eval_runs import EvalRun
+    from tui.core.session import Session
 
 VIEWS = ("eval-compare", "eval-questions", "eval-skipped-view")
 """The views ``v`` cycles through."""
@@ -115,7 +116,7 @@ class EvaluationPane(Pane):
         paths: list[Path]
         """The CSV and the JSON file."""
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__(session)
         self.report: EvalReport | None = None
         """The report the drill-down shows (a recorded run, or the run in progress)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import work
@@ -27,9 +27,12 @@ from tui.widgets.evaluation.runner import (
     run_plan,
 )
 from tui.widgets.evaluation.views import share_text
+from tui.widgets.failures import ShowsWorkFailures
 
 if TYPE_CHECKING:
     from tui.core.eval_runs import EvalSource
+    from tui.core.session import Session
+    from tui.widgets.failures import WorkFailed
 
 
 def default_models(models: Sequence[str]) -> list[str]:
@@ -41,12 +44,13 @@ def default_models(models: Sequence[str]) -> list[str]:
     return list(models[:1])
 
 
-class RunBar(Vertical):
+class RunBar(Vertical, ShowsWorkFailures):
     """Settings line (models, split, concurrency, limit) and progress (done/total, running EX).
 
     The run's messages bubble on to the pane, which fills its drill-down from them.
     """
 
+    FAILURE_TITLE = "Evaluation"
     DEFAULT_CSS = """
     RunBar { height: 2; }
     RunBar #eval-settings { height: 1; padding: 0 1; color: $text-muted; }
@@ -62,7 +66,7 @@ class RunBar(Vertical):
     running = reactive(False)
     """True while a run is in flight."""
 
-    def __init__(self, session: Any, *, id: str | None = None) -> None:
+    def __init__(self, session: Session, *, id: str | None = None) -> None:
         super().__init__(id=id)
         self.session = session
         """Shared state: data path and provider connection."""
@@ -241,12 +245,7 @@ class RunBar(Vertical):
     async def evaluate_plan(self, plan: RunPlan, cancel: asyncio.Event) -> None:
         """Evaluate each model of the plan (an async worker: model calls are awaited, SQL runs
         in threads)."""
-        try:
-            client = await self.session.client()
-        except Exception as error:
-            self.post_message(EvalFailed(str(error)))
-            self.post_message(EvalEnded(cancelled=False))
-            return
+        client = await self.session.client()
         connection = self.session.connection
         provider = connection.name if connection is not None else None
         await run_plan(plan, client, provider, self.post_message, cancel)
@@ -301,6 +300,14 @@ class RunBar(Vertical):
         error = redact(message.error)
         self.set_state(error, "bold red")
         self.notify(error, title="Evaluation", severity="error")
+
+    def show_failure(self, failure: WorkFailed) -> None:
+        self.set_state(failure.error, "bold red")
+        super().show_failure(failure)
+        if failure.operation == "evaluate_plan":  # the run ended with its worker
+            self.running = False
+            self._cancel = None
+            self.post_message(self.Changed())
 
     def on_eval_ended(self, message: EvalEnded) -> None:
         self.running = False

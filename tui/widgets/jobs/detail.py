@@ -19,13 +19,22 @@ from textual.widgets import DataTable, Static, TabbedContent, TabPane
 
 from tui.core.elide import elide_middle
 from tui.messages import JobEnded
+from tui.widgets.failures import ShowsWorkFailures
 from tui.widgets.jobs.chart import LossChart
 from tui.widgets.jobs.events import EventLog
 
 if TYPE_CHECKING:
-    from tui.core.follower import EventFollower
-    from tui.core.jobs import JobInfo
+    from tui.core.follower import ConnectionState, EventFollower
+    from tui.core.jobs import (
+        CheckpointInfo,
+        JobEvent,
+        JobInfo,
+        JobService,
+        ResultsTable,
+        StepProgress,
+    )
     from tui.core.session import Session
+    from tui.widgets.failures import WorkFailed
 
 STATUS_STYLES = {
     "validating_files": "yellow", "queued": "yellow", "running": "bold cyan",
@@ -44,15 +53,17 @@ def utc_clock(moment: dt.datetime | None) -> str:
     return "—" if moment is None else moment.strftime("%H:%M UTC")
 
 
-class JobDetail(Vertical, can_focus=True):
+class JobDetail(Vertical, ShowsWorkFailures, can_focus=True):
     """A job followed live through the core EventFollower (cursor and polling live there)."""
+
+    FAILURE_TITLE = "Job"
 
     @dataclass
     class Loaded(Message):
         """The job was read from the provider."""
 
-        job: Any
-        """tui.core.jobs.JobInfo."""
+        job: JobInfo
+        """The job as read."""
 
     @dataclass
     class EventsArrived(Message):
@@ -60,8 +71,8 @@ class JobDetail(Vertical, can_focus=True):
 
         job_id: str
         """The job they belong to."""
-        events: list[Any]
-        """tui.core.follower.JobEvent, oldest first."""
+        events: list[JobEvent]
+        """Oldest first."""
         job_status: str | None
         """Job status after this poll."""
 
@@ -69,8 +80,8 @@ class JobDetail(Vertical, can_focus=True):
     class LinkChanged(Message):
         """The follower's link state changed (live, reconnecting (n), stopped)."""
 
-        state: Any
-        """tui.core.follower.ConnectionState."""
+        state: ConnectionState
+        """The link now."""
 
         def can_replace(self, message: Message) -> bool:
             return isinstance(message, JobDetail.LinkChanged)
@@ -79,17 +90,10 @@ class JobDetail(Vertical, can_focus=True):
     class Extras(Message):
         """Checkpoints and the results CSV, read when the job ends (or is opened ended)."""
 
-        checkpoints: list[Any]
-        """tui.core.jobs.CheckpointInfo by step."""
-        results: Any
-        """tui.core.jobs.ResultsTable or None."""
-
-    @dataclass
-    class Failed(Message):
-        """Reading or following the job failed."""
-
-        error: str
-        """What went wrong (never holds a key)."""
+        checkpoints: list[CheckpointInfo]
+        """By step."""
+        results: ResultsTable | None
+        """The results CSV (None while the job has no result file)."""
 
     job: reactive[JobInfo | None] = reactive(None, always_update=True)
     """The job shown."""
@@ -98,13 +102,13 @@ class JobDetail(Vertical, can_focus=True):
         super().__init__(id=id)
         self.session = session
         """Where the provider client comes from."""
-        self.link: Any = None
-        """The follower's last ConnectionState."""
-        self.progress: Any = None
+        self.link: ConnectionState | None = None
+        """The follower's last link state."""
+        self.progress: StepProgress | None = None
         """Step progress read from metrics events."""
-        self.results: Any = None
-        """The results CSV (tui.core.jobs.ResultsTable) once the job ended, else None."""
-        self._checkpoints: list[Any] = []
+        self.results: ResultsTable | None = None
+        """The results CSV once the job ended, else None."""
+        self._checkpoints: list[CheckpointInfo] = []
         self._follower: EventFollower | None = None
 
     def compose(self) -> ComposeResult:
@@ -178,11 +182,7 @@ class JobDetail(Vertical, can_focus=True):
         job is opened (the follower reads the job: nothing here reads it again)."""
         from tui.core.follower import EventFollower
 
-        try:
-            client = await self.session.client()
-        except Exception as error:
-            self.post_message(self.Failed(str(error)))
-            return
+        client = await self.session.client()
         follower = EventFollower(client, job_id,
                                  on_state=lambda s: self.post_message(self.LinkChanged(s)))
         self._follower = follower
@@ -194,9 +194,6 @@ class JobDetail(Vertical, can_focus=True):
                     first, job = first or batch.job, batch.job
                     self.post_message(self.Loaded(job))
                 self.post_message(self.EventsArrived(job_id, batch.events, batch.job_status))
-        except Exception as error:
-            self.post_message(self.Failed(str(error)))
-            return
         finally:
             if self._follower is follower:
                 self._follower = None
@@ -209,8 +206,8 @@ class JobDetail(Vertical, can_focus=True):
             checkpoints = await service.checkpoints(job_id)
             results = await service.results(job)
         except Exception as error:
-            self.post_message(self.Failed(f"{error} (the job itself {job.status})"))
-            return
+            error.add_note(f"the job itself {job.status}")
+            raise
         self.post_message(self.Extras(checkpoints, results))
 
     def stop(self) -> None:
@@ -224,7 +221,7 @@ class JobDetail(Vertical, can_focus=True):
         if follower is not None and follower.job_id == job_id:
             follower.poke()
 
-    def _service(self, client: Any) -> Any:
+    def _service(self, client: Any) -> JobService:
         from tui.core.jobs import JobService
 
         connection = self.session.connection
@@ -263,9 +260,9 @@ class JobDetail(Vertical, can_focus=True):
                 f"results CSV: {len(results.rows)} steps · columns {', '.join(results.columns)}"
                 " · w saves it")
 
-    def on_job_detail_failed(self, message: Failed) -> None:
-        self.query_one("#job-header", Static).update(Text(message.error, style="bold red"))
-        self.notify(message.error, title="Job", severity="error")
+    def show_failure(self, failure: WorkFailed) -> None:
+        self.query_one("#job-header", Static).update(Text(failure.error, style="bold red"))
+        super().show_failure(failure)
 
     def watch_job(self) -> None:
         self._show_header()

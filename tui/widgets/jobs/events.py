@@ -5,17 +5,20 @@ from __future__ import annotations
 import datetime as dt
 import textwrap
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING
 
 from textual.events import Resize
 from textual.widgets import Log
+
+if TYPE_CHECKING:
+    from tui.core.jobs import JobEvent
 
 FULL_STAMP_WIDTH = 100
 """From this width on, lines carry the full UTC timestamp and level, as ``sqltune watch``
 prints them; below it, the time of day (and the level only when it is not ``info``)."""
 
 
-def event_lines(event: Any, width: int) -> list[str]:
+def event_lines(event: JobEvent, width: int) -> list[str]:
     """One event as lines of at most ``width`` characters; continuation lines are indented
     under the message so the time column stays readable."""
     if width >= FULL_STAMP_WIDTH:
@@ -35,8 +38,8 @@ class EventLog(Log):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, auto_scroll=True)
-        self.events: list[Any] = []
-        """tui.core.follower.JobEvent, oldest first, each once."""
+        self.events: list[JobEvent] = []
+        """Oldest first, each once."""
         self._wrapped_at = 0
 
     def text_width(self) -> int:
@@ -45,7 +48,7 @@ class EventLog(Log):
         width = self.size.width - self.styles.scrollbar_size_vertical
         return width if width > 0 else 78
 
-    def add_events(self, events: Iterable[Any]) -> None:
+    def add_events(self, events: Iterable[JobEvent]) -> None:
         """Append events (already de-duplicated by the follower)."""
         fresh = list(events)
         self.events.extend(fresh)

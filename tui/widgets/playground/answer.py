@@ -29,9 +29,11 @@ from tui.core.playground import (
     run_scored,
 )
 from tui.core.sqlexec import ReadOnlyExecutor, jsonable
+from tui.widgets.failures import ShowsWorkFailures
 
 if TYPE_CHECKING:
     from tui.core.lineage import PromptChoice
+    from tui.widgets.failures import WorkFailed
 
 CELL_WIDTH = 40
 """Characters of a value shown in a cell (the rest is cut with an ellipsis)."""
@@ -90,7 +92,7 @@ def cell(value: Any) -> Text | str:
     return shown if len(shown) <= CELL_WIDTH else shown[: CELL_WIDTH - 1] + "…"
 
 
-class AnswerView(Vertical):
+class AnswerView(Vertical, ShowsWorkFailures):
     """A model's answer: title = model, editable SQL, a status line, the rows."""
 
     SCOPED_CSS = False
@@ -138,15 +140,6 @@ class AnswerView(Vertical):
         """The side that ran it."""
         outcome: Outcome
         """Rows or error, and the verdict against gold."""
-
-    @dataclass
-    class Failed(Message):
-        """The model call failed (provider down, unknown model, timeout...)."""
-
-        view: AnswerView
-        """The side that asked."""
-        error: str
-        """What went wrong (never holds a key)."""
 
     def __init__(self, side: str, **kwargs: Any) -> None:
         super().__init__(id=f"pg-side-{side}", **kwargs)
@@ -258,16 +251,8 @@ class AnswerView(Vertical):
     @work(exclusive=True, group="ask", exit_on_error=False)
     async def _ask(self, ask_call: AskCall, choice: ModelChoice, database: Database,
                    question: str, gold: str | None) -> None:
-        try:
-            answer, prompt = await ask_call(choice, database, question)
-            pretty = await asyncio.to_thread(pretty_sql, answer.sql)
-        except asyncio.CancelledError:
-            raise
-        except Exception as error:
-            from tui.core.providers import redact
-
-            self.post_message(self.Failed(self, redact(str(error)) or type(error).__name__))
-            return
+        answer, prompt = await ask_call(choice, database, question)
+        pretty = await asyncio.to_thread(pretty_sql, answer.sql)
         self.post_message(self.Answered(self, answer, pretty, question, gold, prompt))
 
     def on_answer_view_answered(self, message: Answered) -> None:
@@ -283,12 +268,14 @@ class AnswerView(Vertical):
             self._show(result=Text("the reply held no SQL: " + message.answer.raw_text[:200],
                                    style="red"))
 
-    def on_answer_view_failed(self, message: Failed) -> None:
-        if message.view is not self:
-            return
+    def show_failure(self, failure: WorkFailed) -> None:
+        """The model call (or a query) failed: this side's status line says why."""
         self.busy = False
-        self._show(Text("model call failed", style="bold red"),
-                   Text(message.error, style="red"))
+        if failure.operation == "_ask":
+            self._show(Text("model call failed", style="bold red"),
+                       Text(failure.error, style="red"))
+        else:
+            self._show(result=Text(failure.error, style="red"))
 
     # ── running ─────────────────────────────────────────────────────────────────────────
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from rich.text import Text
 from textual import on, work
@@ -25,11 +25,15 @@ from tui.core.playground import (
     pretty_sql,
 )
 from tui.messages import JobEnded
+from tui.widgets.failures import WorkFailed
 from tui.widgets.pane import Pane, is_text_field
 from tui.widgets.playground.answer import AnswerView, SideBySide
 from tui.widgets.playground.messages import ModelsListed, WorkspaceOpened
 from tui.widgets.playground.pickers import ChoicePicker, ModelPicker, database_items
 from tui.widgets.playground.question import QuestionInput
+
+if TYPE_CHECKING:
+    from tui.core.session import Session
 
 
 class PlaygroundPane(Pane):
@@ -72,7 +76,7 @@ class PlaygroundPane(Pane):
                 tooltip="Stop the model call and the query that are running"),
     ]
 
-    def __init__(self, session: Any) -> None:
+    def __init__(self, session: Session) -> None:
         super().__init__(session)
         self.workspace: Workspace | None = None
         """Databases and dev questions of the dataset."""
@@ -298,7 +302,7 @@ class PlaygroundPane(Pane):
                         group="pg-history", exit_on_error=False)
 
     @on(AnswerView.Ran)
-    @on(AnswerView.Failed)
+    @on(WorkFailed)
     def _side_finished(self) -> None:
         self.refresh_bindings()
 
