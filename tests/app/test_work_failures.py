@@ -15,7 +15,9 @@ from tests.app.helpers import keep_once, wait_until
 from tests.app.panes_support import NO_SERVER, no_local_server, workers_idle
 from tui.app import SqltuneApp
 from tui.core.providers import register_secret
+from tui.core.report import EvalReport
 from tui.core.session import Session
+from tui.widgets.evaluation import EvaluationPane
 from tui.widgets.failures import WorkFailed, failure_text
 from tui.widgets.file_list import FileList
 from tui.widgets.pane import Pane
@@ -107,3 +109,23 @@ def test_failure_text_describes_and_never_holds_a_key(tmp_path: Path) -> None:
     error.add_note("the job itself succeeded")
     assert failure_text(error) == "no checkpoints (the job itself succeeded)"
     assert failure_text(KeyError()) == "KeyError"
+
+
+async def test_a_report_that_cannot_be_written_is_named_in_one_notification(
+        tmp_path: Path) -> None:
+    blocker = tmp_path / "taken"
+    blocker.write_text("a file where the export folder would go")
+    target = blocker / "report.csv"
+    seen: list[Any] = []
+    app = app_with(EvaluationPane)
+    async with app.run_test(size=SIZE, message_hook=keep_once(seen)) as pilot:
+        pane = app.query_one(EvaluationPane)
+        pane.export_report(EvalReport(rows=[], model="m", total=0), [target])
+        await wait_until(pilot, lambda: any(title == "Export" for title, _ in errors(app)),
+                         what="the export's failure")
+        failures = [m for m in seen if isinstance(m, WorkFailed) and m.node is pane]
+        assert [m.operation for m in failures if m.operation == "export_report"] == [
+            "export_report"]
+        assert ("Export", f"Cannot write: File exists ({blocker})") in errors(app)
+        assert not target.exists() and not any(isinstance(m, EvaluationPane.Exported)
+                                               for m in seen)

@@ -13,7 +13,6 @@ from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Label, Static
 
-from tui.core.connection import ProviderUnavailable
 from tui.core.report import EvalReport, QuestionResult
 from tui.messages import JobEnded
 from tui.widgets.evaluation.export import ask_export
@@ -32,6 +31,7 @@ from tui.widgets.pane import Pane
 if TYPE_CHECKING:
     from tui.core.eval_runs import EvalRun
     from tui.core.session import Session
+    from tui.widgets.failures import WorkFailed
 
 VIEWS = ("eval-compare", "eval-questions", "eval-skipped-view")
 """The views ``v`` cycles through."""
@@ -258,15 +258,8 @@ class EvaluationPane(Pane):
     @work(exclusive=True, group="eval-models", exit_on_error=False)
     async def list_models(self) -> None:
         """List the provider's models (fine-tuned ones included)."""
-        try:
-            client = await self.session.client()
-            models = [model.id async for model in client.models.list()]
-        except Exception as error:
-            from tui.core.retries import describe_error
-
-            text = str(error) if isinstance(error, ProviderUnavailable) else describe_error(error)
-            self.run_bar.set_state(f"models: {text}", "red")
-            return
+        client = await self.session.client()
+        models = [model.id async for model in client.models.list()]
         self.post_message(self.ModelsListed(models))
 
     def on_evaluation_pane_models_listed(self, message: ModelsListed) -> None:
@@ -281,14 +274,8 @@ class EvaluationPane(Pane):
     def load_runs(self, select: int | None = None) -> None:
         """Read every recorded run (history and kept reports)."""
         from tui.core.eval_runs import comparison, load_runs
-        from tui.core.history import HistoryError
 
-        try:
-            runs = comparison(load_runs())
-        except (HistoryError, OSError) as error:
-            self.app.call_from_thread(self.run_bar.set_state, f"history: {error}", "red")
-            return
-        self.post_message(self.RunsLoaded(runs, select))
+        self.post_message(self.RunsLoaded(comparison(load_runs()), select))
 
     def on_evaluation_pane_runs_loaded(self, message: RunsLoaded) -> None:
         self.query_one(RunsTable).show(message.runs, select=message.select)
@@ -389,15 +376,21 @@ class EvaluationPane(Pane):
     @work(thread=True, group="eval-export", exit_on_error=False)
     def export_report(self, report: EvalReport, paths: list[Path]) -> None:
         """Write the CSV and the JSON (reads nothing from the provider)."""
-        try:
-            for path in paths:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                report.write(path)
-        except OSError as error:
-            self.app.call_from_thread(self.notify, f"Cannot write {error.filename}: "
-                                      f"{error.strerror}", title="Export", severity="error")
-            return
+        for path in paths:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            report.write(path)
         self.post_message(self.Exported(paths))
+
+    def show_failure(self, failure: WorkFailed) -> None:
+        if failure.operation == "list_models":
+            self.run_bar.set_state(f"models: {failure.error}", "red")
+        elif failure.operation == "load_runs":
+            self.run_bar.set_state(f"history: {failure.error}", "red")
+        elif failure.operation == "export_report":
+            self.notify(f"Cannot write: {failure.error}", title="Export", severity="error",
+                        markup=False)
+        else:
+            super().show_failure(failure)
 
     def on_evaluation_pane_exported(self, message: Exported) -> None:
         names = " and ".join(path.name for path in message.paths)
