@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import gc
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -13,6 +16,7 @@ from textual.events import Resize
 from textual.message import Message
 from textual.notifications import SeverityLevel
 from textual.screen import Screen
+from textual.widget import AwaitMount
 from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 
 from tui.core.connection import Connection, StartLocal, connect
@@ -26,23 +30,22 @@ from tui.messages import (
 )
 from tui.screens.help import HelpScreen
 from tui.widgets.failures import ShowsWorkFailures, WorkFailed
+from tui.widgets.lazy_pane import LazyPane, PaneKind
 from tui.widgets.palette import PaneCommands
 from tui.widgets.pane import Pane, is_text_field
 from tui.widgets.status_line import ProviderStatus
 
 # ── Panes ────────────────────────────────────────────────────────────────────────────────
-# Tab order is key order (1, 2, 3…). To add a pane: import its class here and append it to PANES.
-# isort: off
-from tui.widgets.dataset_preview import DatasetPreview
-from tui.widgets.token_meter import TokenMeter
-from tui.widgets.file_list import FileList
-from tui.widgets.job_events import JobsPane
-from tui.widgets.playground import PlaygroundPane
-from tui.widgets.evaluation import EvaluationPane
-# isort: on
-
-PANES: list[type[Pane]] = [DatasetPreview, TokenMeter, FileList, JobsPane, PlaygroundPane,
-                          EvaluationPane]
+# Tab order is key order (1, 2, 3…). To add a pane: append a LazyPane naming its class, id and
+# title. The first pane's module is imported for the first frame, the others' right after it.
+PANES: list[PaneKind] = [
+    LazyPane("tui.widgets.dataset_preview:DatasetPreview", "dataset", "Dataset"),
+    LazyPane("tui.widgets.token_meter:TokenMeter", "budget", "Budget"),
+    LazyPane("tui.widgets.file_list:FileList", "files", "Files"),
+    LazyPane("tui.widgets.job_events:JobsPane", "jobs", "Jobs"),
+    LazyPane("tui.widgets.playground:PlaygroundPane", "playground", "Playground"),
+    LazyPane("tui.widgets.evaluation:EvaluationPane", "evaluation", "Evaluate"),
+]
 # ─────────────────────────────────────────────────────────────────────────────────────────
 
 MAX_PANES = 9
@@ -82,13 +85,16 @@ class SqltuneApp(App[int], ShowsWorkFailures):
           for n in range(1, MAX_PANES + 1)),
     ]
 
-    def __init__(self, session: Session, panes: list[type[Pane]] | None = None) -> None:
+    def __init__(self, session: Session, panes: Sequence[PaneKind] | None = None) -> None:
         super().__init__()
         self.session = session
         """Data path, provider connection and last export, shared with every pane."""
         self._panes = list(PANES if panes is None else panes)
         self._retired: list[Any] = []
         """Clients of providers switched away from, closed once the panes have moved on."""
+        self._mounting: dict[int, AwaitMount] = {}
+        """Pane widgets by tab index, mounted or on their way (only the first is composed
+        before the first frame)."""
 
     # ── layout ──────────────────────────────────────────────────────────────────────────
 
@@ -100,7 +106,8 @@ class SqltuneApp(App[int], ShowsWorkFailures):
         with TabbedContent(id="panes"):
             for index, pane in enumerate(self._panes):
                 with TabPane(f"{index + 1} {pane.PANE_TITLE}", id=f"tab-{pane.PANE_ID}"):
-                    yield pane(self.session)
+                    if index == 0:  # the others are mounted after the first frame (on_ready)
+                        yield pane(self.session)
         yield ProviderStatus(id="provider-status")
         yield Footer(id="footer")
 
@@ -112,10 +119,19 @@ class SqltuneApp(App[int], ShowsWorkFailures):
         if self._panes:
             self.pane(self._panes[0].PANE_ID).focus_default()
 
-    def on_ready(self) -> None:
-        """The first frame is on screen: now the slow work (provider, datasets, token counts)."""
+    async def on_ready(self) -> None:
+        """The first frame is on screen: now the slow work (provider, datasets, token counts),
+        and the panes in the tabs behind the first."""
         self.connect_provider(self.session.provider_name)
-        for pane in self.panes():
+        if self._panes:
+            self.pane(self._panes[0].PANE_ID).after_first_frame()
+        try:
+            await self._mount_panes()
+        finally:
+            if not gc.isenabled():  # tui.cli.main kept the collector off until now
+                gc.freeze()  # what start-up built lives as long as the app: never scan it
+                gc.enable()
+        for pane in self.panes()[1:]:
             pane.after_first_frame()
 
     def on_resize(self, event: Resize) -> None:
@@ -138,17 +154,37 @@ class SqltuneApp(App[int], ShowsWorkFailures):
         data = self.session.data
         return "demo data" if data is None else str(data)
 
-    def pane_classes(self) -> list[type[Pane]]:
+    def pane_classes(self) -> list[PaneKind]:
         """The panes in tab order (for the palette and help)."""
         return list(self._panes)
 
     def panes(self) -> list[Pane]:
-        """The mounted pane widgets."""
+        """The mounted pane widgets, in tab order."""
         return list(self.query(Pane))
 
     def pane(self, pane_id: str) -> Pane:
-        """The mounted pane with this PANE_ID."""
+        """The pane with this PANE_ID (mounted now if the first frame left it out)."""
+        index = next((i for i, pane in enumerate(self._panes) if pane_id == pane.PANE_ID), None)
+        if index is not None:
+            self._mount_pane(index)
         return self.query_one(f"#pane-{pane_id}", Pane)
+
+    def _mount_pane(self, index: int) -> AwaitMount:
+        """Mount the pane at ``index`` in its tab unless it is there; what to await for it."""
+        if index not in self._mounting:
+            pane = self._panes[index]
+            tab = self.query_one(f"#tab-{pane.PANE_ID}", TabPane)
+            found = [child for child in tab.children if isinstance(child, Pane)]
+            self._mounting[index] = AwaitMount(tab, found) if found else tab.mount(
+                pane(self.session))
+        return self._mounting[index]
+
+    async def _mount_panes(self) -> None:
+        """Mount every pane the first frame left out, and wait until they are."""
+        lazy = [pane for pane in self._panes if isinstance(pane, LazyPane)]
+        await asyncio.to_thread(lambda: [pane.load() for pane in lazy])  # off the event loop
+        for mounting in [self._mount_pane(index) for index in range(len(self._panes))]:
+            await mounting
 
     # ── actions ─────────────────────────────────────────────────────────────────────────
 
@@ -165,7 +201,17 @@ class SqltuneApp(App[int], ShowsWorkFailures):
         """Show the pane at ``index`` and focus its main widget."""
         if 0 <= index < len(self._panes):
             self.query_one(TabbedContent).active = f"tab-{self._panes[index].PANE_ID}"
-            self.pane(self._panes[index].PANE_ID).focus_default()
+            mounting = self._mount_pane(index)
+            pane = self.pane(self._panes[index].PANE_ID)
+            if pane.is_mounted:
+                pane.focus_default()
+                return
+
+            async def focus_when_mounted() -> None:  # shown before the first frame was out
+                await mounting
+                pane.focus_default()
+
+            self.call_later(focus_when_mounted)
 
     def _pane_of_text_field(self) -> Pane | None:
         """The pane holding the focused text field (None in a dialog or outside a field)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import importlib
 import sys
 import textwrap
@@ -313,10 +314,30 @@ def _jobs_parser(sub: Any) -> None:
         _json_option(control, "the provider's job object")
 
 
+def _app_arguments(argv: Sequence[str] | None) -> argparse.Namespace | None:
+    """``--data`` and ``--provider`` alone (the app), read without building every subcommand's
+    parser (a start-up cost before the first frame); None for anything else, which the whole
+    parser reads (and explains, when it is wrong)."""
+    quick = argparse.ArgumentParser(prog="sqltune", add_help=False, exit_on_error=False)
+    quick.add_argument("--data", type=Path)
+    quick.add_argument("--provider")
+    try:
+        args, rest = quick.parse_known_args(argv)
+    except argparse.ArgumentError:
+        return None
+    if rest:
+        return None
+    args.command = None
+    return args
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``sqltune`` console script."""
-    args = build_parser().parse_args(argv)
+    args = _app_arguments(argv) or build_parser().parse_args(argv)
     if args.command is None:
+        # Start-up allocates long-lived objects by the hundred thousand: no collections scan
+        # them before the first frame (the app freezes them and turns the collector back on).
+        gc.disable()
         from tui.app import make_app
         from tui.launch import local_endpoint
 

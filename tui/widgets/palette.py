@@ -8,13 +8,13 @@ from typing import Any, Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from tui.widgets.pane import Pane
+from tui.widgets.lazy_pane import PaneKind
 
 
 class PaneHost(Protocol):
     """What the palette needs from the app."""
 
-    def pane_classes(self) -> list[type[Pane]]:
+    def pane_classes(self) -> list[PaneKind]:
         """The panes in tab order."""
         ...
 
