@@ -17,6 +17,7 @@ from tui.core.config import ProviderProfile
 from tui.core.datasets import load_dataset
 from tui.core.evaluate import EVAL_RETRIES, EvaluationError, model_predictor
 from tui.core.files import FilesError, FileService
+from tui.core.follower import EventFollower, PollPolicy
 from tui.core.inference import InferenceError, ask_for_sql
 from tui.core.jobs import JobsError, JobService
 from tui.core.paths import demo_dir
@@ -159,3 +160,18 @@ async def test_an_evaluation_question_gets_the_sdks_batch_budget(
         with pytest.raises(EvaluationError, match="refused the API key"):
             await predict(example)
     assert len(scripted.seen) == 1  # a 401 is never retried
+
+
+async def test_the_follower_alone_retries_its_requests(scripted: ScriptedServer) -> None:
+    events = Reply(200, body={"object": "list", "has_more": False, "data": [{
+        "id": "ftevent-1", "object": "fine_tuning.job.event", "created_at": 1,
+        "level": "info", "message": "Step 1/10: training loss=1.00", "type": "message"}]})
+    scripted.play(failure(500), failure(429, retry_after_ms="1"), then=events)
+    quick = PollPolicy(backoff_base=0.01, backoff_max=0.02)
+    async with _client(scripted) as client:
+        follower = EventFollower(client, "ftjob-scripted", policy=quick)
+        fresh = await follower.poll_events()
+    assert [event.id for event in fresh] == ["ftevent-1"]
+    # Three requests, each a first attempt for the SDK: the follower's loop is the only one.
+    assert [seen.retry_count for seen in scripted.seen] == ["0", "0", "0"]
+    assert follower.stats.failures == 2 and follower.state.status == "live"
