@@ -12,6 +12,7 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import ActiveBinding, Binding
+from textual.css.query import NoMatches
 from textual.events import Resize
 from textual.message import Message
 from textual.notifications import SeverityLevel
@@ -30,7 +31,7 @@ from tui.messages import (
 )
 from tui.screens.help import HelpScreen
 from tui.widgets.failures import ShowsWorkFailures, WorkFailed
-from tui.widgets.lazy_pane import LazyPane, PaneKind
+from tui.widgets.lazy_pane import LazyPane, PaneKind, pane_class
 from tui.widgets.palette import PaneCommands
 from tui.widgets.pane import Pane, is_text_field
 from tui.widgets.status_line import ProviderStatus
@@ -154,9 +155,9 @@ class SqltuneApp(App[int], ShowsWorkFailures):
         data = self.session.data
         return "demo data" if data is None else str(data)
 
-    def pane_classes(self) -> list[PaneKind]:
-        """The panes in tab order (for the palette and help)."""
-        return list(self._panes)
+    def pane_classes(self) -> list[type[Pane]]:
+        """The pane classes in tab order (for the palette and help)."""
+        return [pane_class(pane) for pane in self._panes]
 
     def panes(self) -> list[Pane]:
         """The mounted pane widgets, in tab order."""
@@ -175,6 +176,8 @@ class SqltuneApp(App[int], ShowsWorkFailures):
             pane = self._panes[index]
             tab = self.query_one(f"#tab-{pane.PANE_ID}", TabPane)
             found = [child for child in tab.children if isinstance(child, Pane)]
+            if not (found or tab.is_attached):
+                return AwaitMount(tab, [])  # the app is closing: nothing more to mount
             self._mounting[index] = AwaitMount(tab, found) if found else tab.mount(
                 pane(self.session))
         return self._mounting[index]
@@ -183,8 +186,11 @@ class SqltuneApp(App[int], ShowsWorkFailures):
         """Mount every pane the first frame left out, and wait until they are."""
         lazy = [pane for pane in self._panes if isinstance(pane, LazyPane)]
         await asyncio.to_thread(lambda: [pane.load() for pane in lazy])  # off the event loop
-        for mounting in [self._mount_pane(index) for index in range(len(self._panes))]:
-            await mounting
+        try:
+            for mounting in [self._mount_pane(index) for index in range(len(self._panes))]:
+                await mounting
+        except NoMatches:  # the app closed while the modules were imported: its tabs are gone
+            return
 
     # ── actions ─────────────────────────────────────────────────────────────────────────
 

@@ -11,7 +11,8 @@ import pytest
 from textual.app import App
 
 from tests.app.panes_support import no_local_server
-from tui.app import PANES, make_app
+from tui.app import PANES, SqltuneApp, make_app
+from tui.core.session import Session
 from tui.widgets.lazy_pane import LazyPane
 from tui.widgets.pane import Pane
 
@@ -70,3 +71,12 @@ async def test_a_pane_asked_for_before_the_others_are_mounted_is_mounted_then() 
         await pilot.pause()
         assert pane.is_mounted and app.query_one("#panes").active == "tab-evaluation"
         assert len(app.panes()) == len(PANES)
+
+
+async def test_quitting_while_a_later_pane_is_imported_is_quiet() -> None:
+    slow = LazyPane("tests.app.slow_pane:SlowPane", "slow", "Slow")  # imports in 0.5 s
+    app = SqltuneApp(Session(data=None, provider=None, start_local=no_local_server),
+                     panes=[PANES[0], slow])
+    async with app.run_test(size=(80, 24)):
+        app.exit()  # the first frame is out, the slow module is being imported
+    assert app.return_code in (None, 0)

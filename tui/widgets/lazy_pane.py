@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, cast
 
 if TYPE_CHECKING:
     from textual.binding import Binding
@@ -79,3 +79,8 @@ class LazyPane:
 
     def __repr__(self) -> str:
         return f"LazyPane({self.target!r})"
+
+
+def pane_class(pane: PaneKind) -> type[Pane]:
+    """The class a pane class or a LazyPane stands for (imported if need be)."""
+    return pane.load() if isinstance(pane, LazyPane) else cast("type[Pane]", pane)

@@ -8,13 +8,13 @@ from typing import Any, Protocol
 
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 
-from tui.widgets.lazy_pane import PaneKind
+from tui.widgets.pane import Pane
 
 
 class PaneHost(Protocol):
     """What the palette needs from the app."""
 
-    def pane_classes(self) -> list[PaneKind]:
+    def pane_classes(self) -> list[type[Pane]]:
         """The panes in tab order."""
         ...
 
