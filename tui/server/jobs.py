@@ -106,11 +106,12 @@ class JobRunner:
         task = asyncio.get_running_loop().create_task(
             JobDriver(self, job_id, recovered=recovered).run(), name=f"job {job_id}")
         self._tasks[job_id] = task
-        task.add_done_callback(lambda _t: self._forget(job_id))
+        task.add_done_callback(lambda done: self._forget(job_id, done))
 
-    def _forget(self, job_id: str) -> None:
-        self._tasks.pop(job_id, None)
-        self._wake.pop(job_id, None)
+    def _forget(self, job_id: str, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(job_id) is task:  # not a driver spawned since (a resumed job)
+            self._tasks.pop(job_id, None)
+            self._wake.pop(job_id, None)
 
     def engine(self, name: str) -> TrainingEngine:
         """The engine called ``name``; JobFailed when this server has none by that name."""
@@ -127,7 +128,7 @@ class JobRunner:
     def engine_slots(self, job: JobRecord) -> asyncio.Semaphore:
         """The engine's own cap on jobs trained at once (``max_concurrent_jobs``; the lora engine
         trains one at a time: each worker holds a whole model in memory). A paused job keeps its
-        slot, as it keeps its worker."""
+        slot unless its engine releases paused jobs (``releases_paused``)."""
         name = str(job.private.get("engine", ""))
         slots = self._engine_slots.get(name)
         if slots is None:
@@ -135,6 +136,13 @@ class JobRunner:
             slots = asyncio.Semaphore(cap if isinstance(cap, int) and cap > 0 else 1 << 30)
             self._engine_slots[name] = slots
         return slots
+
+    def releases_paused(self, job: JobRecord) -> bool:
+        """Whether pausing ``job`` snapshots it and stops its run, freeing the engine's slot for
+        a queued job (the lora engine: a paused worker would hold a whole model); resuming then
+        queues it again. Other engines' paused runs wait in memory."""
+        engine = self.engines.get(str(job.private.get("engine", "")))
+        return bool(getattr(engine, "release_paused_jobs", False))
 
     def abort_run(self, job_id: str) -> None:
         """Stop the job's live run at once if its engine can (the lora worker is killed)."""
@@ -185,12 +193,15 @@ class JobRunner:
         if job.status != "paused":
             raise bad_request(f"Job {job_id} is {job.status}; only a paused job can be resumed.",
                               param="fine_tuning_job_id")
-        job.doc["status"] = "running"
+        # A released job waits for its engine's slot again; its driver sets it running.
+        released = self.releases_paused(job)
+        job.doc["status"] = "queued" if released else "running"
         self.store.save_job(job)
         self.store.add_event(job_id, "Fine-tuning job resumed")
         self.wake_event(job_id).set()
-        if job_id not in self._tasks:
-            self._spawn(job_id, recovered=True)
+        task = self._tasks.get(job_id)
+        if task is None or task.done():  # released: its driver has returned
+            self._spawn(job_id, recovered=not released)
         return job
 
 
@@ -215,13 +226,24 @@ class JobDriver:
 
     async def run(self) -> None:
         try:
-            if self.load().status == "validating_files":
-                await self.validate()
-            if self.load().status == "queued":
-                await asyncio.sleep(self.runner.pace.phase_delay())
-            if self.load().status in ("queued", "running", "paused"):
-                async with self.runner.engine_slots(self.load()), self.runner._slots:
+            while True:
+                if self.load().status == "validating_files":
+                    await self.validate()
+                if self.load().status == "queued":
+                    await asyncio.sleep(self.runner.pace.phase_delay())
+                job = self.load()
+                if job.status not in ("queued", "running", "paused"):
+                    return
+                if job.status == "paused" and self.runner.releases_paused(job):
+                    if self.recovered:  # released before the restart: no worker until resumed
+                        self.event("The server restarted; the job stays paused at step "
+                                   f"{int(job.private.get('resume_step', 0))} until it is resumed")
+                    return
+                async with self.runner.engine_slots(job), self.runner._slots:
                     await self.train()
+                if self.load().status != "queued":  # queued: resumed while it was released
+                    return
+                self.recovered = False
         except JobFailed as failure:
             self.fail(failure)
         except asyncio.CancelledError:
@@ -355,10 +377,16 @@ class JobDriver:
 
     async def train(self) -> None:
         job = self.load()
+        if job.status not in ("queued", "running", "paused"):  # cancelled while it waited
+            return
         if job.status == "queued":
             job.doc["status"] = "running"
             self.store.save_job(job)
-            self.event("Fine-tuning job started")
+            if "resume_step" in job.private:  # paused, released, resumed: on from its snapshot
+                self.event("Fine-tuning job continues from its snapshot at step "
+                           f"{int(job.private['resume_step'])}")
+            else:
+                self.event("Fine-tuning job started")
         elif self.recovered:
             step = int(job.private.get("resume_step", 0))
             if job.status == "paused":
@@ -399,7 +427,7 @@ class JobDriver:
         snapshot_every = float(getattr(engine, "snapshot_every_s", SNAPSHOT_EVERY_S))
         # Steps between the last snapshot and a crash were reported before it; the replay
         # recomputes them from the snapshot but reports (and checkpoints) each step only once.
-        reported = self.store.last_metrics_step(self.job_id) if self.recovered else 0
+        reported = self.store.last_metrics_step(self.job_id)
         delay = self.runner.pace.step_delay(run.total_steps)
         first = self.first_step_estimate(run, delay)
         if first is not None:
@@ -407,13 +435,16 @@ class JobDriver:
         step_times: deque[float] = deque(maxlen=20)
         last_snapshot = last_estimate = time.monotonic()
         while run.steps_done < run.total_steps:
-            job = self.load()
+            job = self.keep_running()
             if job.status not in ("running", "paused"):
                 return
             if self.runner.stopping:
                 await self.snapshot(run)
                 return
             if job.status == "paused":
+                if self.runner.releases_paused(job):
+                    await self.release(run)
+                    return
                 await self.snapshot(run)
                 wake = self.runner.wake_event(self.job_id)
                 if self.load().status == "paused" and not self.runner.stopping:
@@ -463,6 +494,22 @@ class JobDriver:
         job.private["resume_step"] = run.steps_done
         self.store.save_job(job)
 
+    def keep_running(self) -> JobRecord:
+        """The job; one paused and resumed before this driver released its run (so ``queued``)
+        goes on running here, as it still holds the run and its slot."""
+        job = self.load()
+        if job.status == "queued":
+            job.doc["status"] = "running"
+            self.store.save_job(job)
+        return job
+
+    async def release(self, run: TrainingRun) -> None:
+        """Snapshot a paused run so that it can stop (its worker and slot freed); resuming
+        queues the job again and continues from this step."""
+        self.event(f"Paused at step {run.steps_done}: the job's state is saved and its training "
+                   "worker stopped, freeing the slot for a queued job")
+        await self.snapshot(run)
+
     def model_blob(self, state: bytes) -> bytes:
         """A checkpoint's or model's blob from a run state (a lora one drops the optimizer)."""
         lora = _as_lora(self.runner.engines.get(self.load().private["engine"]))
@@ -488,6 +535,11 @@ class JobDriver:
             self.blobs.delete("checkpoints", old)
 
     async def finish(self, run: TrainingRun) -> None:
+        job = self.keep_running()
+        if job.status == "paused" and self.runner.releases_paused(job) \
+                and not self.runner.stopping:  # paused during the last step
+            await self.release(run)
+            return
         while self.load().status == "paused" and not self.runner.stopping:
             wake = self.runner.wake_event(self.job_id)  # paused during the last step
             wake.clear()

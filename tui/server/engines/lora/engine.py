@@ -64,6 +64,8 @@ class LoraEngine:
     """Wall time between resume snapshots (the JobDriver reads it)."""
     max_concurrent_jobs = 1
     """Jobs trained at once (each worker holds a whole model; later jobs wait queued)."""
+    release_paused_jobs = True
+    """A paused job is snapshotted and its worker stopped, so a queued job can take the slot."""
 
     def __init__(self, registry: BaseRegistry, serving: Serving, data_dir: Path,
                  settings: dict[str, Any] | None = None) -> None:
