@@ -3,22 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import ClassVar, TypeGuard
+from typing import TYPE_CHECKING, ClassVar, TypeGuard
 
 from textual import on
 from textual.binding import Binding
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import Input, Select, TextArea
+from textual.widgets import Input, Select
 
 from tui.core.session import Session
 from tui.widgets.failures import ShowsWorkFailures
 
+if TYPE_CHECKING:
+    from textual.widgets import TextArea
+
+
+def is_text_area(widget: Widget | None) -> TypeGuard[TextArea]:
+    """True for a TextArea, without importing TextArea (and its document and theme modules)
+    before the first frame, which has none."""
+    if not any(cls.__name__ == "TextArea" for cls in type(widget).__mro__):
+        return False
+    from textual.widgets import TextArea
+
+    return isinstance(widget, TextArea)
+
 
 def is_text_field(widget: Widget | None) -> TypeGuard[Input | TextArea]:
     """True for a widget that types what it is given (an Input, an editable TextArea)."""
-    return isinstance(widget, Input) or (isinstance(widget, TextArea) and not widget.read_only)
+    return isinstance(widget, Input) or (is_text_area(widget) and not widget.read_only)
 
 
 class Pane(Vertical, ShowsWorkFailures, can_focus=False):
@@ -67,8 +80,8 @@ class Pane(Vertical, ShowsWorkFailures, can_focus=False):
         targets)."""
         if self.MAIN_WIDGET is not None:
             return self.query_one(self.MAIN_WIDGET)
-        fields = (Input, TextArea, Select)
-        return next((w for w in self.query("*") if w.focusable and not isinstance(w, fields)
+        return next((w for w in self.query("*") if w.focusable
+                     and not isinstance(w, (Input, Select)) and not is_text_area(w)
                      and not any(isinstance(a, Select) for a in w.ancestors)), None)
 
     def leave_field(self) -> None:

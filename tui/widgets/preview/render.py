@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from tui.core.models import DEFAULT_MODEL
-from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate, render_messages
-from tui.core.schema import SchemaCache
 from tui.widgets.preview.source import ExampleSource, Row
+
+if TYPE_CHECKING:  # prompts and schema (hashlib, sqlite3) load in the pane's workers
+    from tui.core.prompts import PromptTemplate
+    from tui.core.schema import SchemaCache
 
 
 class ExampleRenderer:
@@ -17,20 +19,38 @@ class ExampleRenderer:
     Thread-safe; called from thread workers only (reads SQLite, loads the encoding).
     """
 
-    def __init__(self, template: PromptTemplate = DEFAULT_TEMPLATE,
+    def __init__(self, template: PromptTemplate | None = None,
                  model: str = DEFAULT_MODEL) -> None:
-        self.template = template
-        """How examples become messages."""
+        self._template = template
         self.model = model
         """Whose encoding counts the tokens."""
-        self.schemas = SchemaCache()
-        """Schema text, read once per database."""
+        self._schemas: SchemaCache | None = None
         self._counter: Any = None
         self._lock = threading.Lock()
 
+    @property
+    def template(self) -> PromptTemplate:
+        """How examples become messages (the default template unless one was given)."""
+        if self._template is None:
+            from tui.core.prompts import DEFAULT_TEMPLATE
+
+            self._template = DEFAULT_TEMPLATE
+        return self._template
+
+    @property
+    def schemas(self) -> SchemaCache:
+        """Schema text, read once per database."""
+        with self._lock:
+            if self._schemas is None:
+                from tui.core.schema import SchemaCache
+
+                self._schemas = SchemaCache()
+        return self._schemas
+
     def clear(self) -> None:
         """Forget cached schemas (another dataset was opened)."""
-        self.schemas.clear()
+        if self._schemas is not None:
+            self._schemas.clear()
 
     def _count(self, messages: list[dict[str, Any]]) -> int:
         with self._lock:
@@ -50,6 +70,8 @@ class ExampleRenderer:
             return None
         schema = self.schemas.schema_text(path, self.template.sample_values,
                                           sample_rows=self.template.sample_rows)
+        from tui.core.prompts import render_messages
+
         return render_messages(self.template, schema, row.question, row.sql)
 
     def render(self, source: ExampleSource | None,

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from tui.core.datasets import DatasetProblem, SpiderDataset, database_path, load_dataset
-
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # the core's dataset modules (json, sqlite3) load in the pane's workers
+    from tui.core.datasets import DatasetProblem, SpiderDataset
     from tui.core.jsonl_reader import Row as LineRow
 
 ShouldStop = Callable[[], bool]
@@ -75,6 +73,8 @@ class ExampleSource(ABC):
 
     def db_path(self, db_id: str) -> Path | None:
         """The SQLite file of a database, when present."""
+        from tui.core.datasets import database_path
+
         return database_path(self.root, db_id) if db_id else None
 
 
@@ -94,6 +94,8 @@ class SpiderSource(ExampleSource):
     @classmethod
     def open(cls, root: Path, split: str = "train") -> SpiderSource:
         """Load a folder (no gold check yet: that is the slow part of problems())."""
+        from tui.core.datasets import load_dataset
+
         return cls(load_dataset(root, split))
 
     def known_count(self) -> int:
@@ -189,6 +191,8 @@ class JsonlSource(ExampleSource):
             for issue in [*report.errors, *report.warnings]:
                 found.setdefault(issue.line - 1, []).append(f"{issue.field}: {issue.message}")
             return found
+        from tui.core.datasets import load_dataset
+
         dataset = load_dataset(self.path)
         self._db_ids.update(dataset.db_ids)
         for problem in dataset.problems:
@@ -201,12 +205,18 @@ def _last(messages: list[Any], role: str) -> str:
     for message in reversed(messages):
         if isinstance(message, dict) and message.get("role") == role:
             content = message.get("content")
-            return content if isinstance(content, str) else json.dumps(content)
+            if isinstance(content, str):
+                return content
+            import json
+
+            return json.dumps(content)
     return ""
 
 
 def open_source(data: Path) -> ExampleSource:
     """A Spider folder's train split (or its first split), or a JSONL/JSON file."""
+    from tui.core.datasets import load_dataset
+
     if data.is_file() and data.suffix == ".jsonl":
         return JsonlSource(data)
     if data.is_file():
