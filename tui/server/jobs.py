@@ -10,7 +10,7 @@ import threading
 import time
 from collections import deque
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tui.core.job_status import ACTIVE_STATUSES
 from tui.server.blobs import BlobStore
@@ -28,24 +28,17 @@ from tui.server.pace import Pace
 from tui.server.store import JobRecord, Store, new_id, now
 from tui.server.training import (
     JobFailed,
-    ModelTokens,
     checkpoint_metrics,
     metrics_data,
-    model_tokens,
     results_csv,
     step_message,
     validate_file,
 )
 
-if TYPE_CHECKING:
-    from tui.server.engines.lora.engine import LoraEngine
-
 log = logging.getLogger(__name__)
 
 KEEP_CHECKPOINTS = 3
 """Checkpoints kept per job (OpenAI keeps the last few)."""
-SNAPSHOT_EVERY_S = 3.0
-"""Wall time between resume snapshots while a job runs (an engine may set its own)."""
 PROGRESS_EVERY_S = 3.0
 """At most one base-model download/conversion progress event per this many seconds."""
 ESTIMATE_EVERY_S = 10.0
@@ -132,7 +125,8 @@ class JobRunner:
         name = str(job.private.get("engine", ""))
         slots = self._engine_slots.get(name)
         if slots is None:
-            cap = getattr(self.engines.get(name), "max_concurrent_jobs", None)
+            engine = self.engines.get(name)
+            cap = engine.max_concurrent_jobs if engine is not None else None
             slots = asyncio.Semaphore(cap if isinstance(cap, int) and cap > 0 else 1 << 30)
             self._engine_slots[name] = slots
         return slots
@@ -142,14 +136,13 @@ class JobRunner:
         a queued job (the lora engine: a paused worker would hold a whole model); resuming then
         queues it again. Other engines' paused runs wait in memory."""
         engine = self.engines.get(str(job.private.get("engine", "")))
-        return bool(getattr(engine, "release_paused_jobs", False))
+        return engine is not None and engine.release_paused_jobs
 
     def abort_run(self, job_id: str) -> None:
         """Stop the job's live run at once if its engine can (the lora worker is killed)."""
         run = self.runs.get(job_id)
-        abort = getattr(run, "abort", None)
-        if callable(abort):  # off the event loop: the lora worker's abort reaps the killed process
-            threading.Thread(target=abort, name=f"abort {job_id}", daemon=True).start()
+        if run is not None:  # off the event loop: the lora worker's abort reaps the killed process
+            threading.Thread(target=run.abort, name=f"abort {job_id}", daemon=True).start()
 
     def wake_event(self, job_id: str) -> asyncio.Event:
         """The event a paused driver waits on."""
@@ -278,11 +271,12 @@ class JobDriver:
         await asyncio.sleep(self.runner.pace.phase_delay())
         train_id, valid_id = job.doc["training_file"], job.doc.get("validation_file")
         engine = self.runner.engine(job.private["engine"])
-        counter: ModelTokens | None = None
-        lora, base_model = _as_lora(engine), job.private.get("base_model")
-        if lora is not None and base_model:  # tokens are the base's own: fetch it first
-            await self.prepare_base(lora, str(base_model))
-            counter = await asyncio.to_thread(model_tokens, lora.registry, str(base_model))
+        base_model = self.base_model(job)
+        await self.prepare_base(engine, base_model)  # a real base counts tokens its own way
+        try:
+            counter = await asyncio.to_thread(engine.token_counter, base_model)
+        except EngineError as error:
+            raise JobFailed("model_not_available", str(error), "model") from None
         train = await asyncio.to_thread(validate_file, self.file_path(train_id, "training_file"),
                                         train_id, model, param="training_file", counter=counter)
         valid_tokens = 0
@@ -314,7 +308,12 @@ class JobDriver:
         return [ChatExample(messages=json.loads(line)["messages"])
                 for line in text.splitlines() if line.strip()]
 
-    async def prepare_base(self, engine: LoraEngine, base_model: str) -> None:
+    @staticmethod
+    def base_model(job: JobRecord) -> str:
+        """The base model a job trains (a real base's registry name, else the job's model)."""
+        return str(job.private.get("base_model") or job.doc["model"])
+
+    async def prepare_base(self, engine: TrainingEngine, base_model: str) -> None:
         """Materialize the base model (download or dequantize once), progress as job events."""
         latest: list[str] = []
 
@@ -339,12 +338,10 @@ class JobDriver:
 
     async def start_run(self, job: JobRecord) -> TrainingRun:
         engine = self.runner.engine(job.private["engine"])
-        base_model = job.private.get("base_model")
-        lora = _as_lora(engine)
-        if lora is not None and base_model:
-            await self.prepare_base(lora, str(base_model))
-            if self.load().status not in ("running", "paused"):  # cancelled meanwhile
-                raise JobFailed("cancelled", "cancelled while the base model was prepared")
+        base_model = self.base_model(job)
+        await self.prepare_base(engine, base_model)
+        if self.load().status not in ("running", "paused"):  # cancelled meanwhile
+            raise JobFailed("cancelled", "cancelled while the base model was prepared")
         train = await asyncio.to_thread(self.examples, job.doc["training_file"], "training_file")
         valid_id = job.doc.get("validation_file")
         valid = (await asyncio.to_thread(self.examples, valid_id, "validation_file")
@@ -360,12 +357,8 @@ class JobDriver:
                                 f"snapshot (step {resume_step}) could not be read: "
                                 f"{error.strerror or error}") from None
         try:
-            if lora is not None and base_model:
-                return await asyncio.to_thread(lora.start, train, valid, hp,
-                                               int(job.doc["seed"]), state,
-                                               base_model=str(base_model))
             return await asyncio.to_thread(engine.start, train, valid, hp, int(job.doc["seed"]),
-                                           state)
+                                           state, base_model=base_model)
         except Exception as error:  # any unreadable snapshot must fail the job clearly
             if state is None:
                 if not isinstance(error, EngineError):
@@ -403,28 +396,24 @@ class JobDriver:
             await self.drive(run)
         finally:
             self.runner.runs.pop(self.job_id, None)
-            close = getattr(run, "close", None)
-            if callable(close):
-                await asyncio.to_thread(close)
+            await asyncio.to_thread(run.close)
 
     def first_step_estimate(self, run: TrainingRun, delay: float) -> float | None:
-        """Seconds per step before any was measured: the lora throughput on record (None when
-        there is none: no guess), or the pace of the stand-in."""
+        """Seconds per step before any was measured: the engine's estimate from the throughput
+        on record (None when there is none: no guess), at least the server's pace."""
         job = self.load()
-        lora = _as_lora(self.runner.engines.get(job.private["engine"]))
-        base = job.private.get("base_model")
-        if lora is None or not base or not run.total_steps:
+        engine = self.runner.engine(job.private["engine"])
+        if not run.total_steps:
             return delay
-        measured = lora.tokens_per_second(str(base))
         epochs = int(job.doc["hyperparameters"]["n_epochs"])
         tokens = epochs * int(job.private.get("tokens_per_epoch", 0))
-        return max(delay, tokens / run.total_steps / measured) if measured else None
+        seconds = engine.step_seconds(self.base_model(job), tokens / run.total_steps)
+        return None if seconds is None else max(delay, seconds)
 
     async def drive(self, run: TrainingRun) -> None:
         """Step the run to its end (or until cancel, pause, shutdown), reporting each step once."""
         job = self.load()
-        engine = self.runner.engines.get(job.private["engine"])
-        snapshot_every = float(getattr(engine, "snapshot_every_s", SNAPSHOT_EVERY_S))
+        snapshot_every = self.runner.engine(job.private["engine"]).snapshot_every_s
         # Steps between the last snapshot and a crash were reported before it; the replay
         # recomputes them from the snapshot but reports (and checkpoints) each step only once.
         reported = self.store.last_metrics_step(self.job_id)
@@ -512,8 +501,7 @@ class JobDriver:
 
     def model_blob(self, state: bytes) -> bytes:
         """A checkpoint's or model's blob from a run state (a lora one drops the optimizer)."""
-        lora = _as_lora(self.runner.engines.get(self.load().private["engine"]))
-        return lora.model_blob(state) if lora is not None else state
+        return self.runner.engine(self.load().private["engine"]).model_blob(state)
 
     async def checkpoint(self, run: TrainingRun, data: dict[str, Any]) -> None:
         state = await asyncio.to_thread(run.state)
@@ -563,8 +551,8 @@ class JobDriver:
                             purpose="fine-tune-results")
         self.store.add_model(name, owned_by=job.doc["organization_id"], job_id=self.job_id,
                              engine=job.private["engine"], blob=self.job_id)
-        peak = getattr(run, "peak_memory_mb", None)
-        if isinstance(peak, int | float):
+        peak = run.peak_memory_mb
+        if peak is not None:
             self.event(f"Training used at most {peak:.0f} MB of memory (worker peak RSS)")
         self.event(f"New fine-tuned model created: {name}")
         self.event("Evaluating model against our usage policies")
@@ -578,11 +566,3 @@ class JobDriver:
         self.blobs.delete("state", self.job_id)
         self.event("The job has successfully completed")
 
-
-def _as_lora(engine: TrainingEngine | None) -> LoraEngine | None:
-    """The engine as a LoraEngine (base models, throughput), or None for any other engine."""
-    if engine is None or getattr(engine, "name", None) != "lora":
-        return None
-    from tui.server.engines.lora.engine import LoraEngine
-
-    return engine if isinstance(engine, LoraEngine) else None

@@ -5,16 +5,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from tui.core import tokens
-from tui.server.engines import ChatExample, EngineError
-
-if TYPE_CHECKING:
-    from tui.server.engines.lora.registry import BaseRegistry
+from tui.server.engines import ChatExample, EngineError, ModelTokens
 
 MIN_EXAMPLES = 10
 """OpenAI refuses training files with fewer examples."""
@@ -49,33 +45,6 @@ class Dataset:
     """One per JSONL line."""
     tokens: int
     """Billable tokens in one pass over the file."""
-
-
-@dataclass
-class ModelTokens:
-    """How a real base model counts an example: its own tokenizer and chat template."""
-
-    model: str
-    """The base model's name."""
-    count: Callable[[list[dict[str, Any]]], int]
-    """Tokens of one example's messages, as training feeds them to the model."""
-    context_length: int
-    """The model's context; a longer example is an error (it cannot be trained on whole)."""
-
-
-def model_tokens(registry: BaseRegistry, name: str,
-                 progress: Callable[[str], None] | None = None) -> ModelTokens:
-    """The counter of base ``name`` (its folder is downloaded or converted first if need be);
-    JobFailed when the model cannot be had."""
-    from tui.server.engines.lora.chat import count_tokens
-
-    try:
-        registry.folder(name, progress)
-        tokenizer = registry.tokenizer(name)
-        context = registry.context_length(name)
-    except EngineError as error:
-        raise JobFailed("model_not_available", str(error), "model") from None
-    return ModelTokens(name, lambda messages: count_tokens(tokenizer, messages), context)
 
 
 def validate_file(path: Path, file_id: str, model: str, *, param: str,

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from tui.core.budget import resolve_epochs
@@ -92,6 +94,18 @@ class Completion:
     """``stop``, or ``length`` when ``max_tokens`` cut the answer."""
 
 
+@dataclass
+class ModelTokens:
+    """How a real base model counts an example: its own tokenizer and chat template."""
+
+    model: str
+    """The base model's name."""
+    count: Callable[[list[dict[str, Any]]], int]
+    """Tokens of one example's messages, as training feeds them to the model."""
+    context_length: int
+    """The model's context; a longer example is an error (it cannot be trained on whole)."""
+
+
 @runtime_checkable
 class ChatModel(Protocol):
     """Anything that answers a chat (a base model or a tuned checkpoint)."""
@@ -108,6 +122,11 @@ class TrainingRun(Protocol):
     total_steps: int
     steps_done: int
 
+    @property
+    def peak_memory_mb(self) -> float | None:
+        """Peak memory the training took so far (MB), None when not measured."""
+        ...
+
     def step(self) -> StepMetrics:
         """Run one batch: evaluate it with the current model, then learn it."""
         ...
@@ -116,21 +135,66 @@ class TrainingRun(Protocol):
         """Serialised state: a checkpoint to load, or to resume this run after a restart."""
         ...
 
+    def abort(self) -> None:
+        """Stop at once (cancel), from any thread: a ``step`` in flight raises EngineError."""
+        ...
+
+    def close(self) -> None:
+        """Release what the run holds (the server calls it when the run ends or is paused)."""
+        ...
+
 
 class TrainingEngine(Protocol):
-    """A pluggable trainer (the n-gram + retrieval engine now, an open-weight one later)."""
+    """A pluggable trainer: the n-gram + retrieval stand-in, and ``lora`` on real base models."""
 
     name: str
+
+    @property
+    def max_concurrent_jobs(self) -> int | None:
+        """Jobs this engine trains at once (None: no cap of its own); later ones wait queued."""
+        ...
+
+    @property
+    def snapshot_every_s(self) -> float:
+        """Wall time between resume snapshots while a job runs."""
+        ...
+
+    @property
+    def release_paused_jobs(self) -> bool:
+        """True: a paused job is snapshotted and its run closed (freeing its slot); resuming
+        queues it again. False: a paused run waits in memory."""
+        ...
 
     def resolve_hyperparameters(self, n_examples: int,
                                 requested: dict[str, Any]) -> Hyperparameters:
         """Fill ``auto``/missing values as OpenAI does; raise HyperparameterError when invalid."""
         ...
 
+    def prepare(self, base_model: str,
+                progress: Callable[[str], None] | None = None) -> Path | None:
+        """Make ``base_model`` ready to train (download or convert it once), reporting progress;
+        its folder, or None for an engine without one. EngineError when it cannot be had."""
+        ...
+
+    def token_counter(self, base_model: str) -> ModelTokens | None:
+        """The base model's own token count, or None to count with tiktoken (EngineError when
+        its tokenizer cannot be loaded)."""
+        ...
+
+    def step_seconds(self, base_model: str, tokens_per_step: float) -> float | None:
+        """Expected wall time of a step of ``tokens_per_step`` tokens on ``base_model``, from
+        the throughput measured here; None when there is no record (no guess)."""
+        ...
+
     def start(self, train: list[ChatExample], valid: list[ChatExample] | None,
-              hp: Hyperparameters, seed: int,
-              resume_state: bytes | None = None) -> TrainingRun:
-        """Begin (or, given ``resume_state`` from ``TrainingRun.state``, continue) a run."""
+              hp: Hyperparameters, seed: int, resume_state: bytes | None = None, *,
+              base_model: str) -> TrainingRun:
+        """Begin (or, given ``resume_state`` from ``TrainingRun.state``, continue) a run on
+        ``base_model`` (the job's ``model``)."""
+        ...
+
+    def model_blob(self, state: bytes) -> bytes:
+        """What a checkpoint or a finished model stores of a run state (``load`` reads it)."""
         ...
 
     def load(self, state: bytes) -> ChatModel:

@@ -7,6 +7,8 @@ import json
 import math
 import random
 import zlib
+from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from tui.server.engines.base import (
@@ -15,6 +17,7 @@ from tui.server.engines.base import (
     Completion,
     EngineError,
     Hyperparameters,
+    ModelTokens,
     StepMetrics,
     resolve_openai_hyperparameters,
 )
@@ -111,6 +114,8 @@ class NgramRun:
             self.steps_done = int(run["steps_done"])
         self._order_epoch = -1
         self._order: list[int] = []
+        self.peak_memory_mb: float | None = None
+        """Not measured (the run lives in the server process)."""
 
     def _epoch_order(self, epoch: int) -> list[int]:
         if epoch != self._order_epoch:
@@ -157,6 +162,12 @@ class NgramRun:
             metrics.full_valid_mean_token_accuracy = full.accuracy
         return metrics
 
+    def abort(self) -> None:
+        """Nothing to stop: a step is short and the driver checks the job between steps."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
     def state(self) -> bytes:
         """The n-gram counts, the retrieval index and the run position, as json+zlib."""
         return encode_state({
@@ -185,6 +196,12 @@ class NgramRetrievalEngine:
     """Honest local trainer: n-gram cross-entropy/accuracy metrics; retrieval answers."""
 
     name = "ngram"
+    max_concurrent_jobs: int | None = None
+    """No cap of its own (the server's ``max_running`` applies)."""
+    snapshot_every_s = 3.0
+    """A state is small: snapshot often, so a restart loses little."""
+    release_paused_jobs = False
+    """A paused run waits in memory (it holds no worker)."""
 
     def __init__(self, order: int = DEFAULT_ORDER) -> None:
         self.order = order
@@ -195,10 +212,28 @@ class NgramRetrievalEngine:
         """OpenAI's ``auto`` rules; learning_rate_multiplier is the count added per token."""
         return resolve_openai_hyperparameters(n_examples, requested)
 
+    def prepare(self, base_model: str,
+                progress: Callable[[str], None] | None = None) -> Path | None:
+        """Nothing to fetch: every base of this engine is built in."""
+        return None
+
+    def token_counter(self, base_model: str) -> ModelTokens | None:
+        """None: jobs count with tiktoken, as OpenAI bills."""
+        return None
+
+    def step_seconds(self, base_model: str, tokens_per_step: float) -> float | None:
+        """0: a step's compute is negligible; the server's pace (``--speed``) sets its time."""
+        return 0.0
+
+    def model_blob(self, state: bytes) -> bytes:
+        """The whole state (the n-gram counts and the retrieval index are the model)."""
+        return state
+
     def start(self, train: list[ChatExample], valid: list[ChatExample] | None,
-              hp: Hyperparameters, seed: int,
-              resume_state: bytes | None = None) -> NgramRun:
-        """A new run, or the run ``resume_state`` was taken from, continued identically."""
+              hp: Hyperparameters, seed: int, resume_state: bytes | None = None, *,
+              base_model: str = "") -> NgramRun:
+        """A new run, or the run ``resume_state`` was taken from, continued identically (the
+        base model does not change how this engine trains)."""
         resume = decode_state(resume_state) if resume_state is not None else None
         order = int(resume["lm"]["order"]) if resume and "lm" in resume else self.order
         return NgramRun(train, valid, hp, seed, order, resume)

@@ -22,6 +22,7 @@ from tui.server.engines.base import (
     ChatModel,
     EngineError,
     Hyperparameters,
+    ModelTokens,
     StepMetrics,
     resolve_openai_hyperparameters,
 )
@@ -93,14 +94,25 @@ class LoraEngine:
 
         return throughput.lookup(self.data_dir, base_model, preferred_device())
 
+    def step_seconds(self, base_model: str, tokens_per_step: float) -> float | None:
+        """A step's expected time from the throughput on record (None before the first job)."""
+        measured = self.tokens_per_second(base_model)
+        return tokens_per_step / measured if measured else None
+
+    def token_counter(self, base_model: str) -> ModelTokens:
+        """The base's own tokenizer and chat template, as training counts (EngineError when the
+        model or its tokenizer cannot be had)."""
+        from tui.server.engines.lora.chat import count_tokens
+
+        tokenizer = self.registry.tokenizer(base_model)
+        context = self.registry.context_length(base_model)
+        return ModelTokens(base_model, lambda messages: count_tokens(tokenizer, messages),
+                           context)
+
     def start(self, train: list[ChatExample], valid: list[ChatExample] | None,
               hp: Hyperparameters, seed: int, resume_state: bytes | None = None, *,
-              base_model: str | None = None) -> LoraRun:
+              base_model: str) -> LoraRun:
         """Spawn the worker, load the base and (given a state) resume where it stopped."""
-        if base_model is None:
-            if resume_state is None:
-                raise EngineError("a lora run needs a base model")
-            base_model = artifacts.read_meta(resume_state).base_model
         folder = self.prepare(base_model)
         return LoraRun(self, folder, base_model, [e.messages for e in train],
                        [e.messages for e in valid] if valid else None, hp, seed, resume_state)
