@@ -42,11 +42,14 @@ def is_loopback(host: str) -> bool:
 def base_models_line(app: web.Application) -> str:
     """``real base models: NAME (SOURCE), ...`` or why there are none."""
     from tui.server.context import CTX
+    from tui.server.engines.lora import engine_unavailable
 
     server = app[CTX]
     names = server.registry.names()
     if not names:
-        return f"real base models: none ({server.train_extra_missing or 'none configured'})"
+        why = server.train_extra_missing
+        return "real base models: none (" + (
+            engine_unavailable("lora", why) if why else "none configured") + ")"
     return "real base models: " + ", ".join(
         f"{name} ({server.registry.spec(name).source})" for name in names)
 

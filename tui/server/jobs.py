@@ -110,12 +110,10 @@ class JobRunner:
         """The engine called ``name``; JobFailed when this server has none by that name."""
         found = self.engines.get(name)
         if found is None:
-            from tui.server.engines.lora import train_extra_missing
+            from tui.server.engines.lora import engine_unavailable, train_extra_missing
 
-            missing = train_extra_missing() if name == "lora" else None
-            why = f" ({missing})" if missing else ""
-            raise JobFailed("engine_unavailable", f"This server has no {name!r} training "
-                            f"engine{why}.")
+            text = engine_unavailable(name, train_extra_missing() if name == "lora" else None)
+            raise JobFailed("engine_unavailable", f"{text[0].upper()}{text[1:]}.")
         return found
 
     def engine_slots(self, job: JobRecord) -> asyncio.Semaphore:

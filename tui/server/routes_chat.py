@@ -15,6 +15,7 @@ from aiohttp import web
 
 from tui.server.context import BASE_CREATED, ORG_SLUG, ServerContext, ctx, read_json, respond
 from tui.server.engines import ChatModel, Completion, EngineError
+from tui.server.engines.lora import engine_unavailable
 from tui.server.engines.lora.serving import ContextLengthExceeded, ModelUnavailable
 from tui.server.errors import ApiError, bad_request
 from tui.server.store import new_id, now
@@ -95,8 +96,8 @@ async def resolve_model(server: ServerContext, model: str) -> ChatModel:
     kind, name, engine_name = where
     engine = server.engines.get(engine_name)
     if engine is None:
-        raise ApiError(400, f"The model `{model}` was trained by the {engine_name!r} engine, "
-                       f"which this server does not have ({server.train_extra_missing}).",
+        raise ApiError(400, f"The model `{model}` cannot be served here: "
+                       f"{engine_unavailable(engine_name, server.train_extra_missing)}.",
                        param="model", code="model_not_available")
     try:
         state = await asyncio.to_thread(server.blobs.read, kind, name)

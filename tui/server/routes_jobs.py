@@ -18,6 +18,7 @@ from tui.server.context import (
     respond,
 )
 from tui.server.engines import HyperparameterError
+from tui.server.engines.lora import engine_unavailable
 from tui.server.errors import bad_request
 from tui.server.store import new_id, now
 
@@ -101,8 +102,8 @@ async def create_job(request: web.Request) -> web.Response:
     engine_name = "lora" if model in server.registry else ENGINE
     engine = server.engines.get(engine_name)
     if engine is None:
-        raise bad_request(f"Model {model} needs the {engine_name!r} training engine, which this "
-                          f"server does not have ({server.train_extra_missing}).",
+        raise bad_request(f"Model {model} cannot be fine-tuned here: "
+                          f"{engine_unavailable(engine_name, server.train_extra_missing)}.",
                           param="model", code="model_not_available")
     training_file = _check_file(server, body.get("training_file"), "training_file")
     validation_file = body.get("validation_file")

@@ -128,11 +128,11 @@ def base_models_problem(specs: list[str]) -> str | None:
     """Why ``--base-model`` values cannot be served (bad spec, no train extra), else None."""
     if not specs:
         return None
-    from tui.server.engines.lora import train_extra_missing
+    from tui.server.engines.lora import engine_unavailable, train_extra_missing
 
     missing = train_extra_missing()
     if missing:
-        return f"--base-model needs the train extra. {missing}"
+        return f"--base-model: {engine_unavailable('lora', missing)}"
     try:
         parse_specs(specs)
     except SourceError as error:
