@@ -243,3 +243,33 @@ def test_a_client_leaving_mid_stream_frees_the_base(server: LocalServer,
     serving = context(server).serving
     assert serving is not None
     assert serving.decoded["tiny"] < 500  # far from the 1000 asked: the first one stopped
+
+
+def test_the_tokenizer_is_loaded_once_for_token_counts_and_serving(
+        server: LocalServer, client: openai.OpenAI, monkeypatch: pytest.MonkeyPatch) -> None:
+    from transformers import AutoTokenizer
+
+    loads: list[str] = []
+    original = AutoTokenizer.from_pretrained
+
+    def counted(source: Any, *args: Any, **kwargs: Any) -> Any:
+        loads.append(str(source))
+        return original(source, *args, **kwargs)
+
+    monkeypatch.setattr(AutoTokenizer, "from_pretrained", counted)
+    data = chat_lines([(f"How many singers are older than {age}?",
+                        f"SELECT count(*) FROM singer WHERE age > {age}") for age in range(12)])
+    file_id = client.files.create(file=("t.jsonl", data), purpose="fine-tune").id
+    job = client.fine_tuning.jobs.create(model="tiny", training_file=file_id,
+                                         hyperparameters={"n_epochs": 1})
+    job = wait_status(client, job.id, "validating_files")  # counted with the base's tokenizer
+    client.fine_tuning.jobs.cancel(job.id)
+    for _ in range(2):  # served with it, base loaded once
+        answer = client.chat.completions.create(model="tiny", messages=QUESTION,  # type: ignore[arg-type]
+                                                max_tokens=2)
+        assert answer.usage is not None and answer.usage.completion_tokens == 2
+    registry = context(server).registry
+    assert len(loads) == 1
+    assert registry.tokenizer_loads == {"tiny": 1}
+    serving = context(server).serving
+    assert serving is not None and serving.base("tiny").tokenizer is registry.tokenizer("tiny")

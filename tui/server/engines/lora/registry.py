@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import threading
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ class BaseRegistry:
         self._specs = {spec.name: spec for spec in specs}
         self._folders: dict[str, Path] = {}
         self._tokenizers: dict[str, Any] = {}
+        self.tokenizer_loads: Counter[str] = Counter()
+        """Tokenizers loaded from disk per base: 1 each, shared by token counts and serving."""
         self._locks = {name: threading.Lock() for name in self._specs}
 
     def names(self) -> list[str]:
@@ -89,6 +92,7 @@ class BaseRegistry:
                     raise EngineError(f"base model {name!r}: cannot load its tokenizer from "
                                       f"{folder}: {type(error).__name__}: {error}") from None
                 self._tokenizers[name] = found
+                self.tokenizer_loads[name] += 1
             return found
 
     def context_length(self, name: str) -> int:
