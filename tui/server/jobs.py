@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import threading
 import time
@@ -30,6 +29,7 @@ from tui.server.training import (
     JobFailed,
     checkpoint_metrics,
     metrics_data,
+    parse_examples,
     results_csv,
     step_message,
     validate_file,
@@ -205,6 +205,8 @@ class JobDriver:
         self.blobs = runner.blobs
         self.job_id = job_id
         self.recovered = recovered
+        self.validated: dict[str, list[ChatExample]] = {}
+        """Examples of the files this driver validated, by file id (so a job reads each once)."""
 
     def load(self) -> JobRecord:
         job = self.store.get_job(self.job_id)
@@ -283,6 +285,8 @@ class JobDriver:
                 validate_file, self.file_path(valid_id, "validation_file"), valid_id, model,
                 param="validation_file", counter=counter)
             valid_tokens = valid.tokens
+            self.validated[valid_id] = valid.examples
+        self.validated[train_id] = train.examples
         try:
             hp = engine.resolve_hyperparameters(len(train.examples),
                                                 job.private["requested_hyperparameters"])
@@ -302,9 +306,12 @@ class JobDriver:
         self.event("Files validated, moving job to queued state")
 
     def examples(self, file_id: str, param: str) -> list[ChatExample]:
-        text = self.file_path(file_id, param).read_text(encoding="utf-8")
-        return [ChatExample(messages=json.loads(line)["messages"])
-                for line in text.splitlines() if line.strip()]
+        """The file's examples: as validated by this driver, else read again (after a restart)."""
+        found = self.validated.get(file_id)
+        if found is not None:
+            return found
+        data = self.file_path(file_id, param).read_bytes()
+        return [example for _number, example in parse_examples(data)]
 
     @staticmethod
     def base_model(job: JobRecord) -> str:
@@ -344,6 +351,7 @@ class JobDriver:
         valid_id = job.doc.get("validation_file")
         valid = (await asyncio.to_thread(self.examples, valid_id, "validation_file")
                  if valid_id else None)
+        self.validated.clear()  # the run keeps what it needs
         hp = Hyperparameters(**job.doc["hyperparameters"])
         resume_step = int(job.private.get("resume_step", 0))
         state: bytes | None = None

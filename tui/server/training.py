@@ -47,19 +47,31 @@ class Dataset:
     """Billable tokens in one pass over the file."""
 
 
+def parse_examples(data: bytes) -> list[tuple[int, ChatExample]]:
+    """(line number, example) of each non-blank line of a validated JSONL, numbered as the
+    validator numbers them (lines end at ``\n`` only; a leading byte order mark is dropped)."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return [(number, ChatExample(messages=json.loads(line)["messages"]))
+            for number, line in enumerate(data.split(b"\n"), start=1) if line.strip()]
+
+
 def validate_file(path: Path, file_id: str, model: str, *, param: str,
                   counter: ModelTokens | None = None) -> Dataset:
     """Validate an uploaded JSONL with the shared validator; raise JobFailed naming the example.
 
-    With ``counter`` (a real base model) tokens are the model's own and an example longer than
-    its context is an error; otherwise they are tiktoken's, capped at the OpenAI context.
+    The file is read once. With ``counter`` (a real base model) tokens are the model's own and
+    an example longer than its context is an error; otherwise they are tiktoken's, capped at the
+    OpenAI context.
     """
-    from tui.core.jsonl import validate_jsonl
+    from tui.core.jsonl import validate_bytes
     from tui.core.jsonl_rules import openai_error_message
 
     kind = "training" if param == "training_file" else "validation"
     minimum = MIN_EXAMPLES if param == "training_file" else 1
-    report = validate_jsonl(path, model, min_examples=minimum, count_tokens=counter is None)
+    data = path.read_bytes()
+    # Tokens are counted once, below: the validator's count would only add warnings.
+    report = validate_bytes(data, model, min_examples=minimum, count_tokens=False)
     if report.errors:
         first = report.errors[0]
         if first.code == "too_few_examples":
@@ -73,10 +85,8 @@ def validate_file(path: Path, file_id: str, model: str, *, param: str,
             message = (f"The job failed due to an invalid {kind} file ({file_id}). "
                        f"{openai_error_message(first)}{tail}")
         raise JobFailed(code, message, param)
-    lines = [(number, line) for number, line in
-             enumerate(path.read_text(encoding="utf-8-sig").splitlines(), start=1)
-             if line.strip()]
-    examples = [ChatExample(messages=json.loads(line)["messages"]) for _number, line in lines]
+    lines = parse_examples(data)
+    examples = [example for _number, example in lines]
     if counter is not None:
         return Dataset(examples, _count_own(counter, examples, [n for n, _ in lines], file_id,
                                             kind))
