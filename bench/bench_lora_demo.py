@@ -79,6 +79,8 @@ def main() -> int:
     parser.add_argument("--train-limit", type=int,
                         help="train on the first N examples only (a quick smoke run)")
     parser.add_argument("--keep", action="store_true", help="keep the temporary home")
+    parser.add_argument("--train-only", action="store_true",
+                        help="time the job only (no evaluation of the tuned and base models)")
     args = parser.parse_args()
 
     gguf = find_gguf(args.gguf)
@@ -113,7 +115,9 @@ def main() -> int:
             result["job_server_s"] = job["finished_at"] - job["created_at"]
         result["trained_tokens_per_s"] = round(job["trained_tokens"] / seconds, 1)
         limit = ["--limit", str(args.limit)] if args.limit else []
-        for label, model in (("tuned", job["fine_tuned_model"]), ("base", BASE)):
+        evaluated = [] if args.train_only else [("tuned", job["fine_tuned_model"]),
+                                                  ("base", BASE)]
+        for label, model in evaluated:
             seconds, out = sqltune(env, "eval", demo, "--json", "--model", model,
                                    "--concurrency", "1", *limit)
             report = json.loads(out)
