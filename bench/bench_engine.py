@@ -13,11 +13,11 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tui.core.datasets import Example, load_dataset
+from tui.core.data.datasets import Example, load_dataset
+from tui.core.data.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.data.schema import SchemaCache
 from tui.core.paths import demo_dir
-from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
-from tui.core.schema import SchemaCache
-from tui.core.sqlexec import QueryError, run_readonly
+from tui.core.sql.sqlexec import QueryError, run_readonly
 from tui.server.engines import BASE_MODEL, ChatExample, ChatModel, base_models, get_engine
 from tui.server.engines.ngram import NgramLM
 

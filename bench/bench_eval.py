@@ -31,11 +31,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import openai
 
-from tui.core.datasets import Example, load_dataset
-from tui.core.evaluate import EvalReport, evaluate, model_predictor
+from tui.core.data.datasets import Example, load_dataset
+from tui.core.data.prepare import PrepareOptions, prepare
+from tui.core.data.schema import SchemaCache
+from tui.core.evaluation.evaluate import EvalReport, evaluate, model_predictor
 from tui.core.paths import demo_dir
-from tui.core.prepare import PrepareOptions, prepare
-from tui.core.schema import SchemaCache
 from tui.server.auth import KEY_ENV, key_path
 from tui.server.inprocess import LocalServer, start_local_server
 

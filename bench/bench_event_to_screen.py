@@ -34,7 +34,7 @@ from bench_follower import CREATED, timestamp_events
 
 from tests.chat_files import write_singer_jsonl
 from tui.app import make_app
-from tui.core.follower import EventFollower
+from tui.core.finetune.follower import EventFollower
 from tui.server.inprocess import start_local_server
 from tui.widgets.jobs.detail import JobDetail
 

@@ -89,8 +89,8 @@ def probe() -> dict[str, Any]:
     load and token count, and on which thread each ran."""
     from textual.app import App
 
-    import tui.core.schema as schema
-    import tui.core.tokens as tokens
+    import tui.core.budget.tokens as tokens
+    import tui.core.data.schema as schema
 
     started = time.perf_counter()
     events: dict[str, tuple[float, str]] = {}

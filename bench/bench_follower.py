@@ -30,7 +30,7 @@ import httpx2
 import openai
 
 from tests.chat_files import write_singer_jsonl
-from tui.core.follower import EventFollower
+from tui.core.finetune.follower import EventFollower
 from tui.server import store as server_store
 from tui.server.inprocess import start_local_server
 

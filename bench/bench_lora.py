@@ -34,10 +34,10 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tui.core.datasets import load_dataset
+from tui.core.data.datasets import load_dataset
+from tui.core.data.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.data.schema import SchemaCache
 from tui.core.paths import demo_dir
-from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
-from tui.core.schema import SchemaCache
 from tui.server.engines.base import ChatExample, Hyperparameters
 
 

@@ -34,7 +34,7 @@ MODEL = "gpt-4.1-mini-2025-04-14"
 def baseline_count(path: Path, model: str) -> None:
     """The cookbook way (this runs in the baseline process): encode every value of every message."""
     started = time.perf_counter()
-    from tui.core.tokens import encoding_for_model, get_encoding
+    from tui.core.budget.tokens import encoding_for_model, get_encoding
 
     encoding = get_encoding(encoding_for_model(model).name)
     loaded = time.perf_counter()

@@ -60,7 +60,7 @@ def child(mode: str, path: Path) -> dict[str, float]:
     if mode == "app":
         return _app_child(path, started)
     if mode == "lazy":
-        from tui.core.jsonl_reader import JsonlReader
+        from tui.core.data.jsonl_reader import JsonlReader
 
         reader = JsonlReader(path)
         opened = time.perf_counter()

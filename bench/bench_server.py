@@ -41,11 +41,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import openai
 
-from tui.core.datasets import load_dataset
+from tui.core.data.datasets import load_dataset
+from tui.core.data.prepare import PrepareOptions, prepare
+from tui.core.data.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.data.schema import SchemaCache
 from tui.core.paths import demo_dir
-from tui.core.prepare import PrepareOptions, prepare
-from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
-from tui.core.schema import SchemaCache
 from tui.server.engines import ChatExample, get_engine
 from tui.server.pace import Pace
 

@@ -27,10 +27,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # as the server's Serving sets it
 
-from tui.core.datasets import load_dataset
+from tui.core.data.datasets import load_dataset
+from tui.core.data.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.data.schema import SchemaCache
 from tui.core.paths import demo_dir
-from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
-from tui.core.schema import SchemaCache
 from tui.server.engines.lora.registry import BaseRegistry
 from tui.server.engines.lora.serving import Serving
 from tui.server.engines.lora.sources import parse_spec

@@ -31,9 +31,9 @@ from urllib.parse import quote
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tui.core.datasets import Example, load_dataset
+from tui.core.data.datasets import Example, load_dataset
 from tui.core.paths import demo_dir, spider_dir
-from tui.core.sqlexec import QueryError, ReadOnlyExecutor, run_readonly
+from tui.core.sql.sqlexec import QueryError, ReadOnlyExecutor, run_readonly
 
 MAX_ROWS = 100_000
 TIMEOUTS = (0.1, 0.25, 0.5, 1.0)

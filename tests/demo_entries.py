@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from tui.core.datasets import files_for_split
+from tui.core.data.datasets import files_for_split
 from tui.core.paths import demo_dir
 
 

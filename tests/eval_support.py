@@ -8,9 +8,9 @@ from pathlib import Path
 
 import openai
 
-from tui.core.jsonl import validate_jsonl
+from tui.core.data.jsonl import validate_jsonl
+from tui.core.data.prepare import PrepareOptions, prepare
 from tui.core.paths import demo_dir
-from tui.core.prepare import PrepareOptions, prepare
 from tui.server.inprocess import LocalServer
 
 BASE = "gpt-4.1-mini-2025-04-14"

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
-from tui.core.config import Config, ProviderProfile, save_config
+from tui.core.provider.config import Config, ProviderProfile, save_config
 from tui.server.inprocess import LocalServer, start_local_server
 
 KEY_ENV = "SQLTUNE_SERVER_KEY"

@@ -19,11 +19,11 @@ import pytest
 from tests.demo_entries import demo_entries
 from tests.eval_support import tree_digest, tune_demo_model
 from tui.cli import main
-from tui.core.config import Config, ProviderProfile, save_config
-from tui.core.datasets import load_dataset
-from tui.core.eval_runs import load_report, load_runs
-from tui.core.evaluate import evaluate, model_predictor
+from tui.core.data.datasets import load_dataset
+from tui.core.evaluation.evaluate import evaluate, model_predictor
+from tui.core.evaluation.runs import load_report, load_runs
 from tui.core.paths import demo_dir
+from tui.core.provider.config import Config, ProviderProfile, save_config
 from tui.server.inprocess import LocalServer, start_local_server
 
 LEVELS = {"easy", "medium", "hard", "extra"}

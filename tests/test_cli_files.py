@@ -20,7 +20,7 @@ from tests.chat_files import write_singer_jsonl
 from tests.local_servers import KEY_ENV, module_server, provider_anywhere, save_profile
 from tui.cli import main
 from tui.commands._headless import ProgressBar, table
-from tui.core.files import UploadProgress
+from tui.core.finetune.files import UploadProgress
 from tui.launch import LOCAL_KEY_ENV, LOCAL_URL_ENV
 from tui.server.inprocess import LocalServer
 

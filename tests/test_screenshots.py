@@ -20,7 +20,7 @@ from tui.commands.screenshots import (
     stage_demo,
     svg_text,
 )
-from tui.core.config import mask_key
+from tui.core.provider.config import mask_key
 from tui.core.session import Session
 from tui.launch import AttachedServer
 from tui.server.inprocess import LocalServer, start_local_server

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widget import AwaitMount
 from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 
-from tui.core.connection import Connection, StartLocal, connect
+from tui.core.provider.connection import Connection, StartLocal, connect
 from tui.core.session import Session
 from tui.messages import (
     DatasetExported,

@@ -114,7 +114,7 @@ def local_endpoint(*, keep_alive: bool = True) -> AttachedServer | ServiceEndpoi
 
     Returns an object with ``base_url`` (ending in ``/v1``), ``api_key`` and ``stop()`` (which
     leaves the server running). SQLTUNE_LOCAL_URL/KEY, when both set, name the server instead.
-    Raises tui.core.providers.ProviderError when the service cannot be started or reached.
+    Raises tui.core.provider.providers.ProviderError when the service cannot be started or reached.
     """
     url = os.environ.get(LOCAL_URL_ENV)
     key = os.environ.get(LOCAL_KEY_ENV)
@@ -126,6 +126,6 @@ def local_endpoint(*, keep_alive: bool = True) -> AttachedServer | ServiceEndpoi
     try:
         return ServiceEndpoint((data_dir() / "server").resolve(), keep_alive=keep_alive)
     except ServiceError as error:
-        from tui.core.providers import ProviderError
+        from tui.core.provider.providers import ProviderError
 
         raise ProviderError(f"local server: {error}") from None

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from textual.message import Message
 
 if TYPE_CHECKING:
-    from tui.core.connection import Connection
+    from tui.core.provider.connection import Connection
 
 
 @dataclass

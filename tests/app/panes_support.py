@@ -16,11 +16,11 @@ from textual.widgets import Select, Static
 from textual.widgets._select import SelectOverlay
 
 from tests.app.helpers import wait_until
-from tui.core.datasets import load_dataset
+from tui.core.budget.tokens import count_message_tokens, encoding_for_model, get_encoding
+from tui.core.data.datasets import load_dataset
+from tui.core.data.prompts import DEFAULT_TEMPLATE, PromptTemplate, render_messages
+from tui.core.data.schema import SchemaCache
 from tui.core.paths import demo_dir
-from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate, render_messages
-from tui.core.schema import SchemaCache
-from tui.core.tokens import count_message_tokens, encoding_for_model, get_encoding
 
 NO_SERVER = "no local server in this test"
 """The error of the fail-fast starter (shown on the status line)."""

@@ -20,11 +20,11 @@ from textual.pilot import Pilot
 
 from tests.demo_entries import demo_entries
 from tui.app import SqltuneApp
-from tui.core.matching import order_matters, results_match
+from tui.core.data.prompts import DEFAULT_TEMPLATE, PromptTemplate, messages_for
+from tui.core.data.schema import SchemaCache
 from tui.core.paths import demo_dir
-from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate, messages_for
-from tui.core.schema import SchemaCache
 from tui.core.session import Session
+from tui.core.sql.matching import order_matters, results_match
 from tui.widgets.playground import PlaygroundPane
 from tui.widgets.playground.answer import AnswerView, cell
 from tui.widgets.playground.pickers import ModelPicker

@@ -12,8 +12,8 @@ import pytest
 from textual.app import App
 
 from tests.app.helpers import screen_text, wait_until
-from tui.core.counters import BaseModelInfo, counter_for
-from tui.core.job_form import CPU_NOTE, human_duration, train_extra_missing
+from tui.core.budget.counters import BaseModelInfo, counter_for
+from tui.core.finetune.form import CPU_NOTE, human_duration, train_extra_missing
 from tui.screens.create_job import CreateJobScreen, FileChoice, base_model_choices
 
 SIZE = (80, 24)
@@ -102,7 +102,7 @@ def test_real_bases_come_first_in_the_model_list() -> None:
 
 
 def test_examples_over_the_base_context_are_flagged(tiny_model_dir: Path, tmp_path: Path) -> None:
-    from tui.core.jsonl import validate_jsonl
+    from tui.core.data.jsonl import validate_jsonl
     from tui.screens.create_job import estimate_text
 
     base = BaseModelInfo("tiny", str(tiny_model_dir), kind="folder", device="cpu",

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.jsonl import validate_jsonl
-from tui.core.pricing import training_cost
+from tui.core.budget.pricing import training_cost
+from tui.core.data.jsonl import validate_jsonl
 from tui.screens.create_job import estimate_text
 
 MODEL = "gpt-4.1-mini-2025-04-14"

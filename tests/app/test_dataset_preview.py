@@ -25,7 +25,7 @@ from tests.app.panes_support import (
     write_chat_file,
 )
 from tui.app import SqltuneApp, make_app
-from tui.core.jsonl import validate_jsonl
+from tui.core.data.jsonl import validate_jsonl
 from tui.core.paths import demo_dir
 from tui.server.inprocess import LocalServer, start_local_server
 from tui.widgets.dataset_preview import PAGE_SIZE, DatasetPreview

@@ -12,8 +12,8 @@ from tests.app.conftest import Attached
 from tests.app.helpers import screen_text, wait_for_text, wait_until
 from tests.app.panes_support import no_local_server
 from tui.app import SqltuneApp, make_app
+from tui.core.data.prepare import prepare
 from tui.core.paths import demo_dir
-from tui.core.prepare import prepare
 from tui.widgets.dataset_preview import DatasetPreview
 
 SIZE = (80, 24)

@@ -15,11 +15,11 @@ from tests.app.helpers import screen_text
 from tests.app.panes_support import no_local_server, wait_until, workers_idle
 from tests.app.test_evaluation_snapshots import record_runs
 from tui.app import make_app
-from tui.core.datasets import Example, load_dataset
-from tui.core.eval_runs import save_run
-from tui.core.evaluate import evaluate, predictions_predictor
+from tui.core.data.datasets import Example, load_dataset
+from tui.core.evaluation.components import hardness
+from tui.core.evaluation.evaluate import evaluate, predictions_predictor
+from tui.core.evaluation.runs import save_run
 from tui.core.paths import demo_dir
-from tui.core.sql_components import hardness
 from tui.widgets.evaluation import EvaluationPane
 from tui.widgets.evaluation.views import HardnessChart, RunsTable
 
@@ -52,8 +52,8 @@ def chart_lines(app: Any, chart: HardnessChart) -> list[str]:
 
 @pytest.fixture
 def recorded() -> None:
-    """Four runs, scored before the app's event loop starts (tui.core.evaluate runs its own):
-    with four rows the runs table leaves the chart its minimum height at 60x20."""
+    """Four runs, scored before the app's event loop starts (tui.core.evaluation.evaluate runs
+    its own): with four rows the runs table leaves the chart its minimum height at 60x20."""
     record_runs()
     record_two_thirds_easy("two-thirds")
     record_two_thirds_easy("two-thirds-again")

@@ -16,14 +16,14 @@ from textual.pilot import Pilot
 from textual.widgets import Input, Label, SelectionList
 
 from tui.app import SqltuneApp, make_app
-from tui.core.datasets import Example, load_dataset
-from tui.core.eval_runs import load_report, load_runs
-from tui.core.evaluate import EvalReport, evaluate, model_predictor
-from tui.core.hardness import LEVELS
+from tui.core.data.datasets import Example, load_dataset
+from tui.core.data.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.data.schema import SchemaCache
+from tui.core.evaluation.evaluate import EvalReport, evaluate, model_predictor
+from tui.core.evaluation.hardness import LEVELS
+from tui.core.evaluation.runs import load_report, load_runs
 from tui.core.history import History
 from tui.core.paths import demo_dir
-from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
-from tui.core.schema import SchemaCache
 from tui.messages import JobEnded
 from tui.screens.confirm import ConfirmScreen
 from tui.server.inprocess import LocalServer, start_local_server
@@ -84,7 +84,8 @@ async def run_and_wait(pilot: Pilot[Any], pane: EvaluationPane, rows: int) -> No
 
 
 async def core_report(starter: Starter, model: str, *, limit: int | None = None) -> EvalReport:
-    """What tui.core.evaluate computes directly for the same model on the same questions."""
+    """What tui.core.evaluation.evaluate computes directly for the same model on the same
+    questions."""
     dataset = load_dataset(demo_dir(), "dev")
     examples = dataset.examples[:limit]
 

@@ -14,8 +14,8 @@ from textual.widgets import Label
 from tests.app.helpers import keep_once, screen_text, wait_until
 from tests.app.panes_support import no_local_server
 from tui.app import SqltuneApp
+from tui.core.evaluation.report import EvalReport, QuestionResult
 from tui.core.paths import exports_dir
-from tui.core.report import EvalReport, QuestionResult
 from tui.core.session import Session
 from tui.screens.eval_models import ModelPicker
 from tui.screens.export_dialog import ExportDialog, ExportRequest, ReportExportDialog

@@ -1,6 +1,6 @@
 """Snapshots of the evaluation pane at 80x24 and 160x48, from runs recorded before start.
 
-Deterministic by construction: the runs are scored by tui.core.evaluate from predictions
+Deterministic by construction: the runs are scored by tui.core.evaluation.evaluate from predictions
 files (gold SQL, and a constant query), so no latency, port or key appears; the provider
 fails fast and its toasts are cleared; images are taken once every worker has finished.
 """
@@ -15,9 +15,9 @@ from textual.pilot import Pilot
 
 from tests.app.panes_support import no_local_server, wait_until, workers_idle
 from tui.app import make_app
-from tui.core.datasets import Example, load_dataset
-from tui.core.eval_runs import save_run
-from tui.core.evaluate import evaluate, predictions_predictor
+from tui.core.data.datasets import Example, load_dataset
+from tui.core.evaluation.evaluate import evaluate, predictions_predictor
+from tui.core.evaluation.runs import save_run
 from tui.core.paths import demo_dir
 from tui.widgets.evaluation import EvaluationPane
 from tui.widgets.evaluation.views import RunsTable

@@ -11,7 +11,7 @@ from tests.app.helpers import keep_once, wait_for_text, wait_until
 from tests.app.test_jobs_pane import open_jobs, start_job
 from tests.server.helpers import wait_for
 from tui.app import make_app
-from tui.core.follower import EventFollower
+from tui.core.finetune.follower import EventFollower
 from tui.messages import JobEnded
 from tui.server.inprocess import LocalServer
 from tui.widgets.jobs.detail import JobDetail

@@ -194,7 +194,7 @@ api_key_env = "SQLTUNE_CLOUD_KEY"
 
 async def test_provider_switcher_lists_profiles_with_keys_masked(
         server: LocalServer, monkeypatch: pytest.MonkeyPatch) -> None:
-    from tui.core.config import config_path
+    from tui.core.provider.config import config_path
 
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)

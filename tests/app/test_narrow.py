@@ -13,7 +13,7 @@ from tests.app.helpers import screen_text
 from tests.app.panes_support import no_local_server, wait_until, workers_idle
 from tests.app.test_evaluation_snapshots import record_runs
 from tui.app import PANES, SqltuneApp, make_app
-from tui.core.playground import ModelChoice
+from tui.core.inference.playground import ModelChoice
 from tui.core.session import Session
 from tui.widgets.evaluation import EvaluationPane
 from tui.widgets.evaluation.views import RUN_COLUMNS, QuestionTable, RunsTable

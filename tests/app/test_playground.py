@@ -36,10 +36,10 @@ from tests.app.playground_support import (
     wait_until,
 )
 from tui.app import make_app
+from tui.core.data.prompts import COMPACT_TEMPLATE
 from tui.core.history import History
+from tui.core.inference.playground import QuestionHistory, pretty_sql
 from tui.core.paths import demo_dir
-from tui.core.playground import QuestionHistory, pretty_sql
-from tui.core.prompts import COMPACT_TEMPLATE
 from tui.messages import JobEnded
 from tui.server.inprocess import LocalServer, start_local_server
 from tui.widgets.playground.answer import AnswerView

@@ -17,9 +17,9 @@ from tests.app.conftest import Attached
 from tests.app.helpers import screen_text, wait_until
 from tests.app.panes_support import choose
 from tui.app import make_app
-from tui.core.config import config_path
-from tui.core.counters import BaseModelInfo, ModelTokenizerCounter, counter_for
-from tui.core.job_form import fetch_base_models
+from tui.core.budget.counters import BaseModelInfo, ModelTokenizerCounter, counter_for
+from tui.core.finetune.form import fetch_base_models
+from tui.core.provider.config import config_path
 from tui.screens.create_job import CreateJobScreen
 from tui.server.inprocess import LocalServer, start_local_server
 from tui.widgets.token_meter import TokenMeter

@@ -16,8 +16,8 @@ from tests.app.conftest import ServerFactory
 from tests.app.helpers import screen_text, wait_for_text, wait_until
 from tests.server.conftest import PAIRS, chat_lines
 from tui.app import SqltuneApp, make_app
-from tui.core.config import config_path, mask_key
 from tui.core.paths import data_dir
+from tui.core.provider.config import config_path, mask_key
 
 KEY = "sk-sqltune-KNOWNsecret0123456789abcdefXYZW"
 """The local server's key (SQLTUNE_SERVER_KEY), reached through config profiles."""

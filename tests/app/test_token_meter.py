@@ -24,10 +24,10 @@ from tests.app.panes_support import (
     workers_idle,
 )
 from tui.app import SqltuneApp, make_app
-from tui.core.budget import Budget, Epochs, Strategy, fit_to_budget
-from tui.core.jsonl import validate_jsonl
+from tui.core.budget.fit import Budget, Epochs, Strategy, fit_to_budget
+from tui.core.budget.pricing import training_cost
+from tui.core.data.jsonl import validate_jsonl
 from tui.core.paths import demo_dir
-from tui.core.pricing import training_cost
 from tui.messages import DatasetExported
 from tui.widgets.token_meter import BudgetBar, TokenMeter
 

@@ -11,9 +11,9 @@ from textual.widgets import DataTable, Select
 from tests.app.helpers import screen_text, wait_until
 from tests.app.panes_support import choose, no_local_server, static_text
 from tui.app import SqltuneApp, make_app
-from tui.core.counters import BaseModelInfo, counter_for
+from tui.core.budget.counters import BaseModelInfo, counter_for
+from tui.core.data.prepare import PrepareOptions, prepare
 from tui.core.paths import demo_dir
-from tui.core.prepare import PrepareOptions, prepare
 from tui.widgets.token_meter import TokenMeter
 
 SIZE = (80, 24)

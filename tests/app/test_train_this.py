@@ -18,8 +18,8 @@ from tests.app.conftest import Attached
 from tests.app.helpers import keep_once, screen_text, wait_for_text, wait_until
 from tests.app.panes_support import clear_input, no_local_server
 from tui.app import SqltuneApp, make_app
-from tui.core.lineage import METADATA_FINGERPRINT, METADATA_NAME
-from tui.core.prompts import DEFAULT_TEMPLATE
+from tui.core.data.prompts import DEFAULT_TEMPLATE
+from tui.core.finetune.lineage import METADATA_FINGERPRINT, METADATA_NAME
 from tui.messages import DatasetExported, FileUploaded
 from tui.screens.create_job import CreateJobScreen
 from tui.widgets.token_meter import BudgetBar, TokenMeter

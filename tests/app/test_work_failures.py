@@ -14,8 +14,8 @@ from textual.widgets import Label
 from tests.app.helpers import keep_once, wait_until
 from tests.app.panes_support import NO_SERVER, no_local_server, workers_idle
 from tui.app import SqltuneApp
-from tui.core.providers import register_secret
-from tui.core.report import EvalReport
+from tui.core.evaluation.report import EvalReport
+from tui.core.provider.providers import register_secret
 from tui.core.session import Session
 from tui.widgets.evaluation import EvaluationPane
 from tui.widgets.failures import WorkFailed, failure_text

@@ -7,13 +7,13 @@ from collections import Counter
 
 import pytest
 
-from tui.core.budget import (
+from tui.core.budget.fit import (
     BudgetError,
     fit_to_budget,
     resolve_epochs,
     selection_order,
 )
-from tui.core.pricing import training_cost
+from tui.core.budget.pricing import training_cost
 
 MODEL = "gpt-4.1-mini-2025-04-14"
 
@@ -163,7 +163,7 @@ def test_bad_arguments() -> None:
 
 
 def test_validation_share_is_a_percentage_or_a_fraction() -> None:
-    from tui.core.budget import parse_validation_share
+    from tui.core.budget.fit import parse_validation_share
 
     assert parse_validation_share("10") == pytest.approx(0.1)
     assert parse_validation_share(" 10% ") == pytest.approx(0.1)

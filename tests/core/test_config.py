@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.config import (
+from tui.core.provider.config import (
     Config,
     ConfigError,
     KeyringRef,

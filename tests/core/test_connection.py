@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tui.core.config import Config, ProviderProfile, save_config
-from tui.core.connection import connect, open_connection
-from tui.core.providers import ProviderError
+from tui.core.provider.config import Config, ProviderProfile, save_config
+from tui.core.provider.connection import connect, open_connection
+from tui.core.provider.providers import ProviderError
 from tui.launch import LOCAL_KEY_ENV, LOCAL_URL_ENV, local_endpoint
 from tui.server.inprocess import LocalServer, start_local_server
 from tui.server.service import read_state

@@ -8,13 +8,13 @@ from typing import Any
 
 import pytest
 
-from tui.core.counters import (
+from tui.core.budget.counters import (
     BaseModelInfo,
     ModelTokenizerCounter,
     TiktokenCounter,
     counter_for,
 )
-from tui.core.tokens import O200K, count_message_tokens, get_encoding
+from tui.core.budget.tokens import O200K, count_message_tokens, get_encoding
 
 EXAMPLES: list[list[dict[str, Any]]] = [
     [{"role": "system", "content": "CREATE TABLE singer (id INTEGER PRIMARY KEY, name TEXT);"},
@@ -90,8 +90,8 @@ def test_route_entries_parse_with_nulls() -> None:
 
 
 def test_prepare_counts_the_demo_with_the_base_tokenizer(tiny_model_dir: Path) -> None:
+    from tui.core.data.prepare import PrepareOptions, prepare
     from tui.core.paths import demo_dir
-    from tui.core.prepare import PrepareOptions, prepare
 
     counter = counter_for("tiny", [tiny_base(tiny_model_dir)])
     result = prepare(demo_dir(), PrepareOptions(model="tiny", epochs=2), counter=counter)
@@ -107,9 +107,9 @@ def test_prepare_counts_the_demo_with_the_base_tokenizer(tiny_model_dir: Path) -
 
 
 def test_a_refit_with_the_result_counter_keeps_a_real_base_free(tiny_model_dir: Path) -> None:
-    from tui.core.budget import fit_to_budget
+    from tui.core.budget.fit import fit_to_budget
+    from tui.core.data.prepare import PrepareOptions, prepare
     from tui.core.paths import demo_dir
-    from tui.core.prepare import PrepareOptions, prepare
 
     counter = counter_for("tiny", [tiny_base(tiny_model_dir)])
     result = prepare(demo_dir(), PrepareOptions(model="tiny", epochs=2), counter=counter)
@@ -120,7 +120,7 @@ def test_a_refit_with_the_result_counter_keeps_a_real_base_free(tiny_model_dir: 
 
 
 def test_examples_over_a_real_base_context_are_left_out(tiny_model_dir: Path) -> None:
-    from tui.core.budget import fit_to_budget
+    from tui.core.budget.fit import fit_to_budget
 
     counter = counter_for("tiny", [tiny_base(tiny_model_dir)])
     tokens, groups = [100, 2000, 300, 1025, 1024], ["a", "a", "b", "b", "b"]
@@ -132,7 +132,7 @@ def test_examples_over_a_real_base_context_are_left_out(tiny_model_dir: Path) ->
 
 
 def test_models_named_directly(tiny_model_dir: Path) -> None:
-    from tui.core.counters import base_from_name
+    from tui.core.budget.counters import base_from_name
 
     folder = base_from_name(str(tiny_model_dir))
     assert folder is not None and folder.kind == "folder" and folder.folder == str(tiny_model_dir)
@@ -151,7 +151,7 @@ def test_an_uncached_hub_tokenizer_offline_fails_fast_and_is_marked(
         monkeypatch: pytest.MonkeyPatch) -> None:
     import time
 
-    from tui.core.counters import base_from_name
+    from tui.core.budget.counters import base_from_name
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     base = base_from_name("sqltune-tests/not-a-cached-model")

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from tui.core.datasets import (
+from tui.core.data.datasets import (
     DatasetError,
     available_splits,
     check_gold,

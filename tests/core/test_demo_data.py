@@ -16,10 +16,10 @@ import sqlglot
 from sqlglot import exp
 
 from tests.demo_entries import demo_entries
-from tui.core.datasets import load_dataset
+from tui.core.data.datasets import load_dataset
+from tui.core.evaluation.components import hardness
 from tui.core.paths import demo_dir
-from tui.core.sql_components import hardness
-from tui.core.sqlite_ro import connect_readonly
+from tui.core.sql.sqlite_ro import connect_readonly
 
 DEMO = demo_dir()
 SPLITS = ("train", "dev")

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx2
 import openai
 
-from tui.core.providers import register_secret
-from tui.core.retries import describe_error
+from tui.core.provider.providers import register_secret
+from tui.core.provider.retries import describe_error
 
 REQUEST = httpx2.Request("GET", "http://127.0.0.1/v1/fine_tuning/jobs/ftjob-1")
 

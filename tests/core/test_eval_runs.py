@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.eval_runs import (
+from tui.core.evaluation.report import EvalReport, QuestionResult, SkippedQuestion
+from tui.core.evaluation.runs import (
     EvalRunError,
     comparison,
     eval_source,
@@ -18,7 +19,6 @@ from tui.core.eval_runs import (
 )
 from tui.core.history import History
 from tui.core.paths import demo_dir
-from tui.core.report import EvalReport, QuestionResult, SkippedQuestion
 
 
 def report(model: str, matches: list[bool], *, cancelled: bool = False) -> EvalReport:

@@ -15,8 +15,11 @@ import pytest
 
 from tests.demo_entries import demo_entries
 from tests.eval_support import BASE, tree_digest, tune_demo_model
-from tui.core.datasets import Example, SpiderDataset, load_dataset
-from tui.core.evaluate import (
+from tui.core.data.datasets import Example, SpiderDataset, load_dataset
+from tui.core.data.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.data.schema import SchemaCache
+from tui.core.evaluation.components import hardness
+from tui.core.evaluation.evaluate import (
     EvalReport,
     EvaluationError,
     Prediction,
@@ -27,13 +30,10 @@ from tui.core.evaluate import (
     model_predictor,
     predictions_predictor,
 )
-from tui.core.inference import ask_for_sql
-from tui.core.matching import order_matters, results_match
+from tui.core.inference.ask import ask_for_sql
 from tui.core.paths import demo_dir
-from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
-from tui.core.schema import SchemaCache
-from tui.core.sql_components import hardness
-from tui.core.sqlexec import QueryError, run_readonly
+from tui.core.sql.matching import order_matters, results_match
+from tui.core.sql.sqlexec import QueryError, run_readonly
 from tui.server.inprocess import LocalServer, start_local_server
 
 LEVELS = ("easy", "medium", "hard", "extra")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.datasets import load_dataset
-from tui.core.evaluate import evaluate, predictions_predictor
+from tui.core.data.datasets import load_dataset
+from tui.core.evaluation.evaluate import evaluate, predictions_predictor
 
 
 @pytest.mark.spider

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.chat_files import write_singer_jsonl
-from tui.core.files import (
+from tui.core.finetune.files import (
     FilesError,
     FileService,
     InvalidFileError,
@@ -20,7 +20,11 @@ from tui.core.files import (
     UploadProgress,
     _cancellable,
 )
-from tui.core.providers import install_secret_redaction, make_async_client, resolve_provider
+from tui.core.provider.providers import (
+    install_secret_redaction,
+    make_async_client,
+    resolve_provider,
+)
 from tui.server.inprocess import LocalServer, start_local_server
 
 

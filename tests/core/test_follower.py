@@ -16,16 +16,16 @@ import openai
 import pytest
 
 from tests.chat_files import write_singer_jsonl
-from tui.core.follower import (
+from tui.core.finetune.follower import (
     ConnectionState,
     EventFollower,
     FollowerError,
     PollPolicy,
     collect_new,
 )
-from tui.core.jobs import JobEvent, JobInfo
-from tui.core.providers import install_secret_redaction, register_secret
-from tui.core.retries import is_transient, retry_after_seconds
+from tui.core.finetune.jobs import JobEvent, JobInfo
+from tui.core.provider.providers import install_secret_redaction, register_secret
+from tui.core.provider.retries import is_transient, retry_after_seconds
 from tui.server.inprocess import LocalServer, start_local_server
 
 

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.hardness import LEVELS, HardnessCounts, HardnessError
-from tui.core.sql_components import count_components, hardness
+from tui.core.evaluation.components import count_components, hardness
+from tui.core.evaluation.hardness import LEVELS, HardnessCounts, HardnessError
 
 # Each query has the same structure as a Spider dev gold query whose level the official
 # evaluation.py prints (its evaluation_examples/eval_result_example.txt); names are invented.

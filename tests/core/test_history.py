@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from tui.core.data.prompts import DEFAULT_TEMPLATE, PromptTemplate
 from tui.core.history import SCHEMA_VERSION, History, HistoryError
 from tui.core.paths import data_dir
-from tui.core.prompts import DEFAULT_TEMPLATE, PromptTemplate
 
 MODEL = "ft:gpt-4.1-mini-2025-04-14:acme:spider:AbC123"
 

@@ -10,11 +10,11 @@ import pytest
 from aiohttp import web
 
 from tests.local_servers import module_server
-from tui.core.inference import InferenceError, ask_for_sql, extract_sql
+from tui.core.budget.pricing import inference_cost
+from tui.core.data.prompts import DEFAULT_TEMPLATE, messages_for
+from tui.core.data.schema import SchemaCache
+from tui.core.inference.ask import InferenceError, ask_for_sql, extract_sql
 from tui.core.paths import demo_dir
-from tui.core.pricing import inference_cost
-from tui.core.prompts import DEFAULT_TEMPLATE, messages_for
-from tui.core.schema import SchemaCache
 from tui.server.inprocess import LocalServer
 
 BASE = "gpt-4.1-mini-2025-04-14"

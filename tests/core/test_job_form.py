@@ -8,9 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.counters import BaseModelInfo
-from tui.core.history import History
-from tui.core.job_form import (
+from tui.core.budget.counters import BaseModelInfo
+from tui.core.finetune.form import (
     ExportRecord,
     FormDefaults,
     form_defaults,
@@ -19,6 +18,7 @@ from tui.core.job_form import (
     read_form_defaults,
     training_duration,
 )
+from tui.core.history import History
 
 
 @dataclass(frozen=True)

@@ -12,9 +12,9 @@ import pytest
 
 from tests.chat_files import write_singer_jsonl
 from tests.local_servers import module_server
-from tui.core.files import FileService
-from tui.core.follower import EventFollower, PollPolicy
-from tui.core.jobs import (
+from tui.core.finetune.files import FileService
+from tui.core.finetune.follower import EventFollower, PollPolicy
+from tui.core.finetune.jobs import (
     JobEvent,
     JobInfo,
     JobsError,
@@ -25,7 +25,7 @@ from tui.core.jobs import (
     progress_from_events,
     save_results,
 )
-from tui.core.providers import make_async_client, resolve_provider
+from tui.core.provider.providers import make_async_client, resolve_provider
 from tui.server.inprocess import LocalServer
 
 MODEL = "gpt-4.1-mini-2025-04-14"

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tui.core.jsonl import (
+from tui.core.data.jsonl import (
     ChatExample,
     Issue,
     ValidationSplit,
@@ -18,8 +18,8 @@ from tui.core.jsonl import (
     validate_jsonl,
     write_chat_jsonl,
 )
-from tui.core.jsonl_reader import JsonlReader
-from tui.core.jsonl_rules import ISSUE_CODES
+from tui.core.data.jsonl_reader import JsonlReader
+from tui.core.data.jsonl_rules import ISSUE_CODES
 
 CORPUS = Path(__file__).parent / "malformed"
 MANIFEST: dict[str, dict[str, list[list[Any]]]] = json.loads(

@@ -11,9 +11,10 @@ import openai
 import pytest
 
 from tests.local_servers import module_server
-from tui.core.history import History
-from tui.core.jobs import JobInfo, JobSpec
-from tui.core.lineage import (
+from tui.core.data.prepare import PrepareOptions, prepare
+from tui.core.data.prompts import COMPACT_TEMPLATE, DEFAULT_TEMPLATE, RICH_TEMPLATE, PromptTemplate
+from tui.core.finetune.jobs import JobInfo, JobSpec
+from tui.core.finetune.lineage import (
     METADATA_FINGERPRINT,
     METADATA_NAME,
     METADATA_SETTINGS,
@@ -26,9 +27,8 @@ from tui.core.lineage import (
     recorded_prompt,
     spec_with_template,
 )
+from tui.core.history import History
 from tui.core.paths import demo_dir
-from tui.core.prepare import PrepareOptions, prepare
-from tui.core.prompts import COMPACT_TEMPLATE, DEFAULT_TEMPLATE, RICH_TEMPLATE, PromptTemplate
 from tui.server.inprocess import LocalServer
 
 BASE = "sqltune-local-base"
@@ -61,7 +61,7 @@ def test_template_of_a_tuned_model_or_checkpoint_comes_from_history() -> None:
 
 
 def _prepared(tmp_path: Path, template_name: str) -> Path:
-    from tui.core.prompts import TEMPLATES
+    from tui.core.data.prompts import TEMPLATES
 
     result = prepare(demo_dir(), PrepareOptions(template=TEMPLATES[template_name],
                                                 template_name=template_name, parallel=False))
@@ -164,7 +164,7 @@ async def test_a_job_made_elsewhere_is_recognised_by_its_metadata(server: LocalS
 
 @pytest.mark.parametrize("name", ["default", "compact"])
 def test_prepare_json_names_the_template(name: str) -> None:
-    from tui.core.prompts import TEMPLATES
+    from tui.core.data.prompts import TEMPLATES
 
     result = prepare(demo_dir(), PrepareOptions(template=TEMPLATES[name], template_name=name,
                                                 parallel=False))

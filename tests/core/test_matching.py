@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.matching import canonical, order_matters, results_match
-from tui.core.sqlexec import run_readonly
+from tui.core.sql.matching import canonical, order_matters, results_match
+from tui.core.sql.sqlexec import run_readonly
 
 
 def test_identical_results_match() -> None:

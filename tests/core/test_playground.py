@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.demo_entries import demo_entries
-from tui.core.playground import (
+from tui.core.inference.playground import (
     Asked,
     ModelChoice,
     PlaygroundError,
@@ -23,7 +23,7 @@ from tui.core.playground import (
     pretty_sql,
     run_scored,
 )
-from tui.core.sqlexec import ReadOnlyExecutor
+from tui.core.sql.sqlexec import ReadOnlyExecutor
 
 
 @pytest.fixture

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from tui.core.jsonl import validate_jsonl
-from tui.core.prepare import PrepareError, PrepareOptions, prepare
-from tui.core.prompts import DEFAULT_TEMPLATE, TEMPLATES, render_messages
-from tui.core.schema import SchemaCache
-from tui.core.tokens import get_encoding
+from tui.core.budget.tokens import get_encoding
+from tui.core.data.jsonl import validate_jsonl
+from tui.core.data.prepare import PrepareError, PrepareOptions, prepare
+from tui.core.data.prompts import DEFAULT_TEMPLATE, TEMPLATES, render_messages
+from tui.core.data.schema import SchemaCache
 
 SHOP_QUESTIONS = [
     ("How many customers are there?", "SELECT count(*) FROM customers"),

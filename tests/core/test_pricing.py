@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.pricing import (
+from tui.core.budget.pricing import (
     PricingError,
     inference_cost,
     load_table,

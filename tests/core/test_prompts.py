@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.prompts import (
+from tui.core.data.prompts import (
     DEFAULT_TEMPLATE,
     RICH_TEMPLATE,
     TEMPLATES,
@@ -18,7 +18,7 @@ from tui.core.prompts import (
     normalize_sql,
     render_messages,
 )
-from tui.core.schema import SchemaCache
+from tui.core.data.schema import SchemaCache
 
 SCHEMA = "CREATE TABLE singer (\n  singer_id INT PRIMARY KEY,\n  name TEXT\n);"
 

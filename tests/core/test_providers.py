@@ -9,8 +9,8 @@ from dataclasses import dataclass
 import openai
 import pytest
 
-from tui.core.config import Config, KeyringRef, ProviderProfile, save_config
-from tui.core.providers import (
+from tui.core.provider.config import Config, KeyringRef, ProviderProfile, save_config
+from tui.core.provider.providers import (
     ProviderError,
     SecretFilter,
     capabilities_for,

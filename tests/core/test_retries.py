@@ -13,21 +13,21 @@ import pytest
 
 from tests.chat_files import write_singer_jsonl
 from tests.scripted_server import CHAT_REPLY, Reply, ScriptedServer, failure, scripted
-from tui.core.config import ProviderProfile
-from tui.core.datasets import load_dataset
-from tui.core.evaluate import EVAL_RETRIES, EvaluationError, model_predictor
-from tui.core.files import FilesError, FileService
-from tui.core.follower import EventFollower, PollPolicy
-from tui.core.inference import InferenceError, ask_for_sql
-from tui.core.jobs import JobsError, JobService
-from tui.core.paths import demo_dir
-from tui.core.playground import (
+from tui.core.data.datasets import load_dataset
+from tui.core.evaluation.evaluate import EVAL_RETRIES, EvaluationError, model_predictor
+from tui.core.finetune.files import FilesError, FileService
+from tui.core.finetune.follower import EventFollower, PollPolicy
+from tui.core.finetune.jobs import JobsError, JobService
+from tui.core.inference.ask import InferenceError, ask_for_sql
+from tui.core.inference.playground import (
     ModelChoice,
     PlaygroundError,
     endpoint_client,
     provider_models,
 )
-from tui.core.providers import SDK_RETRIES, ResolvedProvider, make_async_client
+from tui.core.paths import demo_dir
+from tui.core.provider.config import ProviderProfile
+from tui.core.provider.providers import SDK_RETRIES, ResolvedProvider, make_async_client
 
 __all__ = ["scripted"]  # the fixture, used by name
 

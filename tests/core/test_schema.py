@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.schema import SchemaCache, SchemaError, build_schema_text, format_value, quote_name
+from tui.core.data.schema import (
+    SchemaCache,
+    SchemaError,
+    build_schema_text,
+    format_value,
+    quote_name,
+)
 
 
 def make_db(path: Path, script: str) -> Path:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.sqlexec import QueryError, ReadOnlyExecutor, first_keyword, jsonable, run_readonly
+from tui.core.sql.sqlexec import QueryError, ReadOnlyExecutor, first_keyword, jsonable, run_readonly
 
 CORPUS = Path(__file__).parent / "hostile" / "corpus.sql"
 DEADLINE = 0.3

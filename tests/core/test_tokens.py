@@ -11,8 +11,8 @@ import pytest
 import tiktoken
 import tiktoken.registry
 
-from tui.core import tokens
-from tui.core.tokens import (
+from tui.core.budget import tokens
+from tui.core.budget.tokens import (
     CL100K,
     O200K,
     EncodingChoice,

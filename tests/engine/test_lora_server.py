@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from tests.server.conftest import chat_lines
-from tui.core.config import config_path
+from tui.core.provider.config import config_path
 from tui.server.context import CTX, ServerContext
 from tui.server.inprocess import LocalServer, start_local_server
 
@@ -150,7 +150,7 @@ def wait_status(client: openai.OpenAI, job_id: str, leave: str, timeout: float =
 
 def test_a_job_on_a_real_base_counts_with_its_tokenizer(server: LocalServer,
                                                         client: openai.OpenAI) -> None:
-    from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
+    from tui.core.data.prompts import DEFAULT_TEMPLATE, render_messages
     from tui.server.engines.lora.chat import count_tokens
 
     data = chat_lines([(f"How many singers are older than {age}?",

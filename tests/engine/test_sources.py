@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tui.cli import main
-from tui.core.config import Config, config_path, load_config, save_config
+from tui.core.provider.config import Config, config_path, load_config, save_config
 from tui.server.engines.base import EngineError
 from tui.server.engines.lora.registry import BaseRegistry
 from tui.server.engines.lora.sources import (
@@ -83,7 +83,7 @@ def test_flags_then_config_toml_then_the_default(model_folder: Path,
 
 
 def test_config_toml_base_models_must_be_strings() -> None:
-    from tui.core.config import ConfigError
+    from tui.core.provider.config import ConfigError
 
     path = config_path()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -12,7 +12,7 @@ import openai
 import pytest
 
 from tests.server.spec import MISSING, check_response
-from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
+from tui.core.data.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.server.inprocess import LocalServer, start_local_server
 
 SCHEMA = """CREATE TABLE singer (

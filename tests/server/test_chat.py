@@ -11,7 +11,7 @@ import pytest
 
 from tests.server.conftest import SCHEMA, Recorder
 from tests.server.spec import check
-from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
+from tui.core.data.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.server.inprocess import LocalServer
 
 QUESTION: Any = render_messages(DEFAULT_TEMPLATE, SCHEMA, "How many singers are there?")

@@ -17,9 +17,9 @@ import pytest
 from tests.server.conftest import PAIRS, SCHEMA, Recorder, chat_lines
 from tests.server.helpers import all_events, await_for, wait_for, wait_for_event
 from tests.server.spec import check, validator
-from tui.core.budget import fit_to_budget, resolve_epochs
-from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
-from tui.core.tokens import TokenCounter, encoding_for_model, get_encoding
+from tui.core.budget.fit import fit_to_budget, resolve_epochs
+from tui.core.budget.tokens import TokenCounter, encoding_for_model, get_encoding
+from tui.core.data.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.server.context import CTX
 from tui.server.inprocess import LocalServer, start_local_server
 from tui.server.pace import Pace

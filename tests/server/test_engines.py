@@ -7,7 +7,7 @@ from collections import Counter
 
 import pytest
 
-from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
+from tui.core.data.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.server.engines import (
     BASE_MODEL,
     ChatExample,

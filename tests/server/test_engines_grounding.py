@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
-from tui.core.schema import SchemaCache
+from tui.core.data.prompts import DEFAULT_TEMPLATE, render_messages
+from tui.core.data.schema import SchemaCache
 from tui.server.engines import ChatModel, get_engine
 from tui.server.engines.grounding import ground
 from tui.server.engines.schema_parse import parse_schema

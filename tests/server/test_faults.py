@@ -12,7 +12,7 @@ import pytest
 from tests.server.conftest import PAIRS, SCHEMA, chat_lines
 from tests.server.helpers import all_events, await_for, wait_for
 from tests.server.spec import check
-from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
+from tui.core.data.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.server.faults import FaultSpecError, parse_faults
 from tui.server.inprocess import start_local_server
 

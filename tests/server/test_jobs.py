@@ -12,7 +12,7 @@ import pytest
 
 from tests.server.conftest import PAIRS, SCHEMA, Recorder, chat_lines
 from tests.server.helpers import all_events, await_for, data, wait_for, wait_for_event
-from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
+from tui.core.data.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.server.inprocess import LocalServer, start_local_server
 
 

@@ -7,8 +7,8 @@ import math
 
 import pytest
 
+from tui.core.data.prepare import PrepareOptions, prepare
 from tui.core.paths import demo_dir
-from tui.core.prepare import PrepareOptions, prepare
 from tui.server.engines import get_engine
 from tui.server.pace import Pace, SpeedError
 

@@ -22,7 +22,7 @@ from tests.server.helpers import all_events, data, wait_for
 from tests.service_support import stop_service
 from tui.cli import main
 from tui.core.paths import data_dir, demo_dir
-from tui.core.providers import ProviderError
+from tui.core.provider.providers import ProviderError
 from tui.launch import ServiceEndpoint, local_endpoint
 from tui.server.inprocess import start_local_server
 from tui.server.service import FolderBusy, pid_alive, read_state

@@ -1,5 +1,5 @@
 """Without the train extra, the server, the CLI and the create form give one reason, worded once
-(tui.core.job_form.train_extra_missing, which the server's lora package re-exports)."""
+(tui.core.finetune.form.train_extra_missing, which the server's lora package re-exports)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ def test_one_reason_in_the_server_the_cli_and_the_create_form(
     monkeypatch.setattr(importlib.util, "find_spec",
                         lambda name, *a: None if name == "peft" else real(name, *a))
     from tui.commands.server import base_models_line
-    from tui.core.job_form import train_extra_missing as form_reason
+    from tui.core.finetune.form import train_extra_missing as form_reason
     from tui.server.engines import lora
 
     reason = form_reason()  # what the create form shows

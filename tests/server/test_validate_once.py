@@ -13,7 +13,7 @@ import pytest
 
 from tests.server.conftest import PAIRS, SCHEMA, chat_lines
 from tests.server.helpers import wait_for
-from tui.core.prompts import DEFAULT_TEMPLATE, render_messages
+from tui.core.data.prompts import DEFAULT_TEMPLATE, render_messages
 from tui.server.inprocess import start_local_server
 
 

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING, Any, TextIO, TypeVar
 
 from tui.core.elide import elide_middle
 
-# asyncio and tui.core.files load when a command runs: tui.cli imports this module for the
+# asyncio and tui.core.finetune.files load when a command runs: tui.cli imports this module for the
 # exit-code epilog while it builds the parser, at every sqltune start.
 if TYPE_CHECKING:
-    from tui.core.connection import Connection
-    from tui.core.files import ListPage, UploadProgress
-    from tui.core.providers import LocalEndpoint
+    from tui.core.finetune.files import ListPage, UploadProgress
+    from tui.core.provider.connection import Connection
+    from tui.core.provider.providers import LocalEndpoint
 
 T = TypeVar("T")
 ServiceT = TypeVar("ServiceT")
@@ -64,9 +64,9 @@ class CommandError(Exception):
 async def open_provider(args: argparse.Namespace) -> AsyncIterator[Connection]:
     """Connect to ``--provider`` (else config, environment, the local server): the app's
     connect(), off the event loop, so Ctrl-C ends even a wait for the local server to start."""
-    from tui.core.config import ConfigError
-    from tui.core.connection import open_connection
-    from tui.core.providers import ProviderError
+    from tui.core.provider.config import ConfigError
+    from tui.core.provider.connection import open_connection
+    from tui.core.provider.providers import ProviderError
     from tui.launch import local_endpoint
 
     def start_local() -> LocalEndpoint:
@@ -102,7 +102,7 @@ def run_command(prog: str, args: argparse.Namespace,
     """Run one async action: errors become a message (and a JSON error object) and an exit code."""
     import asyncio
 
-    from tui.core.providers import redact
+    from tui.core.provider.providers import redact
 
     try:
         return asyncio.run(action())
@@ -265,7 +265,7 @@ class ProgressBar:
 
     def render(self, progress: UploadProgress, width: int) -> str:
         """``train.jsonl  [#######-------]  48%  1.2 MB/2.6 MB`` in at most ``width`` columns."""
-        from tui.core.files import human_size
+        from tui.core.finetune.files import human_size
 
         parts = f" part {progress.part}/{progress.parts}" if progress.parts > 1 else ""
         tail = (f"{progress.fraction:4.0%}  "

@@ -10,11 +10,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tui.commands._headless import CommandError
-from tui.core.datasets import DatasetError, Example, SpiderDataset, load_dataset
-from tui.core.evaluate import EvalReport, EvaluationError, Predictor, predictions_predictor
+from tui.core.data.datasets import DatasetError, Example, SpiderDataset, load_dataset
+from tui.core.evaluation.evaluate import (
+    EvalReport,
+    EvaluationError,
+    Predictor,
+    predictions_predictor,
+)
 
 if TYPE_CHECKING:
-    from tui.core.eval_runner import ModelRun
+    from tui.core.evaluation.runner import ModelRun
 
 EXIT_USAGE = 2
 
@@ -41,7 +46,7 @@ async def _run_model(args: argparse.Namespace, dataset: SpiderDataset,
                      examples: list[Example]) -> ModelRun:
     """Ask the model with its training template (core runner), scored and kept in history."""
     from tui.commands._headless import open_provider
-    from tui.core.eval_runner import evaluate_model
+    from tui.core.evaluation.runner import evaluate_model
 
     async with open_provider(args) as provider:
         return await evaluate_model(provider.client, args.model, dataset, examples,
@@ -104,7 +109,7 @@ def run(args: argparse.Namespace) -> int:
     except EvaluationError as error:
         return _fail(args, str(error), code=1)
     except CommandError as error:  # no provider (exit 2), or the local server did not start (1)
-        from tui.core.providers import redact
+        from tui.core.provider.providers import redact
 
         return _fail(args, redact(str(error)), code=error.code)
     # The numbers are printed whatever happens to --out: a failed export loses nothing.
@@ -121,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
 async def _run_file(dataset: SpiderDataset, examples: list[Example], lines: list[str],
                     concurrency: int) -> EvalReport:
-    from tui.core.evaluate import evaluate
+    from tui.core.evaluation.evaluate import evaluate
 
     predict: Predictor = predictions_predictor(examples, lines)
     return await evaluate(examples, predict=predict, db_path_for=_db_path_for(dataset),

@@ -28,14 +28,14 @@ from tui.commands._headless import (
     table,
     timestamp,
 )
-from tui.core.files import human_size
+from tui.core.finetune.files import human_size
 
 if TYPE_CHECKING:
-    from tui.core.connection import Connection
-    from tui.core.counters import ChatCounter
-    from tui.core.estimate import RealBase
-    from tui.core.files import FileInfo, FileService
-    from tui.core.jsonl import ValidationReport
+    from tui.core.budget.counters import ChatCounter
+    from tui.core.data.jsonl import ValidationReport
+    from tui.core.finetune.estimate import RealBase
+    from tui.core.finetune.files import FileInfo, FileService
+    from tui.core.provider.connection import Connection
 
 T = TypeVar("T")
 
@@ -61,7 +61,7 @@ async def validate_local(path: Path, model: str,
 
     ``counter``: a real base's own tokenizer counts the tokens and checks its context. Warnings
     are left to ``show_warnings`` (once the model's own count is known)."""
-    from tui.core.files import FileService, InvalidFileError
+    from tui.core.finetune.files import FileService, InvalidFileError
 
     try:
         report: ValidationReport = await asyncio.to_thread(FileService.validate, path, model,
@@ -88,7 +88,7 @@ def show_warnings(path: Path, report: ValidationReport) -> None:
 async def upload_validated(service: FileService, path: Path, *, purpose: str = "fine-tune",
                            label: str | None = None) -> FileInfo:
     """Upload an already validated file, with a progress bar when stderr is a terminal."""
-    from tui.core.files import FilesError
+    from tui.core.finetune.files import FilesError
 
     bar = ProgressBar(label or path.name)
     try:
@@ -114,8 +114,8 @@ async def find_real_base(provider: Connection, model: str) -> RealBase | None:
     """``model`` as a real base of a sqltune server, with its own token counter; else None."""
     import openai
 
-    from tui.core.estimate import real_base
-    from tui.core.retries import describe_error
+    from tui.core.finetune.estimate import real_base
+    from tui.core.provider.retries import describe_error
 
     try:
         return await real_base(provider.client, provider.resolved.kind, model)
@@ -126,14 +126,14 @@ async def find_real_base(provider: Connection, model: str) -> RealBase | None:
 
 def file_service(provider: Connection) -> FileService:
     """The core file service on the provider's client."""
-    from tui.core.files import FileService
+    from tui.core.finetune.files import FileService
 
     return FileService(provider.client, capabilities=provider.resolved.capabilities)
 
 
 async def call_files(args: argparse.Namespace, call: Callable[[FileService], Awaitable[T]]) -> T:
     """One call of the file service; a FilesError exits 1 with its message."""
-    from tui.core.files import FilesError
+    from tui.core.finetune.files import FilesError
 
     return await call_service(args, file_service, call, FilesError)
 
@@ -152,7 +152,7 @@ def describe_file(info: FileInfo) -> list[str]:
 
 
 async def _upload(args: argparse.Namespace) -> int:
-    from tui.core.lineage import record_upload
+    from tui.core.finetune.lineage import record_upload
 
     path = local_file(args.file)
     checked = args.purpose == "fine-tune"

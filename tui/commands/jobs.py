@@ -39,10 +39,10 @@ from tui.commands.files import (
 if TYPE_CHECKING:
     import openai
 
-    from tui.core.connection import Connection
-    from tui.core.estimate import RealBase
-    from tui.core.files import FileService
-    from tui.core.jobs import JobInfo, JobService
+    from tui.core.finetune.estimate import RealBase
+    from tui.core.finetune.files import FileService
+    from tui.core.finetune.jobs import JobInfo, JobService
+    from tui.core.provider.connection import Connection
 
 T = TypeVar("T")
 
@@ -59,7 +59,7 @@ METRIC_HEADERS = {"train_loss": "TRAIN LOSS", "valid_loss": "VALID LOSS",
 
 def job_service(provider: Connection) -> JobService:
     """The core job service on the provider's client."""
-    from tui.core.jobs import JobService
+    from tui.core.finetune.jobs import JobService
 
     return JobService(provider.client, kind=provider.resolved.kind,
                       capabilities=provider.resolved.capabilities)
@@ -67,7 +67,7 @@ def job_service(provider: Connection) -> JobService:
 
 async def call_jobs(args: argparse.Namespace, call: Callable[[JobService], Awaitable[T]]) -> T:
     """One call of the job service; a JobsError exits 1 with its message."""
-    from tui.core.jobs import JobsError
+    from tui.core.finetune.jobs import JobsError
 
     return await call_service(args, job_service, call, JobsError)
 
@@ -115,9 +115,9 @@ async def _estimate(args: argparse.Namespace, files: FileService, training: Path
                     report: Any, kind: str, base: RealBase | None, out: TextIO) -> None:
     """Print the estimate (trained tokens, whose price, a real base's duration); a file id is
     downloaded to count it."""
-    from tui.core.estimate import duration_lines, estimate_job
-    from tui.core.files import FilesError
-    from tui.core.jsonl import validate_bytes
+    from tui.core.data.jsonl import validate_bytes
+    from tui.core.finetune.estimate import duration_lines, estimate_job
+    from tui.core.finetune.files import FilesError
 
     if report is None:
         counting: dict[str, Any] = {} if base is None else {
@@ -146,7 +146,7 @@ async def follow_job(client: openai.AsyncOpenAI, job_id: str, out: TextIO, *,
 
     On the local server (loopback, no rate limit) a queued or paused job is polled faster."""
     from tui.commands.watch import print_events, reconnect_notice
-    from tui.core.follower import EventFollower, FollowerError, PollPolicy
+    from tui.core.finetune.follower import EventFollower, FollowerError, PollPolicy
 
     policy = PollPolicy(queued=1.0, paused=2.0) if local else None
     follower = EventFollower(client, job_id, on_state=reconnect_notice("sqltune jobs", sys.stderr),
@@ -158,8 +158,8 @@ async def follow_job(client: openai.AsyncOpenAI, job_id: str, out: TextIO, *,
 
 
 async def _create(args: argparse.Namespace) -> int:
-    from tui.core.jobs import JobsError, JobSpec
-    from tui.core.lineage import record_job, record_upload, spec_with_template
+    from tui.core.finetune.jobs import JobsError, JobSpec
+    from tui.core.finetune.lineage import record_job, record_upload, spec_with_template
 
     training = file_argument(args.training_file)
     validation = file_argument(args.validation_file) if args.validation_file else None

@@ -7,8 +7,9 @@ import json
 import sys
 from typing import Any
 
-from tui.core.jsonl import WriteResult
-from tui.core.prepare import (
+from tui.core.budget.pricing import load_table
+from tui.core.data.jsonl import WriteResult
+from tui.core.data.prepare import (
     PrepareError,
     PrepareOptions,
     PrepareResult,
@@ -16,8 +17,7 @@ from tui.core.prepare import (
     prepare,
     template_named,
 )
-from tui.core.pricing import load_table
-from tui.core.prompts import PromptTemplateError
+from tui.core.data.prompts import PromptTemplateError
 
 EXIT_USAGE = 2
 
@@ -51,7 +51,7 @@ def options_from_args(args: argparse.Namespace) -> PrepareOptions:
 
 def run(args: argparse.Namespace) -> int:
     """Print the budget (one JSON object with --json); exit 2 on unusable input."""
-    from tui.core.counters import base_counter, base_from_name
+    from tui.core.budget.counters import base_counter, base_from_name
 
     # an open-weight base (config.toml's local server bases too) counts with its own tokenizer
     base = base_from_name(args.model, _registered_bases())
@@ -77,8 +77,8 @@ def run(args: argparse.Namespace) -> int:
 def _record(result: PrepareResult, written: WriteResult) -> None:
     """Remember the file's dataset and template (lineage), so a model trained on it is asked
     with that template; a history that cannot be written is a warning, the file stands."""
+    from tui.core.finetune.lineage import record_prepared
     from tui.core.history import HistoryError
-    from tui.core.lineage import record_prepared
 
     try:
         record_prepared(result, written)
@@ -90,7 +90,7 @@ def _record(result: PrepareResult, written: WriteResult) -> None:
 
 def _registered_bases() -> dict[str, str]:
     """config.toml's ``[local_server.base_models]`` (NAME = SOURCE); empty when unreadable."""
-    from tui.core.config import ConfigError, load_config
+    from tui.core.provider.config import ConfigError, load_config
 
     try:
         return dict(getattr(load_config(), "base_models", {}) or {})

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from tui.core.sqlexec import QueryError, format_table, run_readonly
+from tui.core.sql.sqlexec import QueryError, format_table, run_readonly
 
 
 def run(args: argparse.Namespace) -> int:

@@ -20,7 +20,7 @@ from typing import Any
 from textual.pilot import Pilot
 
 from tui.app import SqltuneApp, make_app
-from tui.core.job_status import TERMINAL_STATUSES
+from tui.core.finetune.status import TERMINAL_STATUSES
 from tui.launch import AttachedServer
 from tui.widgets.pane import Pane
 from tui.widgets.status_line import ProviderStatus
@@ -87,11 +87,11 @@ async def stage_demo(server: Any, home: Path, timeout: float = 300.0) -> Stage:
 
     import openai
 
-    from tui.core.config import mask_key
-    from tui.core.datasets import load_dataset
-    from tui.core.files import FileService
-    from tui.core.jobs import JobService, JobSpec
-    from tui.core.lineage import (
+    from tui.core.data.datasets import load_dataset
+    from tui.core.data.prepare import PrepareOptions, prepare
+    from tui.core.finetune.files import FileService
+    from tui.core.finetune.jobs import JobService, JobSpec
+    from tui.core.finetune.lineage import (
         prompt_for,
         record_job,
         record_prepared,
@@ -99,7 +99,7 @@ async def stage_demo(server: Any, home: Path, timeout: float = 300.0) -> Stage:
         spec_with_template,
     )
     from tui.core.paths import demo_dir
-    from tui.core.prepare import PrepareOptions, prepare
+    from tui.core.provider.config import mask_key
     from tui.server.engines import BASE_MODEL
 
     exports = home / "data" / "exports"

@@ -9,9 +9,9 @@ import shlex
 import socket
 import sys
 
-from tui.core.config import ConfigError
-from tui.core.connection import connect
-from tui.core.providers import ProviderError
+from tui.core.provider.config import ConfigError
+from tui.core.provider.connection import connect
+from tui.core.provider.providers import ProviderError
 from tui.launch import LOCAL_KEY_ENV, LOCAL_URL_ENV, local_endpoint
 
 LOOPBACK = {"127.0.0.1", "localhost", "::1"}

@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from tui.core.jsonl import ValidationReport, validate_jsonl
+from tui.core.data.jsonl import ValidationReport, validate_jsonl
 
 
 def run(args: argparse.Namespace) -> int:

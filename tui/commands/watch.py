@@ -11,10 +11,10 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, TextIO
 
 from tui.commands._headless import EXIT_FAILED, EXIT_INTERRUPTED, CommandError, open_provider
-from tui.core.follower import ConnectionState, EventFollower, FollowerError
+from tui.core.finetune.follower import ConnectionState, EventFollower, FollowerError
 
 if TYPE_CHECKING:
-    from tui.core.jobs import JobInfo
+    from tui.core.finetune.jobs import JobInfo
 
 SUCCESS_STATUS = "succeeded"
 
@@ -69,7 +69,7 @@ async def watch(args: argparse.Namespace, *, out: TextIO, err: TextIO) -> int:
     try:
         return await _watch(args, out=out, err=err, interrupt=interrupt)
     except CommandError as error:
-        from tui.core.providers import redact
+        from tui.core.provider.providers import redact
 
         print(f"sqltune watch: {redact(str(error))}", file=err)
         return error.code

@@ -1,1 +1,2 @@
-"""Plain, typed services: datasets, prompts, tokens, budgets, providers, jobs, SQL, evaluation."""
+"""Plain, typed services, one subpackage per concern (data, budget, provider, finetune, sql,
+inference, evaluation); paths, history and models serve them all."""

@@ -6,7 +6,7 @@ import asyncio
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from tui.core.connection import Connection, ProviderUnavailable, StartLocal
+from tui.core.provider.connection import Connection, ProviderUnavailable, StartLocal
 
 if TYPE_CHECKING:
     import openai

@@ -17,11 +17,11 @@ from textual.message import Message
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Select, Static
 
-from tui.core.counters import BaseModelInfo
-from tui.core.estimate import estimate_job
-from tui.core.job_form import CPU_NOTE, FormDefaults, match_model, training_duration
+from tui.core.budget.counters import BaseModelInfo
+from tui.core.budget.pricing import price_for, priced_models
+from tui.core.finetune.estimate import estimate_job
+from tui.core.finetune.form import CPU_NOTE, FormDefaults, match_model, training_duration
 from tui.core.models import DEFAULT_MODEL
-from tui.core.pricing import price_for, priced_models
 
 NO_BASE_HINT = ("no real base model on this server: sqltune server --base-model NAME=SOURCE "
                 "(a Hub id, a model folder or a .gguf file)")
@@ -74,8 +74,8 @@ async def load_form_data(client: Any, kind: str, provider: str,
     """Files, models and real bases of the provider; the newest training file and its pair.
 
     ``defaults`` (from Budget's "train this") replace what the history suggests."""
-    from tui.core.files import FileService
-    from tui.core.job_form import fetch_base_models, read_form_defaults, train_extra_missing
+    from tui.core.finetune.files import FileService
+    from tui.core.finetune.form import fetch_base_models, read_form_defaults, train_extra_missing
 
     files = await FileService(client).list("fine-tune")
     models = [m.id async for m in client.models.list()]
@@ -210,7 +210,7 @@ class CreateJobScreen(ModalScreen[Any]):
 
     def spec(self) -> Any:
         """The JobSpec the form describes; ValueError names the bad field."""
-        from tui.core.jobs import JobSpec
+        from tui.core.finetune.jobs import JobSpec
 
         model, training = self._choice("#create-model"), self._choice("#create-training")
         if model is None or training is None:
@@ -246,8 +246,8 @@ class CreateJobScreen(ModalScreen[Any]):
     async def estimate(self, model: str, file_id: str, epochs: Any) -> None:
         """Count the training file's tokens (validator; a real base's own tokenizer) and price
         and time the job."""
-        from tui.core.counters import base_counter
-        from tui.core.jsonl import validate_bytes, validate_jsonl
+        from tui.core.budget.counters import base_counter
+        from tui.core.data.jsonl import validate_bytes, validate_jsonl
 
         choice = next((f for f in self.files if f.id == file_id), None)
         base = self.bases.get(model)

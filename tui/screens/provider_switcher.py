@@ -38,7 +38,7 @@ class ProfileLine:
 
 def profile_lines() -> list[ProfileLine]:
     """Profiles of config.toml plus the local server (reads only the file and the environment)."""
-    from tui.core.config import load_config, mask_key
+    from tui.core.provider.config import load_config, mask_key
 
     config = load_config()
     lines = []

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tui.core.job_status import ACTIVE_STATUSES
+from tui.core.finetune.status import ACTIVE_STATUSES
 from tui.server.context import CTX, ctx, respond
 from tui.server.service import STATUS_PATH
 

@@ -11,7 +11,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from tui.core.job_status import ACTIVE_STATUSES
+from tui.core.finetune.status import ACTIVE_STATUSES
 from tui.server.blobs import BlobStore
 from tui.server.engines import (
     ChatExample,

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from tui.core import tokens
+from tui.core.budget import tokens
 from tui.server.engines import ChatExample, EngineError, ModelTokens
 
 MIN_EXAMPLES = 10
@@ -64,8 +64,8 @@ def validate_file(path: Path, file_id: str, model: str, *, param: str,
     an example longer than its context is an error; otherwise they are tiktoken's, capped at the
     OpenAI context.
     """
-    from tui.core.jsonl import validate_bytes
-    from tui.core.jsonl_rules import openai_error_message
+    from tui.core.data.jsonl import validate_bytes
+    from tui.core.data.jsonl_rules import openai_error_message
 
     kind = "training" if param == "training_file" else "validation"
     minimum = MIN_EXAMPLES if param == "training_file" else 1

@@ -8,10 +8,10 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.core.budget import Budget
+from tui.core.budget.fit import Budget
 
 if TYPE_CHECKING:
-    from tui.core.prepare import PrepareResult
+    from tui.core.data.prepare import PrepareResult
 
 
 class BudgetBar(Static):

@@ -13,13 +13,13 @@ from textual.worker import Worker, WorkerState
 
 def failure_text(error: BaseException) -> str:
     """What went wrong, in words and never with a key: an SDK error as the provider put it
-    (tui.core.retries.describe_error), any other error as its own message, each note added to
-    it (``error.add_note(...)``) in brackets after it."""
-    from tui.core.providers import redact
+    (tui.core.provider.retries.describe_error), any other error as its own message, each note added
+    to it (``error.add_note(...)``) in brackets after it."""
+    from tui.core.provider.providers import redact
 
     sdk = sys.modules.get("openai")  # not imported: the error is none of its (and it stays out)
     if sdk is not None and isinstance(error, sdk.APIError):
-        from tui.core.retries import describe_error
+        from tui.core.provider.retries import describe_error
 
         text = describe_error(error)
     elif isinstance(error, OSError) and error.strerror:  # not "[Errno 13] ...: '/path'"

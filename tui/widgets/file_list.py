@@ -18,12 +18,12 @@ from textual.message import Message
 from textual.widgets import DataTable, Label, ProgressBar, Select, Static
 
 from tui.core.elide import elide_middle
-from tui.core.files import human_size
+from tui.core.finetune.files import human_size
 from tui.messages import DatasetExported, FileUploaded
 from tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
-    from tui.core.files import FileInfo, FileService
+    from tui.core.finetune.files import FileInfo, FileService
     from tui.core.session import Session
     from tui.widgets.failures import WorkFailed
 
@@ -190,7 +190,7 @@ class FileList(Pane):
         self.query_one("#files-state", Label).update(Text(text, style=style))
 
     async def _service(self) -> FileService:
-        from tui.core.files import FileService
+        from tui.core.finetune.files import FileService
 
         client = await self.session.client()
         connection = self.session.connection
@@ -282,7 +282,7 @@ class FileList(Pane):
     @work(exclusive=True, group="files-upload", exit_on_error=False)
     async def upload(self, path: Path) -> None:
         """Validate, then stream the file to the provider with progress; cancellable."""
-        from tui.core.files import InvalidFileError, UploadCancelled
+        from tui.core.finetune.files import InvalidFileError, UploadCancelled
 
         self._cancel = asyncio.Event()
         self.refresh_bindings()
@@ -311,7 +311,7 @@ class FileList(Pane):
 
     def _record_upload(self, path: Path, file_id: str) -> str | None:
         """Remember which local file became which file id (a thread: SQLite and sha256)."""
-        from tui.core.lineage import record_upload
+        from tui.core.finetune.lineage import record_upload
 
         connection = self.session.connection
         try:

@@ -18,14 +18,14 @@ from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Label
 
 from tui.core.elide import elide_middle
-from tui.core.job_status import ACTIVE_STATUSES
+from tui.core.finetune.status import ACTIVE_STATUSES
 from tui.messages import FileUploaded, JobCreated, JobEnded
 from tui.widgets.jobs.detail import JobDetail, status_text
 from tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
-    from tui.core.job_form import FormDefaults
-    from tui.core.jobs import JobInfo, JobService, ResultsTable
+    from tui.core.finetune.form import FormDefaults
+    from tui.core.finetune.jobs import JobInfo, JobService, ResultsTable
     from tui.core.session import Session
     from tui.widgets.failures import WorkFailed
 
@@ -199,7 +199,7 @@ class JobsPane(Pane):
         return True
 
     async def _service(self) -> JobService:
-        from tui.core.jobs import JobService
+        from tui.core.finetune.jobs import JobService
 
         client = await self.session.client()
         connection = self.session.connection
@@ -310,7 +310,7 @@ class JobsPane(Pane):
     @work(thread=True, group="jobs-save", exit_on_error=False)
     def save_results(self, results: ResultsTable, job_id: str) -> None:
         """Write the CSV as the provider served it (never into the current directory)."""
-        from tui.core.jobs import save_results
+        from tui.core.finetune.jobs import save_results
         from tui.core.paths import exports_dir
 
         path = save_results(results, job_id, exports_dir())
@@ -327,7 +327,7 @@ class JobsPane(Pane):
     @work(thread=True, group="jobs-history", exit_on_error=False)
     def record_status(self, provider: str, message: JobEnded) -> None:
         """Remember how the job ended and the tuned model's name (lineage: model -> job)."""
-        from tui.core.lineage import record_job_status
+        from tui.core.finetune.lineage import record_job_status
 
         record_job_status(provider, message.job_id, message.status, message.fine_tuned_model)
 
@@ -345,9 +345,9 @@ class JobsPane(Pane):
         files, model and epochs; else the newest training file and its validation pair."""
         import asyncio
 
-        from tui.core.files import FileService
+        from tui.core.finetune.files import FileService
+        from tui.core.finetune.lineage import record_job, spec_with_template
         from tui.core.history import HistoryError
-        from tui.core.lineage import record_job, spec_with_template
         from tui.screens.create_job import CreateJobScreen, load_form_data
 
         client = await self.session.client()

@@ -6,7 +6,7 @@ from rich.text import Text
 from textual.reactive import reactive
 from textual.widgets import Static
 
-from tui.core.connection import Connection
+from tui.core.provider.connection import Connection
 
 
 class ProviderStatus(Static):

@@ -15,7 +15,8 @@ from textual.containers import Horizontal
 from textual.message import Message
 from textual.widgets import DataTable, Input, Label, Select, Static
 
-from tui.core.budget import (
+from tui.core.budget.counters import BaseModelInfo
+from tui.core.budget.fit import (
     DEFAULT_TOKEN_LIMIT,
     STRATEGIES,
     Budget,
@@ -24,20 +25,19 @@ from tui.core.budget import (
     fit_to_budget,
     parse_validation_share,
 )
-from tui.core.counters import BaseModelInfo
-from tui.core.job_form import training_duration
+from tui.core.budget.pricing import price_for, priced_models
+from tui.core.budget.tokens import undated
+from tui.core.finetune.form import training_duration
 from tui.core.models import DEFAULT_MODEL
 from tui.core.paths import exports_dir
-from tui.core.pricing import price_for, priced_models
-from tui.core.tokens import undated
 from tui.messages import DatasetExported
 from tui.widgets.budget_view import BudgetBar, summary_text
 from tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
-    from tui.core.counters import ChatCounter
-    from tui.core.job_form import UploadedExport
-    from tui.core.prepare import PrepareOptions, PrepareResult
+    from tui.core.budget.counters import ChatCounter
+    from tui.core.data.prepare import PrepareOptions, PrepareResult
+    from tui.core.finetune.form import UploadedExport
     from tui.core.session import Session
     from tui.widgets.failures import WorkFailed
 
@@ -181,7 +181,7 @@ class TokenMeter(Pane):
         return parse_validation_share(self.query_one("#budget-validation", Input).value)
 
     def _options(self) -> PrepareOptions:
-        from tui.core.prepare import PrepareOptions
+        from tui.core.data.prepare import PrepareOptions
 
         return PrepareOptions(model=self._model(), epochs=self._epochs(),
                               token_limit=self._limit(), strategy=self._strategy(),
@@ -204,9 +204,9 @@ class TokenMeter(Pane):
 
     @work(thread=True, exclusive=True, group="budget", exit_on_error=False)
     def _prepare(self, data: Path | None, options: PrepareOptions) -> None:
-        from tui.core.counters import counter_for
+        from tui.core.budget.counters import counter_for
+        from tui.core.data.prepare import prepare
         from tui.core.paths import demo_dir
-        from tui.core.prepare import prepare
 
         counter = counter_for(options.model, self.bases)
         result = prepare(data or demo_dir(), options, counter=counter)
@@ -235,7 +235,7 @@ class TokenMeter(Pane):
     @work(exclusive=True, group="budget-bases", exit_on_error=False)
     async def find_bases(self) -> None:
         """Ask a local sqltune server for its real bases (others have none to offer)."""
-        from tui.core.job_form import fetch_base_models
+        from tui.core.finetune.form import fetch_base_models
 
         connection = self.session.connection
         bases: list[BaseModelInfo] = []
@@ -361,7 +361,7 @@ class TokenMeter(Pane):
     @work(thread=True, exclusive=True, group="budget-export", exit_on_error=False)
     def export(self, result: PrepareResult, train: Path, validation: Path | None) -> None:
         """Write the kept examples (and the validation split), then record them in history."""
-        from tui.core.job_form import write_export
+        from tui.core.finetune.form import write_export
 
         written = write_export(result, train, validation)
         self.post_message(DatasetExported(written.path, written.validation_path,
@@ -391,7 +391,7 @@ class TokenMeter(Pane):
     async def train_this(self, result: PrepareResult, train: Path,
                          validation: Path | None) -> None:
         """Export, upload (validated, recorded in the history), then hand over to the form."""
-        from tui.core.job_form import export_and_upload
+        from tui.core.finetune.form import export_and_upload
 
         client = await self.session.client()
         connection = self.session.connection

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
-from tui.core.budget import resolve_epochs
+from tui.core.budget.fit import resolve_epochs
 
 MAX_EPOCHS = 50
 MAX_BATCH_SIZE = 256

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tui.core.schema import quote_name
+from tui.core.data.schema import quote_name
 from tui.server.engines.base import Completion
 from tui.server.engines.retrieval import prompt_parts
 from tui.server.engines.schema_parse import Schema, SchemaColumn, SchemaTable, parse_schema

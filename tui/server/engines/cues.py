@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import sqlite3
 
-from tui.core.schema import quote_name
+from tui.core.data.schema import quote_name
 from tui.server.engines.schema_parse import Schema
 
 # (question cue, SQL feature, weight when they disagree)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import sqlglot
 from sqlglot import exp
 
-from tui.core.schema import quote_name
+from tui.core.data.schema import quote_name
 from tui.server.engines.literals import ground_literals, question_value_fit
 from tui.server.engines.schema_parse import Schema, SchemaColumn, SchemaTable, name_words
 from tui.server.engines.words import mention, name_similarity, question_words

@@ -6,7 +6,7 @@ from typing import Any
 
 import tiktoken
 
-from tui.core.tokens import O200K, content_text, count_message_tokens, get_encoding
+from tui.core.budget.tokens import O200K, content_text, count_message_tokens, get_encoding
 from tui.server.engines.base import Completion
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from textual.widget import Widget
 
-from tui.core.report import EvalReport
+from tui.core.evaluation.report import EvalReport
 
 
 def export_base(path: Path) -> Path:

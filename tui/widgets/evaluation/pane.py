@@ -13,7 +13,7 @@ from textual.containers import Container, VerticalScroll
 from textual.message import Message
 from textual.widgets import ContentSwitcher, DataTable, Label, Static
 
-from tui.core.report import EvalReport, QuestionResult
+from tui.core.evaluation.report import EvalReport, QuestionResult
 from tui.messages import JobEnded
 from tui.widgets.evaluation.export import ask_export
 from tui.widgets.evaluation.run_bar import RunBar
@@ -29,7 +29,7 @@ from tui.widgets.evaluation.views import (
 from tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
-    from tui.core.eval_runs import EvalRun
+    from tui.core.evaluation.runs import EvalRun
     from tui.core.session import Session
     from tui.widgets.failures import WorkFailed
 
@@ -273,7 +273,7 @@ class EvaluationPane(Pane):
     @work(thread=True, exclusive=True, group="eval-runs", exit_on_error=False)
     def load_runs(self, select: int | None = None) -> None:
         """Read every recorded run (history and kept reports)."""
-        from tui.core.eval_runs import comparison, load_runs
+        from tui.core.evaluation.runs import comparison, load_runs
 
         self.post_message(self.RunsLoaded(comparison(load_runs()), select))
 
@@ -300,7 +300,7 @@ class EvaluationPane(Pane):
     @work(thread=True, exclusive=True, group="eval-report", exit_on_error=False)
     def load_report(self, run: EvalRun) -> None:
         """Read a recorded run's per-question report."""
-        from tui.core.eval_runs import EvalRunError, load_report
+        from tui.core.evaluation.runs import EvalRunError, load_report
 
         report = None
         if run.report_path is not None:

@@ -14,7 +14,7 @@ from textual.message import Message
 from textual.reactive import reactive
 from textual.widgets import Label, ProgressBar
 
-from tui.core.report import QuestionResult
+from tui.core.evaluation.report import QuestionResult
 from tui.widgets.evaluation.runner import (
     DEFAULT_CONCURRENCY,
     MAX_CONCURRENCY,
@@ -30,7 +30,7 @@ from tui.widgets.evaluation.views import share_text
 from tui.widgets.failures import ShowsWorkFailures
 
 if TYPE_CHECKING:
-    from tui.core.eval_runs import EvalSource
+    from tui.core.evaluation.runs import EvalSource
     from tui.core.session import Session
     from tui.widgets.failures import WorkFailed
 
@@ -125,7 +125,7 @@ class RunBar(Vertical, ShowsWorkFailures):
     @work(thread=True, exclusive=True, group="eval-source", exit_on_error=False)
     def find_source(self) -> None:
         """Find the Spider folder and its splits (reads the disk)."""
-        from tui.core.eval_runs import eval_source
+        from tui.core.evaluation.runs import eval_source
 
         source = eval_source(self.session.data)
         self.app.call_from_thread(self._source_found, source)
@@ -295,7 +295,7 @@ class RunBar(Vertical, ShowsWorkFailures):
                            + self._prompt_note, "yellow" if self._prompt_note else "green")
 
     def on_eval_failed(self, message: EvalFailed) -> None:
-        from tui.core.providers import redact
+        from tui.core.provider.providers import redact
 
         error = redact(message.error)
         self.set_state(error, "bold red")

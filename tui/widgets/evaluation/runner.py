@@ -9,13 +9,13 @@ from typing import TYPE_CHECKING, Any
 
 from textual.message import Message
 
-from tui.core.eval_runner import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, RunPlan
+from tui.core.evaluation.runner import DEFAULT_CONCURRENCY, MAX_CONCURRENCY, RunPlan
 
 if TYPE_CHECKING:  # the evaluation core loads when a run starts, not with the app
-    from tui.core.eval_runs import EvalRun
-    from tui.core.evaluate import Progress
-    from tui.core.lineage import PromptChoice
-    from tui.core.report import EvalReport
+    from tui.core.evaluation.evaluate import Progress
+    from tui.core.evaluation.report import EvalReport
+    from tui.core.evaluation.runs import EvalRun
+    from tui.core.finetune.lineage import PromptChoice
 
 __all__ = ["DEFAULT_CONCURRENCY", "MAX_CONCURRENCY", "EvalEnded", "EvalFailed", "EvalFinished",
            "EvalProgressed", "EvalStarted", "RunPlan", "run_plan"]
@@ -74,8 +74,8 @@ class EvalEnded(Message):
 async def run_plan(plan: RunPlan, client: Any, provider: str | None,
                    post: Callable[[Message], object], cancel: asyncio.Event) -> None:
     """Run the plan with the core runner, posting its steps as messages; never raises."""
-    from tui.core.eval_runner import ModelFinished, ModelStarted, RunFailed
-    from tui.core.eval_runner import run_plan as run_core
+    from tui.core.evaluation.runner import ModelFinished, ModelStarted, RunFailed
+    from tui.core.evaluation.runner import run_plan as run_core
 
     def emit(event: Any) -> None:
         if isinstance(event, ModelStarted):

@@ -14,11 +14,11 @@ from textual.widgets import DataTable
 from textual_plotext import PlotextPlot
 
 from tui.core.elide import elide_end
-from tui.core.hardness import LEVELS
-from tui.core.report import QuestionResult, SkippedQuestion
+from tui.core.evaluation.hardness import LEVELS
+from tui.core.evaluation.report import QuestionResult, SkippedQuestion
 
 if TYPE_CHECKING:
-    from tui.core.eval_runs import EvalRun
+    from tui.core.evaluation.runs import EvalRun
 
 
 def share_text(value: float | None) -> str:

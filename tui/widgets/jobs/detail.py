@@ -24,8 +24,8 @@ from tui.widgets.jobs.chart import LossChart
 from tui.widgets.jobs.events import EventLog
 
 if TYPE_CHECKING:
-    from tui.core.follower import ConnectionState, EventFollower
-    from tui.core.jobs import (
+    from tui.core.finetune.follower import ConnectionState, EventFollower
+    from tui.core.finetune.jobs import (
         CheckpointInfo,
         JobEvent,
         JobInfo,
@@ -180,7 +180,7 @@ class JobDetail(Vertical, ShowsWorkFailures, can_focus=True):
     async def follow(self, job_id: str) -> None:
         """Show the job and its events as the follower delivers them, until it ends or another
         job is opened (the follower reads the job: nothing here reads it again)."""
-        from tui.core.follower import EventFollower
+        from tui.core.finetune.follower import EventFollower
 
         client = await self.session.client()
         follower = EventFollower(client, job_id,
@@ -222,7 +222,7 @@ class JobDetail(Vertical, ShowsWorkFailures, can_focus=True):
             follower.poke()
 
     def _service(self, client: Any) -> JobService:
-        from tui.core.jobs import JobService
+        from tui.core.finetune.jobs import JobService
 
         connection = self.session.connection
         resolved = connection.resolved if connection is not None else None
@@ -234,7 +234,7 @@ class JobDetail(Vertical, ShowsWorkFailures, can_focus=True):
         self.job = message.job
 
     def on_job_detail_events_arrived(self, message: EventsArrived) -> None:
-        from tui.core.jobs import progress_from_events
+        from tui.core.finetune.jobs import progress_from_events
 
         if self.job is not None and message.job_id != self.job.id:
             return
@@ -272,7 +272,7 @@ class JobDetail(Vertical, ShowsWorkFailures, can_focus=True):
             self._show_header()
 
     def _show_header(self) -> None:
-        from tui.core.jobs import estimate_finish
+        from tui.core.finetune.jobs import estimate_finish
 
         job = self.job
         if job is None:

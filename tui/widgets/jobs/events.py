@@ -11,7 +11,7 @@ from textual.events import Resize
 from textual.widgets import Log
 
 if TYPE_CHECKING:
-    from tui.core.jobs import JobEvent
+    from tui.core.finetune.jobs import JobEvent
 
 FULL_STAMP_WIDTH = 100
 """From this width on, lines carry the full UTC timestamp and level, as ``sqltune watch``

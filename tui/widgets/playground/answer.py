@@ -18,8 +18,8 @@ from textual.widgets import DataTable, Static, TextArea
 from textual.worker import get_current_worker
 
 from tui.core.elide import elide_middle
-from tui.core.inference import Answer
-from tui.core.playground import (
+from tui.core.inference.ask import Answer
+from tui.core.inference.playground import (
     MAX_ROWS,
     SQL_TIMEOUT_S,
     Database,
@@ -28,11 +28,11 @@ from tui.core.playground import (
     pretty_sql,
     run_scored,
 )
-from tui.core.sqlexec import ReadOnlyExecutor, jsonable
+from tui.core.sql.sqlexec import ReadOnlyExecutor, jsonable
 from tui.widgets.failures import ShowsWorkFailures
 
 if TYPE_CHECKING:
-    from tui.core.lineage import PromptChoice
+    from tui.core.finetune.lineage import PromptChoice
     from tui.widgets.failures import WorkFailed
 
 CELL_WIDTH = 40

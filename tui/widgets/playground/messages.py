@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from textual.message import Message
 
-from tui.core.playground import Asked, ModelChoice, Workspace
+from tui.core.inference.playground import Asked, ModelChoice, Workspace
 
 
 @dataclass

@@ -14,8 +14,8 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import Input, Label, Static
 
-from tui.core.model_caller import ModelCaller
-from tui.core.playground import (
+from tui.core.inference.caller import ModelCaller
+from tui.core.inference.playground import (
     Asked,
     Database,
     ModelChoice,
@@ -142,7 +142,7 @@ class PlaygroundPane(Pane):
     @work(thread=True, exclusive=True, group="pg-workspace", exit_on_error=False)
     def open_workspace(self) -> None:
         """Find the databases and dev questions, and read the question history."""
-        from tui.core.playground import PlaygroundError, open_workspace
+        from tui.core.inference.playground import PlaygroundError, open_workspace
 
         history = QuestionHistory().load()
         try:

@@ -16,7 +16,7 @@ from textual.widgets import Input, Label, OptionList
 from textual.widgets.option_list import Option
 
 from tui.core.elide import elide_middle
-from tui.core.playground import ModelChoice, Workspace, classify_model
+from tui.core.inference.playground import ModelChoice, Workspace, classify_model
 
 ENV_NAME = re.compile(r"[A-Z_][A-Z0-9_]{0,63}")
 """An environment variable name as the key field accepts it (a pasted key is refused)."""

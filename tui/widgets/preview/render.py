@@ -9,12 +9,12 @@ from tui.core.models import DEFAULT_MODEL
 from tui.widgets.preview.source import ExampleSource, Row
 
 if TYPE_CHECKING:  # prompts and schema (hashlib, sqlite3) load in the pane's workers
-    from tui.core.prompts import PromptTemplate
-    from tui.core.schema import SchemaCache
+    from tui.core.data.prompts import PromptTemplate
+    from tui.core.data.schema import SchemaCache
 
 
 class ExampleRenderer:
-    """THE rendering function (tui.core.prompts) plus a schema cache and a token counter.
+    """THE rendering function (tui.core.data.prompts) plus a schema cache and a token counter.
 
     Thread-safe; called from thread workers only (reads SQLite, loads the encoding).
     """
@@ -32,7 +32,7 @@ class ExampleRenderer:
     def template(self) -> PromptTemplate:
         """How examples become messages (the default template unless one was given)."""
         if self._template is None:
-            from tui.core.prompts import DEFAULT_TEMPLATE
+            from tui.core.data.prompts import DEFAULT_TEMPLATE
 
             self._template = DEFAULT_TEMPLATE
         return self._template
@@ -42,7 +42,7 @@ class ExampleRenderer:
         """Schema text, read once per database."""
         with self._lock:
             if self._schemas is None:
-                from tui.core.schema import SchemaCache
+                from tui.core.data.schema import SchemaCache
 
                 self._schemas = SchemaCache()
         return self._schemas
@@ -55,7 +55,7 @@ class ExampleRenderer:
     def _count(self, messages: list[dict[str, Any]]) -> int:
         with self._lock:
             if self._counter is None:
-                from tui.core.tokens import TokenCounter, encoding_for_model, get_encoding
+                from tui.core.budget.tokens import TokenCounter, encoding_for_model, get_encoding
 
                 choice = encoding_for_model(self.model)
                 self._counter = TokenCounter(get_encoding(choice.name))
@@ -70,7 +70,7 @@ class ExampleRenderer:
             return None
         schema = self.schemas.schema_text(path, self.template.sample_values,
                                           sample_rows=self.template.sample_rows)
-        from tui.core.prompts import render_messages
+        from tui.core.data.prompts import render_messages
 
         return render_messages(self.template, schema, row.question, row.sql)
 

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the core's dataset modules (json, sqlite3) load in the pane's workers
-    from tui.core.datasets import DatasetProblem, SpiderDataset
-    from tui.core.jsonl_reader import Row as LineRow
+    from tui.core.data.datasets import DatasetProblem, SpiderDataset
+    from tui.core.data.jsonl_reader import Row as LineRow
 
 ShouldStop = Callable[[], bool]
 """Polled by long scans so a cancelled worker stops early."""
@@ -73,7 +73,7 @@ class ExampleSource(ABC):
 
     def db_path(self, db_id: str) -> Path | None:
         """The SQLite file of a database, when present."""
-        from tui.core.datasets import database_path
+        from tui.core.data.datasets import database_path
 
         return database_path(self.root, db_id) if db_id else None
 
@@ -94,7 +94,7 @@ class SpiderSource(ExampleSource):
     @classmethod
     def open(cls, root: Path, split: str = "train") -> SpiderSource:
         """Load a folder (no gold check yet: that is the slow part of problems())."""
-        from tui.core.datasets import load_dataset
+        from tui.core.data.datasets import load_dataset
 
         return cls(load_dataset(root, split))
 
@@ -116,7 +116,7 @@ class SpiderSource(ExampleSource):
                 and (not needle or needle in e.question.casefold() or needle in e.query.casefold())]
 
     def problems(self, model: str, should_stop: ShouldStop) -> dict[int, list[str]]:
-        from tui.core.datasets import check_gold
+        from tui.core.data.datasets import check_gold
 
         found: dict[int, list[str]] = {}
         problems = [*self.dataset.problems, *check_gold(self.dataset, should_stop=should_stop)]
@@ -143,7 +143,7 @@ class JsonlSource(ExampleSource):
     an index of line offsets, lines parsed only when shown."""
 
     def __init__(self, path: Path) -> None:
-        from tui.core.jsonl_reader import JsonlReader
+        from tui.core.data.jsonl_reader import JsonlReader
 
         self.path = path
         """The JSONL file."""
@@ -185,13 +185,13 @@ class JsonlSource(ExampleSource):
         found: dict[int, list[str]] = {}
         first = self.rows([0])
         if first and first[0].messages is not None:
-            from tui.core.jsonl import validate_jsonl
+            from tui.core.data.jsonl import validate_jsonl
 
             report = validate_jsonl(self.path, model)
             for issue in [*report.errors, *report.warnings]:
                 found.setdefault(issue.line - 1, []).append(f"{issue.field}: {issue.message}")
             return found
-        from tui.core.datasets import load_dataset
+        from tui.core.data.datasets import load_dataset
 
         dataset = load_dataset(self.path)
         self._db_ids.update(dataset.db_ids)
@@ -215,7 +215,7 @@ def _last(messages: list[Any], role: str) -> str:
 
 def open_source(data: Path) -> ExampleSource:
     """A Spider folder's train split (or its first split), or a JSONL/JSON file."""
-    from tui.core.datasets import load_dataset
+    from tui.core.data.datasets import load_dataset
 
     if data.is_file() and data.suffix == ".jsonl":
         return JsonlSource(data)
@@ -226,7 +226,7 @@ def open_source(data: Path) -> ExampleSource:
 
 
 def _splits(root: Path) -> list[str]:
-    from tui.core.datasets import available_splits
+    from tui.core.data.datasets import available_splits
 
     return available_splits(root)
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tui.core.job_form import TRAIN_MODULES, train_extra_missing
+from tui.core.finetune.form import TRAIN_MODULES, train_extra_missing
 
 __all__ = ["TRAIN_MODULES", "engine_unavailable", "train_extra_missing"]
 

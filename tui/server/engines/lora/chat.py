@@ -7,8 +7,8 @@ whitespace after that token is left out, as the model stops at the token). This 
 template, with or without ``{% generation %}`` markers. Each segment of text is tokenized on
 its own and the ids concatenated, which is exactly how inference sees a conversation: the
 prompt is tokenized up to the generation prompt and the answer's tokens follow it. The
-rendering and cutting is tui.core.counters' (``chat_segments``), so what the app counts before
-a job is what training feeds the model.
+rendering and cutting is tui.core.budget.counters' (``chat_segments``), so what the app
+counts before a job is what training feeds the model.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tui.core.counters import TemplateError, chat_segments, render_chat, template_messages
+from tui.core.budget.counters import TemplateError, chat_segments, render_chat, template_messages
 from tui.server.engines.base import EngineError
 
 IGNORE_INDEX = -100

@@ -151,7 +151,7 @@ def configured_specs(flags: list[str] | None) -> list[BaseModelSpec]:
     else the default base (unless ``SQLTUNE_NO_DEFAULT_BASE=1``, as the test suite sets)."""
     if flags:
         return parse_specs(flags)
-    from tui.core.config import ConfigError, load_config
+    from tui.core.provider.config import ConfigError, load_config
 
     try:
         table = load_config().base_models

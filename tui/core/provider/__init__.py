@@ -1,0 +1,1 @@
+"""Reaching a provider: profiles in config.toml, keys, connect() and its SDK client, failures."""
