@@ -61,8 +61,7 @@ def job_service(provider: Connection) -> JobService:
     """The core job service on the provider's client."""
     from tui.core.finetune.jobs import JobService
 
-    return JobService(provider.client, kind=provider.resolved.kind,
-                      capabilities=provider.resolved.capabilities)
+    return JobService.on(provider)
 
 
 async def call_jobs(args: argparse.Namespace, call: Callable[[JobService], Awaitable[T]]) -> T:

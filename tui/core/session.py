@@ -11,6 +11,8 @@ from tui.core.provider.connection import Connection, ProviderUnavailable, StartL
 if TYPE_CHECKING:
     import openai
 
+    from tui.core.finetune.jobs import JobService
+
 
 class Session:
     """The app's state beyond any one pane; the app connects, the panes wait for the client."""
@@ -47,3 +49,11 @@ class Session:
         if self.connection is None:
             raise ProviderUnavailable(self.error or "no provider connected")
         return self.connection.client
+
+    async def jobs(self) -> JobService:
+        """The connected provider's job service, waiting for the connection."""
+        from tui.core.finetune.jobs import JobService
+
+        await self.client()
+        assert self.connection is not None  # client() raised otherwise
+        return JobService.on(self.connection)

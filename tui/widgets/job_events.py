@@ -25,7 +25,7 @@ from tui.widgets.pane import Pane
 
 if TYPE_CHECKING:
     from tui.core.finetune.form import FormDefaults
-    from tui.core.finetune.jobs import JobInfo, JobService, ResultsTable
+    from tui.core.finetune.jobs import JobInfo, ResultsTable
     from tui.core.session import Session
     from tui.widgets.failures import WorkFailed
 
@@ -198,16 +198,6 @@ class JobsPane(Pane):
             return job.status in wanted.get(str(parameters[0]), set())
         return True
 
-    async def _service(self) -> JobService:
-        from tui.core.finetune.jobs import JobService
-
-        client = await self.session.client()
-        connection = self.session.connection
-        resolved = connection.resolved if connection is not None else None
-        if resolved is None:
-            return JobService(client)
-        return JobService(client, kind=resolved.kind, capabilities=resolved.capabilities)
-
     # ── list ────────────────────────────────────────────────────────────────────────────
 
     def action_refresh(self) -> None:
@@ -221,7 +211,7 @@ class JobsPane(Pane):
     @work(exclusive=True, group="jobs-list", exit_on_error=False)
     async def list_jobs(self) -> None:
         """List jobs (an async worker on the openai SDK)."""
-        jobs = await (await self._service()).list()
+        jobs = await (await self.session.jobs()).list()
         self.post_message(self.Listed(jobs))
 
     def on_jobs_pane_listed(self, message: Listed) -> None:
@@ -355,7 +345,7 @@ class JobsPane(Pane):
         provider = connection.name if connection else "?"
         kind = connection.kind if connection else "openai"
         data = await load_form_data(client, kind, provider, defaults)
-        service = await self._service()
+        service = await self.session.jobs()
         local = {f.id: f.local_path for f in data.files if f.local_path}
         screen = CreateJobScreen.from_data(data, note=service.creation_note(),
                                            fetch=FileService(client).content,
@@ -394,7 +384,7 @@ class JobsPane(Pane):
     @work(exclusive=True, group="jobs-control", exit_on_error=False)
     async def control(self, job_id: str, action: str) -> None:
         """Call cancel, pause or resume on the provider."""
-        service = await self._service()
+        service = await self.session.jobs()
         job = await getattr(service, action)(job_id)
         self.post_message(self.Controlled(job, action))
 

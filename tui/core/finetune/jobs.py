@@ -22,6 +22,8 @@ from tui.core.provider.retries import describe_error
 if TYPE_CHECKING:  # the SDK costs ~0.5 s to import: not before the app's first frame
     import openai
 
+    from tui.core.provider.connection import Connection
+
 T = TypeVar("T")
 
 
@@ -321,6 +323,12 @@ class JobService:
         """Provider kind (for notes such as OpenAI's end of new jobs)."""
         self.capabilities = capabilities or default_capabilities(kind)
         """What the provider supports."""
+
+    @classmethod
+    def on(cls, connection: Connection) -> JobService:
+        """The job service of a connected provider (its client, kind and capabilities)."""
+        return cls(connection.client, kind=connection.resolved.kind,
+                   capabilities=connection.resolved.capabilities)
 
     async def _call(self, what: str, awaitable: Awaitable[T]) -> T:
         import openai  # lazily: the SDK is slow to import

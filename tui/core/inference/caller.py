@@ -23,6 +23,10 @@ class ProviderSession(Protocol):
         """The provider's ``openai.AsyncOpenAI`` (connecting when needed)."""
         ...
 
+    async def jobs(self) -> Any:
+        """The provider's ``JobService`` (connecting when needed)."""
+        ...
+
 
 class ModelCaller:
     """Asks the provider's models, or another endpoint's, with each model's training prompt."""
@@ -67,17 +71,12 @@ class ModelCaller:
     async def provider_models(self) -> tuple[list[ModelChoice], str | None]:
         """The provider's chat models, fine-tuned first, with its jobs' checkpoints; or no
         models and why (the text never holds a key)."""
-        from tui.core.finetune.jobs import JobService
         from tui.core.inference.playground import provider_models
         from tui.core.provider.providers import redact
 
         try:
-            client = await self.session.client()
-            connection = self.session.connection
-            resolved = connection.resolved if connection is not None else None
-            jobs = (JobService(client, kind=resolved.kind, capabilities=resolved.capabilities)
-                    if resolved is not None else JobService(client))
-            return await provider_models(client, jobs), None
+            jobs = await self.session.jobs()
+            return await provider_models(await self.session.client(), jobs), None
         except Exception as error:  # any failure is shown in the pane, never raised
             return [], redact(str(error)) or type(error).__name__
 

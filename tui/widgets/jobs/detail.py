@@ -29,7 +29,6 @@ if TYPE_CHECKING:
         CheckpointInfo,
         JobEvent,
         JobInfo,
-        JobService,
         ResultsTable,
         StepProgress,
     )
@@ -201,7 +200,7 @@ class JobDetail(Vertical, ShowsWorkFailures, can_focus=True):
             return
         if not first.terminal:  # it ended while followed, not before it was opened
             self.post_message(JobEnded(job.id, job.status, job.fine_tuned_model))
-        service = self._service(client)
+        service = await self.session.jobs()
         try:
             checkpoints = await service.checkpoints(job_id)
             results = await service.results(job)
@@ -220,15 +219,6 @@ class JobDetail(Vertical, ShowsWorkFailures, can_focus=True):
         follower = self._follower
         if follower is not None and follower.job_id == job_id:
             follower.poke()
-
-    def _service(self, client: Any) -> JobService:
-        from tui.core.finetune.jobs import JobService
-
-        connection = self.session.connection
-        resolved = connection.resolved if connection is not None else None
-        if resolved is None:
-            return JobService(client)
-        return JobService(client, kind=resolved.kind, capabilities=resolved.capabilities)
 
     def on_job_detail_loaded(self, message: Loaded) -> None:
         self.job = message.job
