@@ -176,3 +176,51 @@ def test_a_failed_compilation_trains_uncompiled(tiny_model_dir: Path, tmp_path: 
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result == {"before": True, "after": False, "steps": [1, 2]}
     assert "torch.compile failed, training uncompiled" in done.stderr
+
+
+def test_bucketed_lengths_cover_each_length_with_at_most_16_per_doubling() -> None:
+    from tui.server.engines.lora.trainer import bucket_length
+
+    buckets = [bucket_length(n) for n in range(1, 4097)]
+    assert all(b >= n for n, b in zip(range(1, 4097), buckets, strict=True))
+    assert buckets == sorted(buckets)  # never shorter for a longer example
+    assert all(b - n < max(8, n // 16 + 1) for n, b in zip(range(1, 4097), buckets,
+                                                          strict=True))
+    for low in (64, 128, 512, 1024, 2048):
+        assert len({b for n, b in zip(range(1, 4097), buckets, strict=True)
+                    if low < n <= 2 * low}) <= 16
+    assert (bucket_length(950), bucket_length(1000), bucket_length(100)) == (960, 1024, 104)
+
+
+def test_padding_to_a_bucket_changes_no_loss_nor_gradient(tiny_model_dir: Path) -> None:
+    import torch
+
+    from tui.server.engines.lora.trainer import LoraSettings, LoraTrainer, bucket_length
+
+    train = [example(n) for n in (3, 41, 512)]
+    hp = Hyperparameters(n_epochs=1, batch_size=1, learning_rate_multiplier=5)
+    runs = {pad: LoraTrainer(tiny_model_dir, "tiny", train, [example(9)], hp, seed=2,
+                             settings=LoraSettings(precision="fp32", pad_lengths=pad))
+            for pad in ("off", "on")}
+    lengths = [len(e.input_ids) for e in runs["on"]._train]
+    assert any(bucket_length(n) != n for n in lengths)  # the test pads for real
+    calls: list[int] = []
+    forward = runs["on"].model.forward
+
+    def seen(*args: Any, **kwargs: Any) -> Any:
+        calls.append(int(kwargs["input_ids"].shape[1]))
+        return forward(*args, **kwargs)
+
+    runs["on"].model.forward = seen
+    for _ in range(runs["off"].total_steps):
+        want, got = runs["off"].step(), runs["on"].step()
+        assert got.train_loss == pytest.approx(want.train_loss, rel=1e-5)
+        assert got.valid_loss == pytest.approx(want.valid_loss, rel=1e-5)
+        assert got.train_mean_token_accuracy == want.train_mean_token_accuracy
+        assert runs["on"].last_step_tokens == runs["off"].last_step_tokens  # real tokens
+    assert sorted(set(calls)) == sorted({bucket_length(n) for n in lengths}
+                                        | {bucket_length(len(runs["on"]._valid[0].input_ids))})
+    trained = {pad: {name: p.detach().clone() for name, p in run.model.named_parameters()
+                     if p.requires_grad} for pad, run in runs.items()}
+    for name, weight in trained["off"].items():
+        assert torch.allclose(trained["on"][name], weight, rtol=1e-4, atol=1e-6), name
