@@ -55,8 +55,8 @@ def run(folder: Path, messages: list[list[dict[str, Any]]], pad: str) -> dict[st
         trainer.step()
         steps.append((time.perf_counter() - started, trainer.last_step_tokens))
         n = trainer.last_step_tokens
-        lengths.add(bucket_length(n) if trainer._pad else n)
-    return {"steps": steps, "lengths": len(lengths), "padded": trainer._pad,
+        lengths.add(bucket_length(n) if trainer.padded else n)
+    return {"steps": steps, "lengths": len(lengths), "padded": trainer.padded,
             "compiled": trainer.compiled}
 
 

@@ -20,7 +20,7 @@ from textual.screen import Screen
 from textual.widget import AwaitMount
 from textual.widgets import Footer, Header, TabbedContent, TabPane, Tabs
 
-from tui.core.provider.connection import Connection, StartLocal, connect
+from tui.core.provider.connection import Connection, StartLocal, open_connection
 from tui.core.session import Session
 from tui.messages import (
     DatasetExported,
@@ -277,13 +277,14 @@ class SqltuneApp(App[int], ShowsWorkFailures):
 
     # ── provider ────────────────────────────────────────────────────────────────────────
 
-    @work(thread=True, exclusive=True, group="provider", exit_on_error=False)
-    def connect_provider(self, name: str | None, old: Connection | None = None) -> None:
-        """Resolve the provider (maybe starting the embedded server) off the event loop; a
-        failure reaches show_failure."""
+    @work(exclusive=True, group="provider", exit_on_error=False)
+    async def connect_provider(self, name: str | None, old: Connection | None = None) -> None:
+        """Resolve the provider (maybe starting the embedded server) off the event loop: a
+        later switch or quitting cancels the wait at once; a failure reaches show_failure."""
         if old is not None:
-            old.close()
-        self.post_message(ProviderConnected(connect(name, self.session.start_local)))
+            await asyncio.to_thread(old.close)  # ends its keep-alive thread (a join)
+        self.post_message(ProviderConnected(await open_connection(name,
+                                                                  self.session.start_local)))
 
     def on_provider_connected(self, message: ProviderConnected) -> None:
         connection: Connection = message.connection
@@ -321,10 +322,7 @@ class SqltuneApp(App[int], ShowsWorkFailures):
     async def on_unmount(self) -> None:
         connection, self.session.connection = self.session.connection, None
         if connection is not None:
-            try:
-                await connection.client.close()
-            finally:
-                connection.close()
+            await connection.aclose()
 
     # ── cross-pane facts ────────────────────────────────────────────────────────────────
 

@@ -8,7 +8,7 @@ from textual.widgets import DataTable
 
 from tests.app.conftest import Attached, ServerFactory
 from tests.app.helpers import keep_once, wait_for_text, wait_until
-from tests.app.test_jobs_pane import open_jobs, start_job
+from tests.app.test_jobs_pane import attach_job, open_jobs, start_job
 from tests.server.helpers import wait_for
 from tui.app import make_app
 from tui.core.finetune.follower import EventFollower
@@ -31,9 +31,7 @@ async def test_a_finished_job_is_read_once(server: LocalServer, attach: Attached
     app = make_app(start_local=attach)
     async with app.run_test(size=(80, 24), message_hook=keep_once(seen)) as pilot:
         await open_jobs(pilot)
-        await pilot.press("a")
-        await wait_for_text(pilot, "Attach to a job")
-        await pilot.press(*job_id, "enter")
+        await attach_job(pilot, job_id)
         await wait_for_text(pilot, f"model {job.fine_tuned_model}")
         await pilot.press("k")
         table = app.query_one("#job-checkpoints", DataTable)

@@ -7,7 +7,7 @@ from textual.message import Message
 
 from tests.app.conftest import Attached, ServerFactory
 from tests.app.helpers import keep_once, wait_for_text, wait_until
-from tests.app.test_jobs_pane import start_job
+from tests.app.test_jobs_pane import attach_job, start_job
 from tests.server.helpers import all_events
 from tui.app import make_app
 from tui.messages import JobEnded
@@ -24,9 +24,8 @@ async def test_every_event_once_in_order_through_faults(start_server: ServerFact
         async with app.run_test(size=(80, 24), message_hook=keep_once(seen)) as pilot:
             await wait_for_text(pilot, "provider local")
             job_id = start_job(sdk, epochs=10)  # about 13 s of training: running when attached
-            await pilot.press("4", "a")
-            await wait_for_text(pilot, "Attach to a job")
-            await pilot.press(*job_id, "enter")
+            await pilot.press("4")
+            await attach_job(pilot, job_id)
             await wait_until(pilot, lambda: any(isinstance(m, JobEnded) for m in seen),
                              timeout=60, what="the job's end")
             assert next(m for m in seen if isinstance(m, JobDetail.Loaded)).job.status != \

@@ -55,6 +55,13 @@ async def open_jobs(pilot: object) -> None:
     await wait_for_text(pilot, " job")  # type: ignore[arg-type]
 
 
+async def attach_job(pilot: Pilot[Any], job_id: str) -> None:
+    """Open the "Attach to a job" dialog (press a) and attach to ``job_id`` by its id."""
+    await pilot.press("a")
+    await wait_for_text(pilot, "Attach to a job")
+    await pilot.press(*job_id, "enter")
+
+
 async def open_running_job(pilot: Pilot[Any], job_id: str) -> None:
     """Show the Jobs pane, open ``job_id`` from the list and wait until it runs."""
     app = pilot.app
@@ -125,9 +132,7 @@ async def test_attach_by_id_shows_a_finished_job(attach: Attached, sdk: openai.O
     app = make_app(start_local=attach)
     async with app.run_test(size=(80, 24), message_hook=keep_once(seen)) as pilot:
         await open_jobs(pilot)
-        await pilot.press("a")
-        await wait_for_text(pilot, "Attach to a job")
-        await pilot.press(*job_id, "enter")
+        await attach_job(pilot, job_id)
         screen = await wait_for_text(pilot, f"model {job.fine_tuned_model}")
         assert f"{job_id} ● succeeded" in screen
         log = app.query_one("#job-events", Log)
@@ -139,9 +144,8 @@ async def test_attach_by_id_shows_a_finished_job(attach: Attached, sdk: openai.O
         await wait_until(pilot, lambda: table.row_count >= 1, what="checkpoints")
         assert not any(isinstance(m, JobEnded) for m in seen)  # it had ended before: no bell
         # an unknown id is a clear error, not a crash
-        await pilot.press("escape", "a")
-        await wait_for_text(pilot, "Attach to a job")
-        await pilot.press(*"ftjob-nope", "enter")
+        await pilot.press("escape")
+        await attach_job(pilot, "ftjob-nope")
         screen = await wait_for_text(pilot, "job ftjob-nope was not found on this provider")
         assert f"model {job.fine_tuned_model}" not in screen  # the previous job is gone
         assert app.query_one(JobDetail).job is None

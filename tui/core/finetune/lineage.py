@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -111,52 +112,46 @@ def job_metadata(template: PromptTemplate, name: str | None) -> dict[str, str]:
 # ── recording: dataset -> file -> upload -> job -> model ─────────────────────────────────
 
 
-def _open(history: History | None) -> tuple[History, bool]:
-    return (History(), True) if history is None else (history, False)
+@contextlib.contextmanager
+def _using(history: History | None) -> Iterator[History]:
+    """``history``, else this machine's history, opened for the call and closed after it."""
+    if history is not None:
+        yield history
+        return
+    with History() as store:
+        yield store
 
 
 def record_prepared(result: PrepareResult, written: WriteResult, *,
                     history: History | None = None) -> DatasetRecord:
     """Remember a written training file: its dataset, template (name, fingerprint), budget."""
     template = result.options.template
-    store, own = _open(history)
-    try:
+    with _using(history) as store:
         return store.record_dataset(
             result.root, result.options.split, template.to_dict(),
             budget=result.to_json(written), jsonl_path=written.path,
             template_name=template_label(template, result.options.template_name),
             template_fingerprint=template.fingerprint())
-    finally:
-        if own:
-            store.close()
 
 
 def record_upload(provider: str, file_id: str, path: Path, *,
                   history: History | None = None) -> None:
     """Remember which local file became which provider file id."""
-    store, own = _open(history)
-    try:
+    with _using(history) as store:
         store.record_upload(provider, file_id, path)
-    finally:
-        if own:
-            store.close()
 
 
 def dataset_of_file(provider: str, file_id: str, local_path: Path | str | None = None, *,
                     history: History | None = None) -> DatasetRecord | None:
     """The prepared dataset a training file came from: by the local file's bytes, else by the
     bytes of the recorded upload of ``file_id``; None for a file sqltune did not write."""
-    store, own = _open(history)
-    try:
+    with _using(history) as store:
         if local_path is not None and Path(local_path).is_file():
             found = store.dataset_for_jsonl(sha256_file(Path(local_path)))
             if found is not None:
                 return found
         upload = store.upload(provider, file_id)
         return None if upload is None else store.dataset_for_jsonl(upload.sha256)
-    finally:
-        if own:
-            store.close()
 
 
 def metadata_for_file(provider: str, file_id: str, local_path: Path | str | None = None, *,
@@ -190,8 +185,7 @@ def record_job(provider: str, job: JobInfo, local_path: Path | str | None = None
                history: History | None = None) -> JobRecord:
     """Remember a job and the template it trains on: the training file's dataset when this
     machine prepared it, else the template its metadata names."""
-    store, own = _open(history)
-    try:
+    with _using(history) as store:
         dataset = dataset_of_file(provider, job.training_file, local_path, history=store)
         template, name, fingerprint = None, None, None
         if dataset is not None:
@@ -213,21 +207,14 @@ def record_job(provider: str, job: JobInfo, local_path: Path | str | None = None
         if job.status:
             store.record_job_status(provider, job.id, job.status, job.fine_tuned_model)
         return record
-    finally:
-        if own:
-            store.close()
 
 
 def record_job_status(provider: str, job_id: str, status: str,
                       fine_tuned_model: str | None = None, *,
                       history: History | None = None) -> None:
     """Remember how a job ended and the model it made (model -> job -> template)."""
-    store, own = _open(history)
-    try:
+    with _using(history) as store:
         store.record_job_status(provider, job_id, status, fine_tuned_model)
-    finally:
-        if own:
-            store.close()
 
 
 # ── reading: which template to ask a model with ──────────────────────────────────────────
@@ -237,27 +224,21 @@ def recorded_prompt(model: str, provider: str | None, *,
                     history: History | None = None) -> PromptChoice:
     """The template local history knows for ``model`` (blocking: SQLite, maybe a sha256)."""
     try:
-        store, own = _open(history)
+        with _using(history) as store:
+            record = store.job_for_model(model, provider)
+            if record is None:
+                return _unknown(model)
+            try:
+                template, name = _template_of_job(record, store)
+            except _Missing:
+                trained = record.template_fingerprint
+                return _unknown(model, _not_known_here(record.template_name, trained)
+                                if trained else f"job {record.job_id} has no usable recorded "
+                                "template",
+                                job_id=record.job_id)
+            return PromptChoice(model, template, name, "history", job_id=record.job_id)
     except (HistoryError, OSError) as error:
         return _unknown(model, f"the local history is unreadable ({error})")
-    try:
-        record = store.job_for_model(model, provider)
-        if record is None:
-            return _unknown(model)
-        try:
-            template, name = _template_of_job(record, store)
-        except _Missing:
-            trained = record.template_fingerprint
-            return _unknown(model, _not_known_here(record.template_name, trained)
-                            if trained else f"job {record.job_id} has no usable recorded "
-                            "template",
-                            job_id=record.job_id)
-        return PromptChoice(model, template, name, "history", job_id=record.job_id)
-    except (HistoryError, OSError) as error:
-        return _unknown(model, f"the local history is unreadable ({error})")
-    finally:
-        if own:
-            store.close()
 
 
 async def prompt_for(model: str, provider: str | None, *, client: Any = None,
@@ -295,8 +276,7 @@ async def prompt_for(model: str, provider: str | None, *, client: Any = None,
 def _remember_remote(model: str, provider: str | None, job: JobInfo,
                      history: History | None) -> PromptChoice:
     """The template a provider job's metadata names, recorded so history knows it next time."""
-    store, own = _open(history)
-    try:
+    with _using(history) as store:
         try:
             template, name, _ = _from_metadata(job.metadata, store)
         except _Missing:
@@ -306,9 +286,6 @@ def _remember_remote(model: str, provider: str | None, job: JobInfo,
         if provider is not None:
             record_job(provider, job, history=store)
         return PromptChoice(model, template, name, "job metadata", job_id=job.id)
-    finally:
-        if own:
-            store.close()
 
 
 async def _remote_job(client: Any, model: str) -> JobInfo | None:
@@ -330,21 +307,23 @@ def _template_of_job(record: JobRecord, store: History) -> tuple[PromptTemplate,
     """The recorded template of a job: its own record, its fingerprint, or its training file's
     dataset (a job recorded before the file's dataset was)."""
     if record.template:
-        try:
-            template = PromptTemplate.from_dict(record.template)
-        except PromptTemplateError:
-            raise _Missing from None
+        template = _rebuilt(record.template)
         return template, record.template_name or preset_name(template)
     if record.template_fingerprint:
         return _by_fingerprint(record.template_fingerprint, record.template_name, store)
     dataset = dataset_of_file(record.provider, record.training_file, history=store)
     if dataset is None:
         raise _Missing
+    template = _rebuilt(dataset.template)
+    return template, dataset.template_name or preset_name(template)
+
+
+def _rebuilt(data: dict[str, Any]) -> PromptTemplate:
+    """The template a record holds; _Missing when it is no longer a valid one."""
     try:
-        template = PromptTemplate.from_dict(dataset.template)
+        return PromptTemplate.from_dict(data)
     except PromptTemplateError:
         raise _Missing from None
-    return template, dataset.template_name or preset_name(template)
 
 
 def _from_metadata(metadata: Mapping[str, str], store: History | None
@@ -375,11 +354,7 @@ def _by_fingerprint(fingerprint: str, name: str | None,
     dataset = None if store is None else store.dataset_for_fingerprint(fingerprint)
     if dataset is None:
         raise _Missing
-    try:
-        template = PromptTemplate.from_dict(dataset.template)
-    except PromptTemplateError:
-        raise _Missing from None
-    return template, name or dataset.template_name
+    return _rebuilt(dataset.template), name or dataset.template_name
 
 
 def _preset_by_fingerprint(fingerprint: str) -> tuple[str, PromptTemplate] | None:

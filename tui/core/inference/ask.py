@@ -62,11 +62,6 @@ class Answer:
     finish_reason: str | None = None
     """stop, length, ... as reported."""
 
-    @property
-    def raw(self) -> str:
-        """Alias of raw_text."""
-        return self.raw_text
-
 
 def _split_first_statement(text: str) -> str:
     """Text up to the first ';' outside quotes and comments."""

@@ -17,7 +17,7 @@ class ProviderSession(Protocol):
     """The app's way to its provider (the panes' Session): a client and what it connects to."""
 
     connection: Any
-    """Its connection (``name``, ``resolved``), None before the first connect."""
+    """Its connection (``name``, ``resolved``), None until ``client()`` has returned."""
 
     async def client(self) -> Any:
         """The provider's ``openai.AsyncOpenAI`` (connecting when needed)."""
@@ -84,10 +84,8 @@ class ModelCaller:
         """(client, model name to send, provider name for the template lookup)."""
         if choice.base_url is None:
             client = await self.session.client()
-            connection = self.session.connection
-            resolved = connection.resolved if connection is not None else None
-            model = resolved.deployment_for(choice.name) if resolved is not None else choice.name
-            return client, model, connection.name if connection is not None else None
+            connection = self.session.connection  # set: client() raised otherwise
+            return client, connection.resolved.deployment_for(choice.name), connection.name
         key = (choice.base_url, choice.key_env)
         if key not in self._endpoints:
             from tui.core.inference.playground import endpoint_client

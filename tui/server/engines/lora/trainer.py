@@ -148,11 +148,9 @@ def compile_wanted(device: torch.device, setting: str = "auto",
     Inductor's kernels."""
     import shutil
 
-    setting = os.environ.get(COMPILE_ENV, "") or setting or "auto"
-    if setting in ("off", "0", "false", "no"):
-        return False
-    if setting in ("on", "1", "true", "yes"):
-        return True
+    forced = _switch(os.environ.get(COMPILE_ENV, "") or setting)
+    if forced is not None:
+        return forced
     if hidden_size is not None and hidden_size < MIN_BF16_HIDDEN:
         return False
     if device.type == "cpu":  # Inductor builds its CPU kernels with $CXX, else g++
@@ -171,11 +169,17 @@ def bucket_length(n: int) -> int:
 
 def pad_wanted(device: torch.device, setting: str = "auto") -> bool:
     """Whether examples are padded to bucketed lengths (``LoraSettings.pad_lengths``)."""
+    forced = _switch(setting)
+    return device.type == "cpu" if forced is None else forced
+
+
+def _switch(setting: str) -> bool | None:
+    """An on/off setting: True for on, False for off, None for ``auto`` (or empty)."""
     if setting in ("off", "0", "false", "no"):
         return False
     if setting in ("on", "1", "true", "yes"):
         return True
-    return device.type == "cpu"
+    return None
 
 
 def decoder_layers(model: Any) -> list[Any] | None:
@@ -276,7 +280,8 @@ class LoraTrainer:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, self._lr_factor)
         self._rng = torch.get_rng_state()
         self._keep_logits = self._supports_logits_to_keep()
-        self._pad = pad_wanted(self.device, self.settings.pad_lengths)
+        self.padded = pad_wanted(self.device, self.settings.pad_lengths)
+        """Whether examples run right-padded to bucketed lengths (``LoraSettings.pad_lengths``)."""
         pad_id = self.tokenizer.pad_token_id
         self._pad_id = int(pad_id if pad_id is not None else
                            (self.tokenizer.eos_token_id or 0))
@@ -383,7 +388,7 @@ class LoraTrainer:
         if positions.numel() == 0:
             return None
         input_ids = example.input_ids
-        if self._pad:  # after the last token: no real position attends to a pad (causal)
+        if self.padded:  # after the last token: no real position attends to a pad (causal)
             padded = max(len(input_ids), min(bucket_length(len(input_ids)), self._max_len))
             input_ids = input_ids + [self._pad_id] * (padded - len(input_ids))
         ids = torch.tensor([input_ids], device=self.device)
